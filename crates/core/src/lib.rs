@@ -1,1 +1,52 @@
-//! placeholder
+//! tvarr-core: the domain of tvarr, and nothing else.
+//!
+//! This crate owns the types every other tvarr crate speaks in (sources, channels, programmes,
+//! filters, mapping rules, proxies, relay profiles, logos, jobs), their identifiers, the errors
+//! a repository can return, and the repository traits that storage implements.
+//!
+//! It must not depend on any other tvarr crate, nor on an I/O, web or ORM framework: embedders
+//! can use these types without pulling in a database driver or an HTTP server.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod channel;
+mod error;
+mod id;
+mod job;
+mod logo;
+mod programme;
+mod proxy;
+mod repository;
+mod rule;
+mod secret;
+mod source;
+
+pub use channel::{Channel, ChannelData};
+pub use error::{FieldError, RepoError, RepoResult};
+pub use id::{
+    ChannelId, EpgSourceId, FilterId, JobId, LogoId, MappingRuleId, ProxyId, RelayProfileId,
+    StreamSourceId,
+};
+pub use job::{Job, JobKind, JobProgress, JobStatus, NewJob};
+pub use logo::Logo;
+pub use programme::{
+    Credit, EpgChannel, EpisodeNumber, LangText, Programme, ProgrammeData, Rating,
+};
+pub use proxy::{
+    Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile, RelayProfileInput, VideoContainer,
+};
+pub use repository::{
+    ChannelQuery, ChannelReplacement, ChannelRepository, EpgSourceRepository, FilterRepository,
+    GuideReplacement, JobQuery, JobRepository, MappingRuleRepository, Page, PageRequest,
+    ProgrammeQuery, ProgrammeRepository, ProxyRepository, RelayProfileRepository,
+    StreamSourceRepository,
+};
+pub use rule::{Domain, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput};
+pub use secret::Secret;
+pub use source::{
+    EpgSource, EpgSourceInput, EpgSourceType, IngestOutcome, IngestState, StreamSource,
+    StreamSourceInput, StreamSourceType,
+};

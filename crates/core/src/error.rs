@@ -1,0 +1,47 @@
+//! Errors shared across the domain.
+
+use serde::{Deserialize, Serialize};
+
+/// One problem with one field of an input, for a person to fix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The field's name as the API spells it.
+    pub field: String,
+    /// What is wrong, in words a person can act on.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What can go wrong in a repository.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No record has that id.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// The kind of record.
+        entity: &'static str,
+        /// The id looked for.
+        id: String,
+    },
+    /// The change would break a rule of the data (a duplicate name, a reference to nothing).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or refused the work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back into the domain (a bug or a hand-edited database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a repository call.
+pub type RepoResult<T> = Result<T, RepoError>;

@@ -1,0 +1,143 @@
+//! `cargo xtask ci` and `cargo xtask test`.
+//!
+//! The test suite runs once per database. The database-backed tests read
+//! `TVARR_TEST_DATABASE_URL`; each run sets it. PostgreSQL and MariaDB are found at their usual
+//! local addresses (override with `TVARR_TEST_POSTGRES_URL` / `TVARR_TEST_MYSQL_URL`). When one
+//! does not answer, its run is skipped with a notice, except under `CI=true`, where a skipped
+//! database fails the run.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// What to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Formatting, lints, licences and tests.
+    Full,
+    /// Tests only.
+    TestsOnly,
+}
+
+struct Database {
+    name: &'static str,
+    url: String,
+}
+
+fn databases() -> Vec<Database> {
+    let postgres = std::env::var("TVARR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let mysql = std::env::var("TVARR_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string());
+    vec![
+        Database {
+            name: "sqlite",
+            url: "sqlite::memory:".to_string(),
+        },
+        Database {
+            name: "postgres",
+            url: postgres,
+        },
+        Database {
+            name: "mariadb",
+            url: mysql,
+        },
+    ]
+}
+
+/// Whether something listens at the host and port of `url`.
+fn reachable(url: &str) -> bool {
+    let Some(rest) = url.split("://").nth(1) else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let Ok(mut addrs) = host_port.to_socket_addrs() else {
+        return false;
+    };
+    addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let started = Instant::now();
+    println!("==> cargo {}", args.join(" "));
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let status = command.status().context("running cargo")?;
+    println!("    ({:.1}s)", started.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs the checks for `mode`; `extra` is passed to `cargo test`.
+pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if mode == Mode::Full {
+        cargo(&["fmt", "--all", "--", "--check"], &[])?;
+        cargo(
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )?;
+        let has_deny = Command::new("cargo")
+            .args(["deny", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if has_deny {
+            cargo(
+                &["deny", "--offline", "check", "licenses", "bans", "sources"],
+                &[],
+            )?;
+        } else {
+            println!(
+                "==> cargo-deny is not installed: licence checks skipped (cargo install cargo-deny)"
+            );
+        }
+    }
+    // Build the tests once; each database run below reuses the build.
+    cargo(&["test", "--workspace", "--locked", "--no-run"], &[])?;
+    let mut skipped = Vec::new();
+    for db in databases() {
+        if db.name != "sqlite" && !reachable(&db.url) {
+            println!(
+                "==> {} does not answer at {}: its tests are skipped",
+                db.name, db.url
+            );
+            skipped.push(db.name);
+            continue;
+        }
+        println!("==> tests on {}", db.name);
+        let mut args = vec!["test", "--workspace", "--locked"];
+        args.extend(extra.iter().map(String::as_str));
+        cargo(
+            &args,
+            &[
+                ("TVARR_TEST_DATABASE_URL", db.url.as_str()),
+                ("TVARR_TEST_DATABASE", db.name),
+            ],
+        )?;
+    }
+    println!("==> done in {:.0}s", started.elapsed().as_secs_f64());
+    if !skipped.is_empty() {
+        if in_ci {
+            bail!("databases skipped under CI: {}", skipped.join(", "));
+        }
+        println!("WARNING: tests did not run on {}", skipped.join(", "));
+    }
+    Ok(())
+}

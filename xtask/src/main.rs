@@ -1,0 +1,40 @@
+//! `cargo xtask`: the developer tooling of tvarr, in Rust rather than shell scripts.
+//!
+//! - `cargo xtask ci`: formatting, lints, and the test suite on SQLite, PostgreSQL and MariaDB.
+//! - `cargo xtask test`: the test suite alone, on every database that answers.
+#![allow(clippy::print_stdout)]
+
+mod ci;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        print_usage();
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match command.as_str() {
+        "ci" => ci::run(ci::Mode::Full, rest),
+        "test" => ci::run(ci::Mode::TestsOnly, rest),
+        "help" | "--help" | "-h" => {
+            print_usage();
+            Ok(())
+        }
+        other => {
+            print_usage();
+            bail!("unknown command `{other}`")
+        }
+    }
+}
+
+fn print_usage() {
+    println!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         ci      cargo fmt --check, cargo clippy -D warnings, cargo deny (if installed),\n          \
+                 and the tests on SQLite, PostgreSQL and MariaDB\n  \
+         test    the tests on every database that answers"
+    );
+}
