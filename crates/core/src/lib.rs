@@ -12,6 +12,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod auth;
 mod channel;
 mod error;
 mod id;
@@ -19,11 +20,13 @@ mod job;
 mod logo;
 mod programme;
 mod proxy;
+mod queue;
 mod repository;
 mod rule;
 mod secret;
 mod source;
 
+pub use auth::{ApiKey, ApiKeyRepository, Role, User, UserRepository};
 pub use channel::{Channel, ChannelData};
 pub use error::{FieldError, RepoError, RepoResult};
 pub use id::{
@@ -38,6 +41,7 @@ pub use programme::{
 pub use proxy::{
     Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile, RelayProfileInput, VideoContainer,
 };
+pub use queue::JobQueue;
 pub use repository::{
     ChannelQuery, ChannelReplacement, ChannelRepository, EpgSourceRepository, FilterRepository,
     GuideReplacement, JobQuery, JobRepository, MappingRuleRepository, Page, PageRequest,

@@ -1,0 +1,101 @@
+//! Accounts and API keys.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::RepoResult;
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Watch the proxies granted to it.
+    Viewer,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// An account. The password is kept only as an argon2 hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// PHC-format argon2 hash of the password.
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    /// What the account may do.
+    pub role: Role,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key. The key itself is shown once at creation; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Id.
+    pub id: Uuid,
+    /// A name for people.
+    pub name: String,
+    /// The first characters of the key, to recognise it in lists.
+    pub prefix: String,
+    /// argon2 hash of the key.
+    #[serde(skip_serializing)]
+    pub key_hash: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last used to authenticate.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked; a revoked key authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Accounts.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account; a taken username is a conflict.
+    async fn create(&self, username: &str, password_hash: &str, role: Role) -> RepoResult<User>;
+    /// The account with this login name.
+    async fn find_by_username(&self, username: &str) -> RepoResult<Option<User>>;
+    /// How many accounts exist.
+    async fn count(&self) -> RepoResult<u64>;
+    /// Replaces an account's password hash.
+    async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Stores a new key.
+    async fn create(&self, name: &str, prefix: &str, key_hash: &str) -> RepoResult<ApiKey>;
+    /// Keys, newest first, revoked ones included.
+    async fn list(&self) -> RepoResult<Vec<ApiKey>>;
+    /// Keys that are not revoked and start with `prefix`.
+    async fn active_with_prefix(&self, prefix: &str) -> RepoResult<Vec<ApiKey>>;
+    /// Records a use.
+    async fn touch(&self, id: Uuid, at: DateTime<Utc>) -> RepoResult<()>;
+    /// Revokes a key.
+    async fn revoke(&self, id: Uuid) -> RepoResult<ApiKey>;
+}
