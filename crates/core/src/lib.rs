@@ -45,7 +45,7 @@ pub use queue::JobQueue;
 pub use repository::{
     ChannelQuery, ChannelReplacement, ChannelRepository, EpgSourceRepository, FilterRepository,
     GuideReplacement, JobQuery, JobRepository, MappingRuleRepository, Page, PageRequest,
-    ProgrammeQuery, ProgrammeRepository, ProxyRepository, RelayProfileRepository,
+    ProgrammeQuery, ProgrammeRepository, ProxyRepository, RelayProfileRepository, Repositories,
     StreamSourceRepository,
 };
 pub use rule::{Domain, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput};

@@ -282,3 +282,30 @@ pub trait JobRepository: Send + Sync {
     /// Running jobs whose heartbeat is older than `before` (their worker died).
     async fn stale(&self, before: DateTime<Utc>) -> RepoResult<Vec<Job>>;
 }
+
+/// Every repository, as trait objects: what a storage implementation hands to the services.
+#[derive(Clone)]
+pub struct Repositories {
+    /// Stream sources.
+    pub stream_sources: std::sync::Arc<dyn StreamSourceRepository>,
+    /// EPG sources.
+    pub epg_sources: std::sync::Arc<dyn EpgSourceRepository>,
+    /// Channels.
+    pub channels: std::sync::Arc<dyn ChannelRepository>,
+    /// Guide data.
+    pub programmes: std::sync::Arc<dyn ProgrammeRepository>,
+    /// Filters.
+    pub filters: std::sync::Arc<dyn FilterRepository>,
+    /// Mapping rules.
+    pub mapping_rules: std::sync::Arc<dyn MappingRuleRepository>,
+    /// Proxies.
+    pub proxies: std::sync::Arc<dyn ProxyRepository>,
+    /// Relay profiles.
+    pub relay_profiles: std::sync::Arc<dyn RelayProfileRepository>,
+    /// Jobs.
+    pub jobs: std::sync::Arc<dyn JobRepository>,
+    /// Accounts.
+    pub users: std::sync::Arc<dyn crate::auth::UserRepository>,
+    /// API keys.
+    pub api_keys: std::sync::Arc<dyn crate::auth::ApiKeyRepository>,
+}
