@@ -9,6 +9,7 @@ use crate::id::JobId;
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobKind {
     /// Ingest a stream source; the subject is its id.
     IngestStream,
@@ -52,6 +53,7 @@ impl JobKind {
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     /// Waiting for a worker.
     Queued,
@@ -102,6 +104,7 @@ impl JobStatus {
 
 /// How far a job has come.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobProgress {
     /// The stage it is in (`fetching`, `parsing`, `storing`, …).
     pub stage: String,

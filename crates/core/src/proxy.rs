@@ -8,6 +8,7 @@ use crate::id::{EpgSourceId, FilterId, MappingRuleId, ProxyId, RelayProfileId, S
 /// How channel numbers are chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Numbering {
     /// Keep a provider's numeric `tvg-chno`; number the rest from the starting number.
     #[default]
@@ -19,6 +20,7 @@ pub enum Numbering {
 /// How a proxy delivers streams to players.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ProxyMode {
     /// Answer with a redirect to the provider's URL.
     #[default]
@@ -73,6 +75,7 @@ pub struct ProxyInput {
 /// Output container of a relay.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VideoContainer {
     /// MPEG transport stream over HTTP.
     #[default]

@@ -8,6 +8,7 @@ use crate::id::{FilterId, MappingRuleId};
 /// What records an expression applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Domain {
     /// Channels.
     Stream,
@@ -37,6 +38,7 @@ impl Domain {
 /// Whether a filter keeps or drops what it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FilterAction {
     /// Keep matching records.
     Include,

@@ -10,6 +10,7 @@ use crate::secret::Secret;
 /// The kind of a stream source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StreamSourceType {
     /// An M3U playlist at a URL or a local path.
     M3u,
@@ -20,6 +21,7 @@ pub enum StreamSourceType {
 /// The kind of an EPG source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EpgSourceType {
     /// An XMLTV document (plain or gzip) at a URL or a local path.
     Xmltv,
@@ -30,6 +32,7 @@ pub enum EpgSourceType {
 /// How the last ingest of a source went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum IngestState {
     /// Never ingested.
     #[default]

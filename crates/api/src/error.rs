@@ -1,0 +1,232 @@
+//! The one place where failures become HTTP answers: RFC 9457 `application/problem+json`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use tvarr_core::{FieldError, RepoError};
+use utoipa::ToSchema;
+
+/// A field-level validation problem, as the API reports it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProblemFieldError {
+    /// The field's name in the request.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference identifying the problem type (`about:blank` when only the status says it).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What happened, in words a person can act on.
+    pub detail: String,
+    /// For validation failures, every problem found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemFieldError>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad JSON, bad id, bad query).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but its values are invalid.
+    #[error("{detail}")]
+    Validation {
+        /// Summary.
+        detail: String,
+        /// Every problem found.
+        errors: Vec<FieldError>,
+    },
+    /// No credentials, or wrong ones.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials are fine but do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The record does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency (the database) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or corrupt data; details are logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A validation failure with one field error.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            detail: "the request has invalid fields".into(),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// A validation failure with several field errors.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        ApiError::Validation {
+            detail: "the request has invalid fields".into(),
+            errors,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Validation { .. } => "Invalid fields",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "an internal error occurred; the server log has the details".to_string()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation { errors, .. } => errors
+                .iter()
+                .map(|e| ProblemFieldError {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: "about:blank".into(),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer realm=\"tvarr\""));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::NotFound { entity, id } => ApiError::NotFound(format!("{entity} {id} not found")),
+            RepoError::Conflict(detail) => ApiError::Conflict(detail),
+            RepoError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            }
+            RepoError::Corrupt(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Turns actix's extractor failures (bad JSON, bad path, bad query, oversized body) into
+/// problem documents instead of its plain-text defaults.
+pub(crate) mod extractors {
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::{HttpRequest, web};
+
+    use super::ApiError;
+
+    /// The largest JSON body accepted.
+    pub const JSON_LIMIT: usize = 1024 * 1024;
+
+    pub fn json_config() -> web::JsonConfig {
+        web::JsonConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|err, _req: &HttpRequest| {
+                let api = match &err {
+                    JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::BadRequest(
+                        format!("the body is {length} bytes; at most {limit} are accepted"),
+                    ),
+                    JsonPayloadError::Overflow { limit } => {
+                        ApiError::BadRequest(format!("the body is larger than {limit} bytes"))
+                    }
+                    JsonPayloadError::ContentType => ApiError::BadRequest(
+                        "the body must be JSON, sent with Content-Type: application/json".into(),
+                    ),
+                    JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Validation {
+                        detail: format!("the body does not match the expected shape: {e}"),
+                        errors: vec![tvarr_core::FieldError::new(
+                            json_field(&e.to_string()),
+                            e.to_string(),
+                        )],
+                    },
+                    other => ApiError::BadRequest(format!("the body is not valid JSON: {other}")),
+                };
+                api.into()
+            })
+    }
+
+    /// Best effort: the field name serde mentions in its message.
+    fn json_field(message: &str) -> String {
+        for marker in ["unknown field `", "missing field `"] {
+            if let Some(rest) = message.split(marker).nth(1)
+                && let Some(name) = rest.split('`').next()
+            {
+                return name.to_string();
+            }
+        }
+        "body".to_string()
+    }
+
+    pub fn path_config() -> web::PathConfig {
+        web::PathConfig::default().error_handler(|err: PathError, _req| {
+            ApiError::BadRequest(format!("invalid path parameter: {err}")).into()
+        })
+    }
+
+    pub fn query_config() -> web::QueryConfig {
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+            ApiError::BadRequest(format!("invalid query string: {err}")).into()
+        })
+    }
+}

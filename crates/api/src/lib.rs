@@ -1,0 +1,147 @@
+//! tvarr-api: the HTTP face of tvarr.
+//!
+//! This crate owns the actix-web handlers of the public contract (`/api/v1/...`, health
+//! probes, outputs), the OpenAPI document generated from them, the docs page, and the one
+//! mapping from domain errors to `application/problem+json` answers.
+//!
+//! It talks to the rest of tvarr only through `tvarr-core` traits (repositories, the job
+//! queue); the binaries hand it concrete implementations in an [`AppState`]. No crate below
+//! this one may import actix-web.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod channels;
+mod cron;
+mod epg;
+mod error;
+mod health;
+mod jobs;
+mod pagination;
+mod sources;
+mod state;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use cron::normalise_cron;
+pub use error::{ApiError, Problem};
+pub use state::{ApiSettings, AppState, Readiness};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "tvarr",
+        description = "Self-hosted IPTV management: sources, guides, filters, proxies and streams."
+    ),
+    tags(
+        (name = "health", description = "Liveness, readiness and health"),
+        (name = "sources", description = "Stream and EPG sources"),
+        (name = "channels", description = "Ingested channels"),
+        (name = "epg", description = "Programme guide"),
+        (name = "jobs", description = "Background jobs"),
+    )
+)]
+struct ApiDoc;
+
+fn configure_routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::livez)
+        .service(health::readyz)
+        .service(health::health)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(sources::list_stream_sources)
+                .service(sources::create_stream_source)
+                .service(sources::get_stream_source)
+                .service(sources::update_stream_source)
+                .service(sources::delete_stream_source)
+                .service(sources::ingest_stream_source)
+                .service(sources::stream_source_channels)
+                .service(sources::list_epg_sources)
+                .service(sources::create_epg_source)
+                .service(sources::get_epg_source)
+                .service(sources::update_epg_source)
+                .service(sources::delete_epg_source)
+                .service(sources::ingest_epg_source)
+                .service(channels::list_channels)
+                .service(channels::channel_groups)
+                .service(channels::get_channel)
+                .service(epg::list_programmes)
+                .service(epg::now_playing)
+                .service(epg::search_programmes)
+                .service(jobs::list_jobs)
+                .service(jobs::get_job)
+                .service(jobs::cancel_job)
+                .service(jobs::progress_events),
+        );
+}
+
+/// The OpenAPI document of every route, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure_routes)
+        .split_for_parts();
+    api
+}
+
+/// The whole application: routes, OpenAPI document and docs page, extractor error handling,
+/// and request logging. The binaries serve it; tests call it with `actix_web::test`.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let version = state.settings.version.clone();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(error::extractors::json_config())
+        .app_data(error::extractors::path_config())
+        .app_data(error::extractors::query_config())
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure_routes)
+        .openapi_service(move |mut api| {
+            api.info.version = version;
+            SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", api)
+        })
+        .into_app()
+        .default_service(web::to(not_found))
+        .wrap_fn(|req, srv| {
+            use actix_web::dev::Service as _;
+            let started = Instant::now();
+            let method = req.method().clone();
+            let path = req.path().to_string();
+            let fut = srv.call(req);
+            async move {
+                let result = fut.await;
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                match &result {
+                    Ok(res) => tracing::info!(
+                        %method, %path, status = res.status().as_u16(), elapsed_ms, "request"
+                    ),
+                    Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
+                }
+                result
+            }
+        })
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError as _;
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}

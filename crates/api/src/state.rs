@@ -1,0 +1,38 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use tvarr_core::{Job, JobQueue, Repositories};
+
+/// Answers whether the server can do its work (database reachable, migrations applied).
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Ok` when ready; otherwise what is wrong.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Settings the API needs.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// The public base URL written into playlists, without a trailing slash.
+    pub base_url: String,
+    /// The version reported by `/health`.
+    pub version: String,
+}
+
+/// Shared state of the HTTP server.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub repos: Repositories,
+    /// Where jobs are submitted.
+    pub queue: Arc<dyn JobQueue>,
+    /// Readiness probe.
+    pub readiness: Arc<dyn Readiness>,
+    /// Job changes, for server-sent events.
+    pub job_events: broadcast::Sender<Job>,
+    /// Settings.
+    pub settings: ApiSettings,
+}
