@@ -99,7 +99,11 @@ pub async fn list_channels(
     filter: web::Query<ChannelFilter>,
     page: web::Query<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<ChannelView>>> {
-    let page = state.repos.channels.list(&filter.query(), page.request()).await?;
+    let page = state
+        .repos
+        .channels
+        .list(&filter.query(), page.request())
+        .await?;
     Ok(web::Json(ListResponse::from_page(page, ChannelView::from)))
 }
 
@@ -136,5 +140,7 @@ pub async fn get_channel(
     state: web::Data<AppState>,
     id: web::Path<ChannelId>,
 ) -> ApiResult<web::Json<ChannelView>> {
-    Ok(web::Json(state.repos.channels.get(id.into_inner()).await?.into()))
+    Ok(web::Json(
+        state.repos.channels.get(id.into_inner()).await?.into(),
+    ))
 }

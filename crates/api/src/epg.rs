@@ -91,7 +91,10 @@ pub async fn list_programmes(
         q: None,
     };
     let page = state.repos.programmes.list(&query, page.request()).await?;
-    Ok(web::Json(ListResponse::from_page(page, ProgrammeView::from)))
+    Ok(web::Json(ListResponse::from_page(
+        page,
+        ProgrammeView::from,
+    )))
 }
 
 /// What is on now, on every guide channel.
@@ -108,7 +111,10 @@ pub async fn now_playing(
         ..Default::default()
     };
     let page = state.repos.programmes.list(&query, page.request()).await?;
-    Ok(web::Json(ListResponse::from_page(page, ProgrammeView::from)))
+    Ok(web::Json(ListResponse::from_page(
+        page,
+        ProgrammeView::from,
+    )))
 }
 
 /// Search parameters.
@@ -137,5 +143,8 @@ pub async fn search_programmes(
         ..Default::default()
     };
     let page = state.repos.programmes.list(&query, page.request()).await?;
-    Ok(web::Json(ListResponse::from_page(page, ProgrammeView::from)))
+    Ok(web::Json(ListResponse::from_page(
+        page,
+        ProgrammeView::from,
+    )))
 }

@@ -154,7 +154,9 @@ impl ResponseError for ApiError {
 impl From<RepoError> for ApiError {
     fn from(error: RepoError) -> Self {
         match error {
-            RepoError::NotFound { entity, id } => ApiError::NotFound(format!("{entity} {id} not found")),
+            RepoError::NotFound { entity, id } => {
+                ApiError::NotFound(format!("{entity} {id} not found"))
+            }
             RepoError::Conflict(detail) => ApiError::Conflict(detail),
             RepoError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
@@ -184,9 +186,11 @@ pub(crate) mod extractors {
             .limit(JSON_LIMIT)
             .error_handler(|err, _req: &HttpRequest| {
                 let api = match &err {
-                    JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::BadRequest(
-                        format!("the body is {length} bytes; at most {limit} are accepted"),
-                    ),
+                    JsonPayloadError::OverflowKnownLength { length, limit } => {
+                        ApiError::BadRequest(format!(
+                            "the body is {length} bytes; at most {limit} are accepted"
+                        ))
+                    }
                     JsonPayloadError::Overflow { limit } => {
                         ApiError::BadRequest(format!("the body is larger than {limit} bytes"))
                     }

@@ -90,15 +90,23 @@ pub async fn list_jobs(
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/jobs/{id}")]
-pub async fn get_job(state: web::Data<AppState>, id: web::Path<JobId>) -> ApiResult<web::Json<JobView>> {
-    Ok(web::Json(state.repos.jobs.get(id.into_inner()).await?.into()))
+pub async fn get_job(
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> ApiResult<web::Json<JobView>> {
+    Ok(web::Json(
+        state.repos.jobs.get(id.into_inner()).await?.into(),
+    ))
 }
 
 /// Cancels a queued job, or asks a running one to stop.
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[post("/jobs/{id}/cancel")]
-pub async fn cancel_job(state: web::Data<AppState>, id: web::Path<JobId>) -> ApiResult<web::Json<JobView>> {
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> ApiResult<web::Json<JobView>> {
     Ok(web::Json(state.queue.cancel(id.into_inner()).await?.into()))
 }
 
@@ -114,9 +122,9 @@ pub async fn progress_events(state: web::Data<AppState>) -> HttpResponse {
                 let json = serde_json::to_string(&JobView::from(job)).unwrap_or_default();
                 Bytes::from(format!("event: job\ndata: {json}\n\n"))
             }
-            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
-                Bytes::from(format!(": {missed} events were dropped for a slow reader\n\n"))
-            }
+            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => Bytes::from(format!(
+                ": {missed} events were dropped for a slow reader\n\n"
+            )),
             Ok(Err(broadcast::error::RecvError::Closed)) => return None,
             Err(_) => Bytes::from_static(b": keep-alive\n\n"),
         };

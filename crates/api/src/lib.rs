@@ -8,7 +8,10 @@
 //! queue); the binaries hand it concrete implementations in an [`AppState`]. No crate below
 //! this one may import actix-web.
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod channels;
 mod cron;
@@ -134,7 +137,9 @@ pub fn build_app(
                     Ok(res) => tracing::info!(
                         %method, %path, status = res.status().as_u16(), elapsed_ms, "request"
                     ),
-                    Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
+                    Err(e) => {
+                        tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed")
+                    }
                 }
                 result
             }

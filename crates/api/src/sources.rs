@@ -66,7 +66,9 @@ impl StreamSourceBody {
 }
 
 fn none_if_blank(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A stream source as the API shows it. The password is never included.
@@ -150,7 +152,10 @@ pub async fn list_stream_sources(
     page: web::Query<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<StreamSourceView>>> {
     let page = state.repos.stream_sources.list(page.request()).await?;
-    Ok(web::Json(ListResponse::from_page(page, StreamSourceView::from)))
+    Ok(web::Json(ListResponse::from_page(
+        page,
+        StreamSourceView::from,
+    )))
 }
 
 /// Creates a stream source.
@@ -393,7 +398,10 @@ pub async fn list_epg_sources(
     page: web::Query<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<EpgSourceView>>> {
     let page = state.repos.epg_sources.list(page.request()).await?;
-    Ok(web::Json(ListResponse::from_page(page, EpgSourceView::from)))
+    Ok(web::Json(ListResponse::from_page(
+        page,
+        EpgSourceView::from,
+    )))
 }
 
 /// Creates an EPG source.
