@@ -15,9 +15,14 @@ pub struct HealthReport {
     pub version: String,
     /// Whether the database answers.
     pub database: bool,
+    /// Whether `/api/v1` needs credentials.
+    pub access_control: bool,
     /// What is wrong, if anything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// What works but should be fixed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Liveness: the process answers.
@@ -51,11 +56,22 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             false
         }
     };
+    let access_control = state.auth.is_required();
+    let mut warnings = Vec::new();
+    if !access_control {
+        warnings.push(
+            "no admin password is set: the API is open to anyone who can reach it \
+             (set TVARR_ADMIN_PASSWORD or POST /api/v1/auth/setup)"
+                .to_string(),
+        );
+    }
     let report = HealthReport {
         status: if database { "ok" } else { "degraded" },
         version: state.settings.version.clone(),
         database,
+        access_control,
         problems,
+        warnings,
     };
     if database {
         HttpResponse::Ok().json(report)

@@ -13,6 +13,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod auth;
 mod channels;
 mod cron;
 mod epg;
@@ -27,13 +28,15 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, web};
+use actix_web::middleware::{self, Next};
+use actix_web::{App, ResponseError as _, web};
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
 pub use cron::normalise_cron;
 pub use error::{ApiError, Problem};
 pub use state::{ApiSettings, AppState, Readiness};
@@ -46,6 +49,7 @@ pub use state::{ApiSettings, AppState, Readiness};
     ),
     tags(
         (name = "health", description = "Liveness, readiness and health"),
+        (name = "auth", description = "Login, first-run setup and API keys"),
         (name = "sources", description = "Stream and EPG sources"),
         (name = "channels", description = "Ingested channels"),
         (name = "epg", description = "Programme guide"),
@@ -60,6 +64,13 @@ fn configure_routes(cfg: &mut ServiceConfig) {
         .service(health::health)
         .service(
             utoipa_actix_web::scope("/api/v1")
+                .service(auth::status)
+                .service(auth::setup)
+                .service(auth::login)
+                .service(auth::logout)
+                .service(auth::list_api_keys)
+                .service(auth::create_api_key)
+                .service(auth::revoke_api_key)
                 .service(sources::list_stream_sources)
                 .service(sources::create_stream_source)
                 .service(sources::get_stream_source)
@@ -124,29 +135,41 @@ pub fn build_app(
         })
         .into_app()
         .default_service(web::to(not_found))
-        .wrap_fn(|req, srv| {
-            use actix_web::dev::Service as _;
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.path().to_string();
-            let fut = srv.call(req);
-            async move {
-                let result = fut.await;
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-                match &result {
-                    Ok(res) => tracing::info!(
-                        %method, %path, status = res.status().as_u16(), elapsed_ms, "request"
-                    ),
-                    Err(e) => {
-                        tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed")
-                    }
-                }
-                result
-            }
-        })
+        .wrap(middleware::from_fn(require_credentials))
+        .wrap(middleware::from_fn(log_request))
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError as _;
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+async fn require_credentials<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    if let Err(refusal) = auth::guard(&req).await {
+        let response = refusal.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let result = next.call(req).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(res) => {
+            tracing::info!(%method, %path, status = res.status().as_u16(), elapsed_ms, "request")
+        }
+        Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
+    }
+    result
 }

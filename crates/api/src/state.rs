@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tvarr_core::{Job, JobQueue, Repositories};
 
+use crate::auth::Authenticator;
+
 /// Answers whether the server can do its work (database reachable, migrations applied).
 #[async_trait]
 pub trait Readiness: Send + Sync {
@@ -35,4 +37,6 @@ pub struct AppState {
     pub job_events: broadcast::Sender<Job>,
     /// Settings.
     pub settings: ApiSettings,
+    /// Access control.
+    pub auth: Arc<Authenticator>,
 }
