@@ -20,6 +20,7 @@ mod epg;
 mod error;
 mod health;
 mod jobs;
+mod metrics;
 mod pagination;
 mod sources;
 mod state;
@@ -39,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
 pub use cron::normalise_cron;
 pub use error::{ApiError, Problem};
+pub use metrics::Metrics;
 pub use state::{ApiSettings, AppState, Readiness};
 
 #[derive(utoipa::OpenApi)]
@@ -62,6 +64,7 @@ fn configure_routes(cfg: &mut ServiceConfig) {
     cfg.service(health::livez)
         .service(health::readyz)
         .service(health::health)
+        .service(metrics::metrics)
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(auth::status)

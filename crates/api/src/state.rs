@@ -7,6 +7,7 @@ use tokio::sync::broadcast;
 use tvarr_core::{Job, JobQueue, Repositories};
 
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 
 /// Answers whether the server can do its work (database reachable, migrations applied).
 #[async_trait]
@@ -39,4 +40,6 @@ pub struct AppState {
     pub settings: ApiSettings,
     /// Access control.
     pub auth: Arc<Authenticator>,
+    /// Metrics of this process.
+    pub metrics: Arc<Metrics>,
 }

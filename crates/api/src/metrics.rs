@@ -1,0 +1,176 @@
+//! Prometheus metrics, served as text at `/metrics`.
+//!
+//! HTTP request counts and latencies are recorded by middleware; job counts by kind and status
+//! are read from the jobs table at scrape time (so they are true across worker processes); job
+//! durations and ingested records are recorded by whoever runs the jobs in this process.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tvarr_core::{JobKind, JobQuery, JobStatus, PageRequest};
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordLabels {
+    kind: String,
+}
+
+/// The metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<HttpLabels, Histogram>,
+    jobs: Family<JobLabels, Gauge>,
+    job_duration: Family<JobLabels, Histogram>,
+    records_ingested: Family<RecordLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A new set of metrics with its own registry.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tvarr");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        let jobs = Family::<JobLabels, Gauge>::default();
+        let job_duration = Family::<JobLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 16))
+        });
+        let records_ingested = Family::<RecordLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            http_duration.clone(),
+        );
+        registry.register(
+            "jobs",
+            "Jobs in the jobs table by kind and status",
+            jobs.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "Run time of jobs that ended in this process",
+            job_duration.clone(),
+        );
+        registry.register(
+            "records_ingested",
+            "Channels and programmes stored by ingests in this process",
+            records_ingested.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            jobs,
+            job_duration,
+            records_ingested,
+        }
+    }
+
+    /// Records one answered request. `route` is the matched pattern, not the raw path.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = HttpLabels {
+            method: method.to_string(),
+            route: route.to_string(),
+            status,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a job that ended after running for `elapsed`.
+    pub fn observe_job(&self, kind: JobKind, status: JobStatus, elapsed: Duration) {
+        let labels = JobLabels {
+            kind: kind.as_str().to_string(),
+            status: status.as_str().to_string(),
+        };
+        self.job_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts records stored by an ingest (`kind`: `channel` or `programme`).
+    pub fn add_records_ingested(&self, kind: &str, count: u64) {
+        self.records_ingested
+            .get_or_create(&RecordLabels {
+                kind: kind.to_string(),
+            })
+            .inc_by(count);
+    }
+
+    fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(tag = "health", responses((status = 200, description = "metrics", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    refresh_job_gauges(&state).await;
+    match state.metrics.encode() {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(body),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn refresh_job_gauges(state: &AppState) {
+    for kind in JobKind::ALL {
+        for status in JobStatus::ALL {
+            let query = JobQuery {
+                kind: Some(kind),
+                status: Some(status),
+            };
+            if let Ok(page) = state.repos.jobs.list(&query, PageRequest::new(0, 0)).await {
+                let labels = JobLabels {
+                    kind: kind.as_str().to_string(),
+                    status: status.as_str().to_string(),
+                };
+                state
+                    .metrics
+                    .jobs
+                    .get_or_create(&labels)
+                    .set(i64::try_from(page.total).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}
