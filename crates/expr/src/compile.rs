@@ -258,6 +258,18 @@ impl<'a> Compiler<'a> {
         let Some(text) = self.literal(value) else {
             return Node::Const(false);
         };
+        // Check the pattern even when the field is unknown, so both problems are reported.
+        if cmp.operator == Operator::Matches
+            && let Err(msg) = self.cache.get(&text, cmp.case_sensitive)
+        {
+            self.diags.push(Diagnostic::new(
+                K::InvalidRegex,
+                format!("invalid regular expression: {msg}"),
+                value.span.start,
+                value.span.end,
+            ));
+            return Node::Const(false);
+        }
         let Some(field) = field else {
             return Node::Const(false);
         };

@@ -92,11 +92,7 @@ pub(crate) fn nearest<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     let norm = normalise(word);
-    let limit = match norm.chars().count() {
-        0..=3 => 1,
-        4..=7 => 2,
-        _ => 3,
-    };
+    let limit = (norm.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for cand in candidates {
         let dist = strsim::damerau_levenshtein(&norm, &normalise(cand));

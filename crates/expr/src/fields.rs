@@ -257,7 +257,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "catchup_days",
-        &["tvg_rec", "timeshift_days"],
+        &["timeshift_days"],
         Number,
         false,
         F::CatchupDays,

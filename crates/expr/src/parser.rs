@@ -186,6 +186,12 @@ fn pre_check(source: &str) -> Result<(), Diagnostic> {
             }
             None => match c {
                 b'"' | b'\'' => quote = Some(c),
+                b'/' if starts_regex(bytes, i) => {
+                    if let Some(len) = regex_literal_len(&bytes[i..]) {
+                        i += len;
+                        continue;
+                    }
+                }
                 b'(' => {
                     open.push(i);
                     if open.len() > MAX_NESTING_DEPTH {
@@ -229,6 +235,34 @@ fn pre_check(source: &str) -> Result<(), Diagnostic> {
         ));
     }
     Ok(())
+}
+
+/// Whether a `/` at `i` is where the grammar would read a `/regex/` value: after whitespace that
+/// follows an operator, `=` or `~`.
+fn starts_regex(bytes: &[u8], i: usize) -> bool {
+    let before = &bytes[..i];
+    let trimmed = before.trim_ascii_end();
+    trimmed.len() < before.len()
+        && trimmed
+            .last()
+            .is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'=' | b'~'))
+        || before.last().is_some_and(|b| matches!(b, b'=' | b'~'))
+}
+
+/// The length of a `/regex/` literal starting at `bytes[0]`, if it closes on the same line.
+/// The grammar reads such a literal as one token, so parentheses inside it do not nest.
+fn regex_literal_len(bytes: &[u8]) -> Option<usize> {
+    let mut j = 1;
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' => j += 2,
+            b'\n' => return None,
+            b'/' if j > 1 => return Some(j + 1),
+            b'/' => return None,
+            _ => j += 1,
+        }
+    }
+    None
 }
 
 fn span_of(pair: &Pair<'_, R>) -> Span {
@@ -487,6 +521,19 @@ impl Builder {
                     None
                 }
                 (_, None) => {
+                    let keyword = nearest(&field.text, KEYWORDS[3..].iter().copied());
+                    if let Some(keyword) = keyword {
+                        self.diags.push(
+                            Diagnostic::new(
+                                K::UnknownKeyword,
+                                format!("unknown keyword `{}`", field.text),
+                                field.span.start,
+                                field.span.end,
+                            )
+                            .with_suggestion(Some(keyword)),
+                        );
+                        continue;
+                    }
                     self.diags.push(Diagnostic::new(
                         K::InvalidAction,
                         format!(
@@ -685,9 +732,7 @@ fn friendly_error(source: &str, err: &pest::error::Error<R>, is_rule: bool) -> D
     let mut wants_keyword = false;
     for r in &positives {
         let words: &[&str] = match r {
-            R::field | R::comparison | R::unary | R::and_expr | R::or_expr | R::modifier => {
-                &["a field name"]
-            }
+            R::field | R::comparison | R::unary | R::and_expr | R::or_expr => &["a field name"],
             R::bool_lit => &["a field name"],
             R::operator | R::symbol_op | R::word_op => {
                 &["an operator (equals, contains, matches, ...)"]
