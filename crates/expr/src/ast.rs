@@ -387,10 +387,13 @@ pub(crate) fn write_value(f: &mut impl fmt::Write, value: &Value, mode: ValueMod
     f.write_char('"')
 }
 
-/// Whether `\c` is turned into something else by the decoder in this mode.
+/// Whether a backslash before `c` must itself be escaped: `\c` is decoded specially, or `c` is
+/// printed as an escape sequence.
 fn is_decoded_escape(c: char, mode: ValueMode) -> bool {
-    matches!(c, '\\' | '"' | '\'' | '@' | 'n' | 't' | 'r')
-        || (c == '$' && mode == ValueMode::Template)
+    matches!(
+        c,
+        '\\' | '"' | '\'' | '@' | 'n' | 't' | 'r' | '\n' | '\t' | '\r'
+    ) || (c == '$' && mode == ValueMode::Template)
 }
 
 impl fmt::Display for Action {
