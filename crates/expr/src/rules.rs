@@ -1,5 +1,7 @@
 //! Data-mapping rules compiled once and applied per record, in order.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::ast::ActionKind;
@@ -193,8 +195,8 @@ fn apply_action<R: RecordMut + ?Sized>(
 pub struct RuleChanges {
     /// The rule's position in the set.
     pub rule: usize,
-    /// The rule's name.
-    pub name: String,
+    /// The rule's name (shared with the set, so reporting does not copy it).
+    pub name: Arc<str>,
     /// The fields it changed, in order.
     pub fields: Vec<FieldChange>,
 }
@@ -217,7 +219,7 @@ impl ApplyReport {
 /// Put the rules in priority order before building the set.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    rules: Vec<(String, CompiledRule)>,
+    rules: Vec<(Arc<str>, CompiledRule)>,
 }
 
 /// A rule of a [`RuleSet`] that failed to compile.
@@ -266,7 +268,7 @@ impl RuleSet {
 
     /// Appends a rule (applied after the ones already in the set).
     pub fn push(&mut self, name: impl Into<String>, rule: CompiledRule) {
-        self.rules.push((name.into(), rule));
+        self.rules.push((Arc::from(name.into()), rule));
     }
 
     /// How many rules the set holds.

@@ -1152,7 +1152,7 @@ fn rule_set_applies_in_order_and_reports_changed_fields() {
     let summary: Vec<(usize, &str, usize)> = report
         .rules
         .iter()
-        .map(|r| (r.rule, r.name.as_str(), r.fields.len()))
+        .map(|r| (r.rule, &*r.name, r.fields.len()))
         .collect();
     assert_eq!(summary, vec![(0, "strip suffix", 1), (1, "tag bbc", 1)]);
     assert_eq!(record.get(Domain::Stream, "group_title"), Some("BBC"));
