@@ -1,6 +1,5 @@
 //! Filter and mapping throughput on 100,000 generated channels.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -19,7 +18,8 @@ struct Channel {
     group_title: String,
     stream_url: String,
     source_name: String,
-    extras: HashMap<Box<str>, String>,
+    /// Provider attributes without a field of their own; usually none or a few, so a Vec.
+    extras: Vec<(Box<str>, String)>,
 }
 
 impl Channel {
@@ -54,7 +54,11 @@ impl Record for Channel {
                 FieldId::SourceName => &self.source_name,
                 _ => return None,
             }),
-            FieldRef::Extra(name) => self.extras.get(name).map(String::as_str),
+            FieldRef::Extra(name) => self
+                .extras
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str()),
         }
     }
 }
@@ -67,9 +71,10 @@ impl RecordMut for Channel {
                     *slot = value;
                 }
             }
-            FieldRef::Extra(name) => {
-                self.extras.insert(name.clone(), value);
-            }
+            FieldRef::Extra(name) => match self.extras.iter_mut().find(|(k, _)| k == name) {
+                Some((_, v)) => *v = value,
+                None => self.extras.push((name.clone(), value)),
+            },
         }
     }
 
@@ -80,9 +85,7 @@ impl RecordMut for Channel {
                     slot.clear();
                 }
             }
-            FieldRef::Extra(name) => {
-                self.extras.remove(name);
-            }
+            FieldRef::Extra(name) => self.extras.retain(|(k, _)| k != name),
         }
     }
 }
@@ -132,8 +135,10 @@ fn generate() -> Vec<Channel> {
             let suffix = SUFFIXES[(next() % SUFFIXES.len() as u64) as usize];
             let group = GROUPS[(next() % GROUPS.len() as u64) as usize];
             let has_id = next() % 4 != 0;
-            let mut extras = HashMap::new();
-            extras.insert("tvg-language".into(), "English".to_string());
+            let mut extras = Vec::new();
+            if next() % 5 == 0 {
+                extras.push(("tvg-language".into(), "English".to_string()));
+            }
             Channel {
                 channel_name: format!("{country}: {brand}{suffix}"),
                 tvg_id: if has_id {
