@@ -1,0 +1,25 @@
+//! tvarr-ingest: getting channels and guides from providers into storage.
+//!
+//! This crate owns fetching (HTTP(S) with retries, limits and decompression, and local files),
+//! the parsers for M3U playlists, XMLTV guides and Xtream Codes panels, and the ingest service
+//! that streams parsed records into a repository's replacement while the download is still
+//! arriving, with a guard that keeps the last good data when a fetch looks wrong.
+//!
+//! It must not depend on sea-orm, actix-web or any tvarr crate other than `tvarr-core`: storage
+//! is reached only through the repository traits of `tvarr-core`, so the parsers and the service
+//! are tested with in-memory implementations and a loopback HTTP server.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+pub mod m3u;
+mod redact;
+mod skip;
+pub mod xmltv;
+
+pub use error::{IngestError, IngestResult};
+pub use redact::redact_url;
+pub use skip::{SkipReason, SkipReport, SkippedExample};
