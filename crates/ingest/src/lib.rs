@@ -19,6 +19,7 @@ pub mod m3u;
 mod redact;
 mod skip;
 pub mod xmltv;
+pub mod xtream;
 
 pub use error::{IngestError, IngestResult};
 pub use redact::redact_url;
