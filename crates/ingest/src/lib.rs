@@ -15,6 +15,7 @@
 )]
 
 mod error;
+pub mod fetch;
 pub mod m3u;
 mod redact;
 mod skip;
