@@ -18,10 +18,15 @@ mod error;
 pub mod fetch;
 pub mod m3u;
 mod redact;
+mod service;
 mod skip;
 pub mod xmltv;
 pub mod xtream;
 
 pub use error::{IngestError, IngestResult};
 pub use redact::redact_url;
+pub use service::{
+    IngestProgress, IngestReport, IngestSettings, NoProgress, ingest_epg_source,
+    ingest_stream_source, looks_like_html,
+};
 pub use skip::{SkipReason, SkipReport, SkippedExample};
