@@ -41,6 +41,9 @@ pub(crate) struct Utf8Input<R> {
     carry: Vec<u8>,
     eof: bool,
     finished: bool,
+    /// Bytes at the front of the inner reader's buffer already checked to be valid UTF-8
+    /// and handed out without copying.
+    passthrough: usize,
     replaced: u64,
     transcoded: u64,
 }
@@ -75,6 +78,7 @@ impl<R: BufRead> Utf8Input<R> {
             carry: head.split_off(bom.min(head.len())),
             eof,
             finished: false,
+            passthrough: 0,
             replaced: 0,
             transcoded: 0,
         };
@@ -204,14 +208,43 @@ impl<R: BufRead> Read for Utf8Input<R> {
 
 impl<R: BufRead> BufRead for Utf8Input<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos >= self.out.len() {
-            self.refill()?;
+        if self.pos < self.out.len() {
+            return Ok(&self.out[self.pos..]);
         }
+        // Fast path: valid UTF-8 in the inner buffer is handed out as is, checked once.
+        if self.passthrough == 0
+            && self.carry.is_empty()
+            && !self.eof
+            && !matches!(self.mode, Mode::Full(_))
+        {
+            let available = loop {
+                match self.inner.fill_buf() {
+                    Ok(available) => break available,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.passthrough = match std::str::from_utf8(available) {
+                Ok(_) => available.len(),
+                Err(e) => e.valid_up_to(),
+            };
+        }
+        if self.passthrough > 0 {
+            let available = self.inner.fill_buf()?;
+            return Ok(&available[..self.passthrough.min(available.len())]);
+        }
+        self.refill()?;
         Ok(&self.out[self.pos..])
     }
 
     fn consume(&mut self, amount: usize) {
-        self.pos = (self.pos + amount).min(self.out.len());
+        if self.passthrough > 0 {
+            let amount = amount.min(self.passthrough);
+            self.inner.consume(amount);
+            self.passthrough -= amount;
+        } else {
+            self.pos = (self.pos + amount).min(self.out.len());
+        }
     }
 }
 
@@ -331,6 +364,22 @@ mod tests {
         let (text, replaced, _) = decode(b"<t>a\xffb</t>");
         assert_eq!(text, "<t>a\u{fffd}b</t>");
         assert_eq!(replaced, 1);
+    }
+
+    #[test]
+    fn mixed_valid_and_invalid_bytes_through_small_reads() {
+        let mut bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><t>".to_vec();
+        for _ in 0..2_000 {
+            bytes.extend_from_slice("caf\u{e9} ".as_bytes());
+            bytes.extend_from_slice(b"\xa35 ");
+        }
+        bytes.extend_from_slice(b"</t>");
+        let reader = io::BufReader::with_capacity(5, &bytes[..]);
+        let mut input = Utf8Input::new(reader).unwrap();
+        let mut out = String::new();
+        input.read_to_string(&mut out).unwrap();
+        assert_eq!(out.matches("café £5 ").count(), 2_000);
+        assert_eq!(input.transcoded(), 2_000);
     }
 
     #[test]

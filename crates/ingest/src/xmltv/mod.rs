@@ -321,8 +321,11 @@ impl<R: BufRead> XmltvReader<R> {
             }
             Event::End(_) => handler.end(false),
             Event::Text(e) => {
-                let content = e.xml10_content();
-                handler.text(&content, &e);
+                // Indentation between elements is the most common event: skip it cheaply.
+                if handler.capture.is_some() || handler.wants_text() {
+                    let content = e.xml10_content();
+                    handler.text(&content, &e);
+                }
             }
             Event::CData(e) => {
                 let content = e.into_inner();
@@ -350,7 +353,12 @@ impl<R: BufRead> XmltvReader<R> {
 
     /// Programmes without stop wait for the next programme on their channel.
     fn place_programme(&mut self, programme: PendingProgramme) {
-        if let Some(mut previous) = self.waiting.remove(&programme.data.channel) {
+        let previous = if self.waiting.is_empty() {
+            None
+        } else {
+            self.waiting.remove(&programme.data.channel)
+        };
+        if let Some(mut previous) = previous {
             if programme.data.start > previous.data.start {
                 previous.data.stop = programme.data.start;
                 self.stats.stops_derived += 1;
