@@ -592,3 +592,22 @@ fn an_html_page_is_refused() {
         Some(tvarr_ingest::IngestError::HtmlPage { .. })
     ));
 }
+
+#[test]
+fn huge_texts_and_unknown_elements_are_bounded() {
+    use tvarr_ingest::xmltv::{MAX_CAPTURE_BYTES, MAX_TEXT_BYTES};
+    let big = "x".repeat(3 * MAX_TEXT_BYTES);
+    let xml = format!(
+        "<tv><programme channel=\"a\" start=\"20240101000000\"><title>{big}</title><x-big>{big}</x-big><x-small>ok</x-small></programme></tv>"
+    );
+    let g = parse_xmltv(xml.as_bytes(), XmltvOptions::default()).unwrap();
+    let p = &g.programmes[0];
+    assert_eq!(p.title().len(), MAX_TEXT_BYTES);
+    let extra = p.extra_xml.as_deref().unwrap_or("");
+    assert!(
+        extra == "<x-small>ok</x-small>",
+        "extra_xml of {} bytes",
+        extra.len()
+    );
+    assert!(MAX_CAPTURE_BYTES < big.len());
+}

@@ -26,6 +26,11 @@ use decode::Utf8Input;
 pub(crate) use time::TimeRules;
 use time::{parse_onscreen, parse_xmltv_ns};
 
+/// The longest text kept for one element (a title, a description); the rest is dropped.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+/// The largest unmodelled element kept as raw XML; a larger one is dropped whole.
+pub const MAX_CAPTURE_BYTES: usize = 1 << 20;
+
 /// How a guide's times are read.
 #[derive(Clone, Debug)]
 pub struct XmltvOptions {
@@ -146,6 +151,10 @@ struct PendingProgramme {
 #[derive(Debug)]
 struct Capture {
     depth: u32,
+    /// Where the captured element starts in the raw buffer.
+    start: usize,
+    /// The element grew past [`MAX_CAPTURE_BYTES`]: it is dropped.
+    overflow: bool,
     is_length: bool,
     length_units: Option<String>,
 }
@@ -460,7 +469,9 @@ impl Handler<'_> {
             }
         }
         if self.capture.is_some() {
-            self.push_raw_start(e, empty);
+            if !self.capture_full() {
+                self.push_raw_start(e, empty);
+            }
             return Ok(());
         }
         match self.record {
@@ -615,12 +626,15 @@ impl Handler<'_> {
         } else {
             None
         };
+        let start = self.raw.len();
         self.push_raw_start(e, empty);
         if is_length {
             self.text.clear();
         }
         *self.capture = Some(Capture {
             depth: *self.depth,
+            start,
+            overflow: false,
             is_length,
             length_units,
         });
@@ -649,6 +663,9 @@ impl Handler<'_> {
     }
 
     fn text(&mut self, content: &str, raw: &str) {
+        if self.capture_full() {
+            return;
+        }
         if let Some(capture) = self.capture.as_ref() {
             if raw.contains('&') {
                 // A dangling ampersand: escape it so the fragment stays well-formed.
@@ -656,21 +673,39 @@ impl Handler<'_> {
             } else {
                 self.raw.push_str(raw);
             }
-            if capture.is_length && *self.depth == capture.depth {
-                self.text.push_str(content);
+            let is_length = capture.is_length && *self.depth == capture.depth;
+            // A large text marks the capture as too large (it is then dropped).
+            self.capture_full();
+            if is_length {
+                push_bounded(self.text, content);
             }
         } else if self.wants_text() {
-            self.text.push_str(content);
+            push_bounded(self.text, content);
+        }
+    }
+
+    /// Whether the element being captured grew too large (it is then dropped whole).
+    fn capture_full(&mut self) -> bool {
+        match self.capture.as_mut() {
+            Some(capture) if self.raw.len() - capture.start > MAX_CAPTURE_BYTES => {
+                capture.overflow = true;
+                true
+            }
+            _ => false,
         }
     }
 
     fn cdata(&mut self, content: &str) {
+        if self.capture_full() {
+            return;
+        }
         if self.capture.is_some() {
             self.raw.push_str("<![CDATA[");
             self.raw.push_str(content);
             self.raw.push_str("]]>");
+            self.capture_full();
         } else if self.wants_text() {
-            self.text.push_str(content);
+            push_bounded(self.text, content);
         }
     }
 
@@ -775,6 +810,9 @@ impl Handler<'_> {
         let Some(capture) = self.capture.take() else {
             return;
         };
+        if capture.overflow {
+            self.raw.truncate(capture.start);
+        }
         if capture.is_length {
             if let Record::Programme(programme, _) = self.record {
                 programme.length = parse_length(self.text.trim(), capture.length_units.as_deref());
@@ -856,6 +894,20 @@ impl Handler<'_> {
             }
             Record::None | Record::Skip(_) => {}
         }
+    }
+}
+
+/// Appends as much of `content` as fits in [`MAX_TEXT_BYTES`], at a character boundary.
+fn push_bounded(text: &mut String, content: &str) {
+    let room = MAX_TEXT_BYTES.saturating_sub(text.len());
+    if content.len() <= room {
+        text.push_str(content);
+    } else {
+        let mut end = room;
+        while !content.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.push_str(&content[..end]);
     }
 }
 
