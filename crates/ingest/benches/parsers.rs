@@ -127,5 +127,40 @@ fn bench_xmltv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_m3u, bench_xmltv);
+fn bench_xtream(c: &mut Criterion) {
+    // Only with the generated answers (`cargo xtask gen-fixtures`).
+    let Ok(bytes) = std::fs::read(generated("xtream/get_live_streams.json")) else {
+        return;
+    };
+    let endpoint = tvarr_ingest::xtream::XtreamEndpoint::new(
+        "http://panel.example:8080",
+        "user",
+        tvarr_core::Secret::new("pass"),
+    )
+    .unwrap();
+    let categories = std::collections::HashMap::new();
+    let mut group = c.benchmark_group("xtream");
+    group.throughput(Throughput::Elements(CHANNELS));
+    group.sample_size(10);
+    group.bench_function("parse_100k_live_streams", |b| {
+        b.iter(|| {
+            let mut count = 0u64;
+            tvarr_ingest::xtream::for_each_in_array(
+                &bytes[..],
+                |stream: tvarr_ingest::xtream::LiveStream| {
+                    if let Some(channel) = endpoint.channel(stream, &categories, "ts") {
+                        std::hint::black_box(channel);
+                        count += 1;
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(count, CHANNELS);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_m3u, bench_xmltv, bench_xtream);
 criterion_main!(benches);
