@@ -16,8 +16,8 @@ use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
 use chrono::{DateTime, Duration, Utc};
+use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 use tvarr_core::{Credit, EpgChannel, EpisodeNumber, LangText, ProgrammeData, Rating};
 
 use crate::error::IngestError;
@@ -133,11 +133,13 @@ struct TextTarget {
     role: Option<String>,
 }
 
+// The programme being built lives inline: boxing it would cost an allocation per programme.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Record {
     None,
     Channel(EpgChannel, u32),
-    Programme(Box<PendingProgramme>, u32),
+    Programme(PendingProgramme, u32),
     Skip(u32),
 }
 
@@ -356,7 +358,7 @@ impl<R: BufRead> XmltvReader<R> {
     fn finish_record(&mut self, finished: Finished) {
         match finished {
             Finished::Channel(channel) => self.ready.push_back(XmltvItem::Channel(channel)),
-            Finished::Programme(programme) => self.place_programme(*programme),
+            Finished::Programme(programme) => self.place_programme(programme),
         }
     }
 
@@ -413,9 +415,10 @@ impl<R: BufRead> Iterator for XmltvReader<R> {
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Finished {
     Channel(EpgChannel),
-    Programme(Box<PendingProgramme>),
+    Programme(PendingProgramme),
 }
 
 /// The reader's state, borrowed apart from the event buffer.
@@ -437,19 +440,112 @@ struct Handler<'a> {
     finished: Option<Finished>,
 }
 
-fn attribute<'e>(e: &'e BytesStart<'_>, name: &str) -> Option<Cow<'e, str>> {
-    for attr in e.attributes().with_checks(false).flatten() {
-        if attr.key.as_ref() == name {
-            return Some(attribute_value(&attr));
+/// Calls `on_attribute(name, value)` for each attribute of a start tag, scanning its raw text
+/// (cheaper than quick-xml's checked iterator); values are unescaped only when they hold a
+/// reference or a line break. Scanning stops at the first malformed attribute.
+fn for_each_attribute<'e>(
+    e: &'e BytesStart<'_>,
+    mut on_attribute: impl FnMut(&'e str, Cow<'e, str>),
+) {
+    let raw: &'e str = e.attributes_raw();
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
         }
+        let name_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let name = &raw[name_start..i];
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if name.is_empty() || bytes.get(i) != Some(&b'=') {
+            return;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let Some(&quote) = bytes.get(i).filter(|q| **q == b'"' || **q == b'\'') else {
+            return;
+        };
+        let value_start = i + 1;
+        let Some(len) = memchr::memchr(quote, &bytes[value_start..]) else {
+            return;
+        };
+        i = value_start + len + 1;
+        on_attribute(
+            name,
+            unescape_attribute(&raw[value_start..value_start + len]),
+        );
     }
-    None
 }
 
-fn attribute_value<'e>(attr: &quick_xml::events::attributes::Attribute<'e>) -> Cow<'e, str> {
-    // Unknown entities make normalisation fail: keep the raw text then.
-    attr.normalized_value(XmlVersion::Implicit1_0)
-        .unwrap_or_else(|_| attr.value.clone())
+/// The value of one attribute, if present.
+fn attribute<'e>(e: &'e BytesStart<'_>, name: &str) -> Option<Cow<'e, str>> {
+    let mut found = None;
+    for_each_attribute(e, |key, value| {
+        if found.is_none() && key == name {
+            found = Some(value);
+        }
+    });
+    found
+}
+
+/// Resolves the predefined entities and character references of an attribute value and turns
+/// line breaks and tabs into spaces; unknown entities are kept as written.
+fn unescape_attribute(value: &str) -> Cow<'_, str> {
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'\n' | b'\r' | b'\t'))
+    {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find(['&', '\n', '\r', '\t']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if !tail.starts_with('&') {
+            out.push(' ');
+            let skip = if tail.starts_with("\r\n") { 2 } else { 1 };
+            rest = &tail[skip..];
+            continue;
+        }
+        let resolved = tail.find(';').and_then(|end| {
+            let entity = &tail[1..end];
+            let ch = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "apos" => Some('\''),
+                "quot" => Some('"'),
+                _ => entity.strip_prefix('#').and_then(|number| {
+                    let code = match number.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => number.parse().ok(),
+                    };
+                    code.and_then(char::from_u32)
+                }),
+            };
+            ch.map(|ch| (ch, end))
+        });
+        match resolved {
+            Some((ch, end)) => {
+                out.push(ch);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 fn owned_nonempty(value: Option<Cow<'_, str>>) -> Option<String> {
@@ -540,14 +636,13 @@ impl Handler<'_> {
         let mut channel = None;
         let mut start = None;
         let mut stop = None;
-        for attr in e.attributes().with_checks(false).flatten() {
-            match attr.key.as_ref() {
-                "channel" => channel = Some(attribute_value(&attr)),
-                "start" => start = Some(self.rules.parse(&attr.value)),
-                "stop" => stop = Some(self.rules.parse(&attr.value)),
-                _ => {}
-            }
-        }
+        let rules = self.rules;
+        for_each_attribute(e, |name, value| match name {
+            "channel" => channel = Some(value),
+            "start" => start = Some(rules.parse(&value)),
+            "stop" => stop = Some(rules.parse(&value)),
+            _ => {}
+        });
         let channel = channel
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty());
@@ -580,7 +675,7 @@ impl Handler<'_> {
             has_stop: stop.is_some(),
             length: None,
         };
-        *self.record = Record::Programme(Box::new(programme), depth);
+        *self.record = Record::Programme(programme, depth);
     }
 
     fn begin_channel(&mut self, e: &BytesStart<'_>, depth: u32) {
@@ -843,15 +938,19 @@ impl Handler<'_> {
             }
             Record::Programme(programme, _) => {
                 let data = &mut programme.data;
-                let lang_text = |value| LangText {
-                    value,
-                    lang: target.attribute.clone(),
-                };
                 match target.kind {
-                    TextKind::Title => data.titles.push(lang_text(value)),
-                    TextKind::SubTitle => data.sub_titles.push(lang_text(value)),
-                    TextKind::Desc => data.descriptions.push(lang_text(value)),
-                    TextKind::Category => data.categories.push(lang_text(value)),
+                    TextKind::Title | TextKind::SubTitle | TextKind::Desc | TextKind::Category => {
+                        let text = LangText {
+                            value,
+                            lang: target.attribute,
+                        };
+                        match target.kind {
+                            TextKind::Title => data.titles.push(text),
+                            TextKind::SubTitle => data.sub_titles.push(text),
+                            TextKind::Desc => data.descriptions.push(text),
+                            _ => data.categories.push(text),
+                        }
+                    }
                     TextKind::Language => {
                         data.language.get_or_insert(value);
                     }
@@ -859,7 +958,7 @@ impl Handler<'_> {
                         data.date.get_or_insert(value);
                     }
                     TextKind::EpisodeNum => {
-                        let system = target.attribute.clone();
+                        let system = target.attribute;
                         let (season, episode) = match system.as_deref() {
                             Some("xmltv_ns") => parse_xmltv_ns(&value),
                             Some("onscreen") => parse_onscreen(&value),
@@ -960,4 +1059,34 @@ pub fn parse_xmltv<R: BufRead>(input: R, options: XmltvOptions) -> Result<Guide,
     }
     guide.stats = reader.stats();
     Ok(guide)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_values_are_unescaped_only_when_needed() {
+        assert!(matches!(
+            unescape_attribute("plain"),
+            Cow::Borrowed("plain")
+        ));
+        assert_eq!(
+            unescape_attribute("a&amp;b &#233;&#x41; &lol;"),
+            "a&b éA &lol;"
+        );
+        assert_eq!(unescape_attribute("two\r\nlines\tand &"), "two lines and &");
+    }
+
+    #[test]
+    fn attributes_are_scanned_with_either_quote_and_spaces() {
+        let xml = "<programme channel = 'c&amp;d' start=\"20240101000000 +0000\" x-y=\"1\">\
+                   <title>t</title></programme>";
+        let guide = parse_xmltv(xml.as_bytes(), XmltvOptions::default()).unwrap();
+        assert_eq!(guide.programmes[0].channel, "c&d");
+        assert_eq!(
+            guide.programmes[0].start.to_rfc3339(),
+            "2024-01-01T00:00:00+00:00"
+        );
+    }
 }

@@ -1,8 +1,6 @@
 //! XMLTV times (`20010829000500 +0100`) and episode numbers (`xmltv_ns`, `onscreen`).
 
-use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
-};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// How times without an offset are read, and the correction applied to every time.
@@ -42,15 +40,13 @@ impl TimeRules {
             rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
         }
         let utc = match zone_offset_seconds(rest.trim()) {
-            Some(seconds) => {
-                let zone = FixedOffset::east_opt(seconds)?;
-                zone.from_local_datetime(&naive)
-                    .single()?
-                    .with_timezone(&Utc)
-            }
+            // A fixed offset needs no zone lookup: shift the naive time.
+            Some(seconds) => naive
+                .and_utc()
+                .checked_sub_signed(Duration::seconds(i64::from(seconds)))?,
             None => self.local_to_utc(naive)?,
         };
-        Some(utc + self.offset)
+        utc.checked_add_signed(self.offset)
     }
 
     fn local_to_utc(&self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
