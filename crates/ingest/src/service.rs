@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::error::IngestError;
 use crate::fetch::{Download, FetchRequest, Fetcher, from_io};
-use crate::m3u::{M3uOptions, M3uReader};
+use crate::m3u::{M3uOptions, M3uReader, PlaylistHeader};
 use crate::skip::{SkipReason, SkipReport};
 use crate::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
 use crate::xtream::{
@@ -83,6 +83,10 @@ pub struct IngestReport {
     pub bytes: u64,
     /// Whether the ingest stopped because progress asked it to.
     pub cancelled: bool,
+    /// The `#EXTM3U` header of an M3U playlist (its guide URLs and `tvg-shift`).
+    pub playlist: Option<PlaylistHeader>,
+    /// Playlist lines that were not UTF-8 and were decoded lossily (kept, not skipped).
+    pub lossy_lines: u64,
 }
 
 /// Repository calls the service makes, for channels and for guides alike.
@@ -153,6 +157,8 @@ impl Replacement for GuideSink {
 struct ParseSummary {
     records: u64,
     skipped: SkipReport,
+    playlist: Option<PlaylistHeader>,
+    lossy_lines: u64,
 }
 
 /// Ingests a stream source (M3U or Xtream) into `channels`.
@@ -307,7 +313,12 @@ async fn prepare_m3u(
         if reader.lossy_lines() > 0 {
             tracing::info!(lines = reader.lossy_lines(), "lines decoded lossily");
         }
-        Ok(ParseSummary { records, skipped })
+        Ok(ParseSummary {
+            records,
+            skipped,
+            playlist: Some(reader.header().clone()),
+            lossy_lines: reader.lossy_lines(),
+        })
     });
     Ok((download, parse))
 }
@@ -378,7 +389,12 @@ async fn prepare_xtream(
             tx.blocking_send(batch)
                 .map_err(|_| IngestError::Cancelled)?;
         }
-        Ok(ParseSummary { records, skipped })
+        Ok(ParseSummary {
+            records,
+            skipped,
+            playlist: None,
+            lossy_lines: 0,
+        })
     });
     Ok((download, parse))
 }
@@ -519,6 +535,8 @@ fn parse_guide(
     Ok(ParseSummary {
         records: stats.programmes,
         skipped: stats.skipped,
+        playlist: None,
+        lossy_lines: 0,
     })
 }
 
@@ -597,6 +615,8 @@ async fn run_pipeline<S: Replacement>(
         parsed: summary.records,
         bytes,
         cancelled: false,
+        playlist: summary.playlist,
+        lossy_lines: summary.lossy_lines,
     };
     if summary.records == 0 {
         replacement.abort().await;
@@ -642,5 +662,7 @@ fn failed_report(previous: u64, error: IngestError, bytes: u64) -> IngestReport 
         parsed: 0,
         bytes,
         cancelled: false,
+        playlist: None,
+        lossy_lines: 0,
     }
 }

@@ -102,7 +102,11 @@ fn previous_channels(source: StreamSourceId, n: usize) -> Vec<Channel> {
 
 #[tokio::test]
 async fn ingests_a_playlist_in_batches_with_stable_deduplicated_keys() {
-    let mut text = playlist(4_500);
+    let mut text = playlist(4_500).replacen(
+        "#EXTM3U",
+        "#EXTM3U x-tvg-url=\"http://epg.test/a.xml.gz, http://epg.test/b.xml\"",
+        1,
+    );
     // The same URL twice more, and a relative URL.
     text.push_str(
         "#EXTINF:-1,Dup A\nhttp://stream.test/1.ts\n#EXTINF:-1,Dup B\nhttp://stream.test/1.ts\n",
@@ -118,6 +122,11 @@ async fn ingests_a_playlist_in_batches_with_stable_deduplicated_keys() {
         IngestState::Ok,
         "{:?}",
         report.outcome.error
+    );
+    let header = report.playlist.as_ref().unwrap();
+    assert_eq!(
+        header.tvg_urls,
+        ["http://epg.test/a.xml.gz", "http://epg.test/b.xml"]
     );
     assert_eq!(report.outcome.record_count, 4_503);
     assert_eq!(report.outcome.skipped_count, 1);
@@ -143,6 +152,25 @@ async fn ingests_a_playlist_in_batches_with_stable_deduplicated_keys() {
     assert_eq!(again.outcome.state, IngestState::Ok);
     let ids: Vec<_> = repo.channels(source.id).iter().map(|c| c.id).collect();
     assert_eq!(ids, channels.iter().map(|c| c.id).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn invalid_utf8_lines_are_kept_lossily_and_counted() {
+    let body = b"#EXTM3U\n#EXTINF:-1,Caf\xe9\nhttp://h.test/a.ts\n".to_vec();
+    let server = TestServer::start(move |_, _| Reply::ok(body.clone())).await;
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/latin1.m3u"), StreamSourceType::M3u);
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Ok);
+    assert_eq!(report.lossy_lines, 1);
+    assert_eq!(repo.channels(source.id)[0].data.name, "Caf\u{fffd}");
 }
 
 #[tokio::test]
