@@ -628,3 +628,37 @@ fn the_ingest_futures_can_be_spawned() {
         &settings,
     ));
 }
+
+#[tokio::test]
+async fn a_connection_reset_mid_stream_fails_and_keeps_data() {
+    // A chunked body that stops in the middle of a chunk, then the connection closes.
+    let text = playlist(3_000);
+    let server = TestServer::start(move |_, _| {
+        let mut body = format!("{:x}\r\n", text.len()).into_bytes();
+        body.extend_from_slice(&text.as_bytes()[..text.len() / 3]);
+        let mut reply = Reply::ok(body).header("Transfer-Encoding", "chunked");
+        reply.close_delimited = true;
+        reply
+    })
+    .await;
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/reset.m3u"), StreamSourceType::M3u);
+    repo.set(source.id, previous_channels(source.id, 9));
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome.state,
+        IngestState::Failed,
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.outcome.record_count, 9);
+    assert_eq!(repo.channels(source.id).len(), 9);
+    assert_eq!(*repo.commits.lock().unwrap(), 0);
+}
