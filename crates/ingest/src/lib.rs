@@ -8,6 +8,17 @@
 //! It must not depend on sea-orm, actix-web or any tvarr crate other than `tvarr-core`: storage
 //! is reached only through the repository traits of `tvarr-core`, so the parsers and the service
 //! are tested with in-memory implementations and a loopback HTTP server.
+//!
+//! Map:
+//! - [`fetch`]: the [`fetch::Fetcher`] trait and [`fetch::HttpFetcher`] (HTTP(S), files, gzip,
+//!   retries, limits), returning the body as an `AsyncRead` while it arrives.
+//! - [`m3u`]: [`m3u::M3uReader`], a line-by-line playlist reader over any `BufRead`.
+//! - [`xmltv`]: [`xmltv::XmltvReader`], a pull reader of guide channels and programmes on
+//!   quick-xml, with its encoding rules and time handling.
+//! - [`xtream`]: Xtream Codes answers as lenient types, URLs, and live streams as channels.
+//! - [`ingest_stream_source`] and [`ingest_epg_source`]: fetch → parse → store, pipelined, with
+//!   the guard that keeps the last good data ([`IngestReport`], [`IngestProgress`]).
+//! - [`redact_url`]: credentials out of logs and errors.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
