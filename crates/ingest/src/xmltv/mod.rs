@@ -498,9 +498,9 @@ fn attribute<'e>(e: &'e BytesStart<'_>, name: &str) -> Option<Cow<'e, str>> {
 /// Resolves the predefined entities and character references of an attribute value and turns
 /// line breaks and tabs into spaces; unknown entities are kept as written.
 fn unescape_attribute(value: &str) -> Cow<'_, str> {
-    if !value
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'\n' | b'\r' | b'\t'))
+    let bytes = value.as_bytes();
+    if memchr::memchr3(b'&', b'\n', b'\r', bytes).is_none()
+        && memchr::memchr(b'\t', bytes).is_none()
     {
         return Cow::Borrowed(value);
     }
