@@ -21,6 +21,23 @@
 //! sweeper re-queues stale jobs), but only one claim of a job succeeds while its worker's
 //! heartbeat is fresh.
 //!
+//! Wiring, in a binary (`repo` is storage's `JobRepository`, `shutdown` fires on SIGTERM):
+//!
+//! ```text
+//! let config = QueueConfig::from_url(&queue_url)?;            // or QueueConfig::sqlite_in(data_dir)
+//! let queue = Queue::connect(&config).await?;                  // one per process
+//! let events = JobEvents::default();
+//! let scheduler = JobScheduler::new(repo.clone(), queue.clone()).with_events(events.clone());
+//! let registry = HandlerRegistry::new().with(JobKind::IngestStream, ingest_handler) /* … */;
+//! WorkerRuntime::new(queue, repo, registry, worker_name)
+//!     .with_events(events)
+//!     .serve(shutdown)                                         // returns within ~9 s of shutdown
+//!     .await?;
+//! // a worker-only binary: WorkerRuntime::run(config, repo, registry, name, concurrency, shutdown)
+//! ```
+//!
+//! Cron schedules are evaluated in UTC.
+//!
 //! It must not depend on actix-web or sea-orm: it works against `tvarr-core` traits, and the
 //! binaries give it the storage implementations. The handlers of ingest and generation live in
 //! their own crates. [`MemoryJobRepository`] is an in-memory jobs table for tests.

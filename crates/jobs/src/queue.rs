@@ -225,10 +225,21 @@ impl Queue {
                     .connect_with(options)
                     .await
                     .map_err(queue_err)?;
-                SqliteStorage::migrations()
-                    .run(&pool)
-                    .await
-                    .map_err(queue_err)?;
+                // SQLite migrations take no lock: when the server's scheduler and its workers
+                // connect at once, one of them loses the race and sees the other's work on a
+                // second try.
+                let mut attempt = 0;
+                loop {
+                    match SqliteStorage::migrations().run(&pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "queue migrations raced; retrying");
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => return Err(queue_err(e)),
+                    }
+                }
                 QueueStorage::Sqlite(
                     SqliteStorage::new(&pool).with_config(sqlite_config(config, 10)),
                 )
@@ -307,3 +318,64 @@ pub(crate) fn redis_config(config: &QueueConfig, batch: usize) -> apalis_redis::
 /// How often apalis delivers one message when the worker hands it back (it does when the jobs
 /// table cannot be reached, or when the worker is shutting down).
 const MAX_DELIVERIES: usize = 25;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_queue_urls() {
+        let c = QueueConfig::from_url("sqlite://data/queue.db").unwrap();
+        assert_eq!(
+            c.backend,
+            QueueBackend::Sqlite {
+                path: "data/queue.db".into()
+            }
+        );
+        let c = QueueConfig::from_url("sqlite:///var/lib/tvarr/queue.db?mode=rwc").unwrap();
+        assert_eq!(
+            c.backend,
+            QueueBackend::Sqlite {
+                path: "/var/lib/tvarr/queue.db".into()
+            }
+        );
+        assert_eq!(
+            QueueConfig::from_url("postgresql://u:p@db/tvarr")
+                .unwrap()
+                .backend
+                .name(),
+            "postgres"
+        );
+        assert_eq!(
+            QueueConfig::from_url("redis://127.0.0.1:6379/2")
+                .unwrap()
+                .backend
+                .name(),
+            "redis"
+        );
+        assert_eq!(
+            QueueConfig::from_url("redis://x").unwrap().queue,
+            QueueConfig::DEFAULT_QUEUE
+        );
+        let err = QueueConfig::from_url("mysql://u:secret@db/tvarr").unwrap_err();
+        assert!(err.to_string().contains("no MySQL queue"), "{err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(QueueConfig::from_url("sqlite://").is_err());
+        assert!(QueueConfig::from_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn hides_passwords() {
+        assert_eq!(
+            redact_url("postgres://tvarr:hunter2@db:5432/tvarr"),
+            "postgres://tvarr:***@db:5432/tvarr"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(redact_url("redis://:pw@host/0"), "redis://:***@host/0");
+        let config = QueueConfig::from_url("postgres://a:hunter2@db/x").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

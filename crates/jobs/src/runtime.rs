@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{
-    BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt, WorkerError,
+    BackendExt, BoxDynError, Data, PollSnapshot, PollStrategy, WorkerBuilder, WorkerBuilderExt,
+    WorkerError,
 };
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -84,14 +85,14 @@ impl WorkerRuntime {
     /// `hostname-pid`). Returns when the runtime has stopped (within about
     /// [`WorkerOptions::shutdown_grace`] plus a second after `shutdown`).
     pub async fn run(
-        config: &QueueConfig,
+        config: QueueConfig,
         repo: Arc<dyn JobRepository>,
         registry: HandlerRegistry,
-        worker_name: &str,
+        worker_name: impl Into<String>,
         concurrency: usize,
         shutdown: CancellationToken,
     ) -> Result<(), JobsError> {
-        let queue = Queue::connect(config).await?;
+        let queue = Queue::connect(&config).await?;
         let options = WorkerOptions {
             concurrency,
             ..WorkerOptions::default()
@@ -308,6 +309,43 @@ macro_rules! run_apalis_worker {
     }};
 }
 
+/// Wakes the apalis worker every `interval` to look for messages.
+///
+/// apalis 1.0's `IntervalStrategy` replaces an elapsed timer without polling the new one, so
+/// when the timer fires while a fetch is in flight (a slow database, a busy machine) nothing
+/// is left to wake the worker and it stops fetching until its next heartbeat (30 s). This
+/// strategy always leaves a registered timer behind.
+struct WakeEvery {
+    interval: tokio::time::Interval,
+}
+
+impl WakeEvery {
+    fn new(every: Duration) -> Self {
+        let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { interval }
+    }
+}
+
+impl PollStrategy for WakeEvery {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let mut fired = false;
+        // Poll until Pending, so the next tick's waker is registered.
+        while self.interval.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// Runs the apalis worker, restarting it after backend errors, until shutdown.
 async fn consume(queue: Queue, shared: Arc<Shared>) {
     let poll = queue.config().poll_interval;
@@ -323,21 +361,21 @@ async fn consume(queue: Queue, shared: Arc<Shared>) {
                 let backend = s
                     .clone()
                     .with_config(sqlite_config(config, batch))
-                    .poll_with_interval(poll);
+                    .poll_with_strategy(WakeEvery::new(poll));
                 run_apalis_worker!(backend, shared.clone())
             }
             QueueStorage::Postgres(s) => {
                 let backend = s
                     .clone()
                     .with_config(postgres_config(config, batch))
-                    .poll_with_interval(poll);
+                    .poll_with_strategy(WakeEvery::new(poll));
                 run_apalis_worker!(backend, shared.clone())
             }
             QueueStorage::Redis(s) => {
                 let backend = s
                     .clone()
                     .with_config(redis_config(config, batch))
-                    .poll_with_interval(poll);
+                    .poll_with_strategy(WakeEvery::new(poll));
                 run_apalis_worker!(backend, shared.clone())
             }
         };

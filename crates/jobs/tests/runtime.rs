@@ -34,6 +34,10 @@ fn in_ci() -> bool {
 
 /// A queue with a unique name on `backend`, or `None` (skip) when the server is not there.
 async fn test_queue(backend: Backend) -> Option<TestQueue> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let name = format!("tvarr-test-{}", Uuid::now_v7().simple());
     let (config, dir) = match backend {
         Backend::Sqlite => {
@@ -614,4 +618,79 @@ async fn shutdown_stops_a_stubborn_job_in_time_and_it_runs_again_later() {
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!(job.attempts, 2);
     b.stop().await;
+}
+
+// --- duplicate deliveries and the one-call entry point ---------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_messages_for_a_running_job_do_not_run_it_twice() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work = behaviour(|_, _| async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Ok(())
+    });
+    let a = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work.clone()),
+        "a",
+        fast_options(),
+        None,
+    )
+    .await;
+    let b = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "b",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
+    // What apalis's orphan re-delivery or a sweeper would do while the job is alive.
+    for _ in 0..4 {
+        scheduler.queue().push(id).await.unwrap();
+    }
+    let job = wait_ended(&repo, id, 30).await;
+    assert_eq!(job.status, JobStatus::Succeeded);
+    // And after it ended.
+    scheduler.queue().push(id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(recorder.runs(id), 1);
+    assert_eq!(repo.get(id).await.unwrap().attempts, 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_starts_the_runtime_with_one_call_from_a_queue_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/data/queue.db", dir.path().display());
+    let config = QueueConfig::from_url(&url).unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(WorkerRuntime::run(
+        config.clone(),
+        repo.clone(),
+        registry(&recorder, behaviour(|_, _| async { Ok(()) })),
+        "tvarr-worker-1",
+        2,
+        shutdown.clone(),
+    ));
+    let scheduler = scheduler(&config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    assert_eq!(wait_ended(&repo, id, 30).await.status, JobStatus::Succeeded);
+    assert!(dir.path().join("data/queue.db").exists());
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), worker)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
