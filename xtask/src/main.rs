@@ -4,6 +4,7 @@
 //! - `cargo xtask test`: the test suite alone, on every database that answers.
 #![allow(clippy::print_stdout)]
 
+mod bench_e2e;
 mod ci;
 mod gen_fixtures;
 
@@ -20,6 +21,7 @@ fn main() -> Result<()> {
         "ci" => ci::run(ci::Mode::Full, rest),
         "test" => ci::run(ci::Mode::TestsOnly, rest),
         "gen-fixtures" => gen_fixtures::run(rest),
+        "bench-e2e" => bench_e2e::run(rest),
         "help" | "--help" | "-h" => {
             print_usage();
             Ok(())
@@ -37,6 +39,10 @@ fn print_usage() {
          commands:\n  \
          ci      cargo fmt --check, cargo clippy -D warnings, cargo deny (if installed),\n          \
                  and the tests on SQLite, PostgreSQL and MariaDB\n  \
-         test    the tests on every database that answers"
+         test    the tests on every database that answers\n  \
+         gen-fixtures [--out DIR]\n          \
+                 deterministic large inputs: 100k-channel M3U, 1M-programme XMLTV, Xtream JSON\n  \
+         bench-e2e [--database-url URL] [--only m3u|xmltv]\n          \
+                 ingest the generated inputs through the release server; time, peak RSS, API latency"
     );
 }

@@ -67,6 +67,7 @@ fn configure_routes(cfg: &mut ServiceConfig) {
         .service(metrics::metrics)
         .service(
             utoipa_actix_web::scope("/api/v1")
+                .service(openapi_json)
                 .service(auth::status)
                 .service(auth::setup)
                 .service(auth::login)
@@ -102,12 +103,25 @@ fn configure_routes(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document of every route, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure_routes)
         .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_string();
     api
+}
+
+static OPENAPI_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The OpenAPI 3.1 document of this API, generated from the code.
+#[utoipa::path(tag = "health", responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
+#[actix_web::get("/openapi.json")]
+async fn openapi_json() -> actix_web::HttpResponse {
+    let body = OPENAPI_JSON.get_or_init(|| openapi().to_json().unwrap_or_default());
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.clone())
 }
 
 /// The whole application: routes, OpenAPI document and docs page, extractor error handling,

@@ -1,5 +1,6 @@
 //! tvarr-app: what `tvarr-server` and `tvarr-worker` share: the settings (defaults, TOML file,
-//! environment, flags), telemetry setup, and the wiring of storage, queue and services.
+//! environment, flags), telemetry setup, the job handlers of this build, and the start-up and
+//! shutdown of both process kinds.
 //!
 //! It composes the other crates and is the only library that knows all of them; it holds no
 //! domain logic of its own.
@@ -9,7 +10,13 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod error;
+mod handlers;
+mod runtime;
+mod schedules;
 pub mod settings;
 pub mod telemetry;
 
+pub use error::AppError;
+pub use runtime::{run_server, run_worker};
 pub use settings::{Flags, LogFormat, Settings, SettingsError};

@@ -39,6 +39,9 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// OTLP endpoint for traces, if any (`OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub otlp_endpoint: Option<String>,
+    /// A running job whose worker sent no heartbeat for this long is run again elsewhere
+    /// (`TVARR_JOB_STALE_SECONDS`, default 30).
+    pub job_stale_after: std::time::Duration,
 }
 
 /// Command-line flags. Every one is optional: unset flags fall back to the environment,
@@ -225,6 +228,7 @@ impl Settings {
             .or(file.admin_password)
             .filter(|p| !p.is_empty());
         let otlp_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty());
+        let stale_seconds = env_usize("TVARR_JOB_STALE_SECONDS")?.unwrap_or(30).max(1);
         Ok(Settings {
             listen,
             data_dir,
@@ -236,6 +240,7 @@ impl Settings {
             log_format,
             admin_password,
             otlp_endpoint,
+            job_stale_after: std::time::Duration::from_secs(stale_seconds as u64),
         })
     }
 

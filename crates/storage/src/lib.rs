@@ -40,6 +40,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod accounts;
 mod bulk;
 mod channels;
 mod db;
@@ -52,6 +53,7 @@ mod rules;
 mod sources;
 mod store;
 
+pub use accounts::{ApiKeys, Users};
 pub use channels::Channels;
 pub use error::StorageError;
 pub use jobs::Jobs;

@@ -208,6 +208,34 @@ impl Store {
         self.db.conn.close().await.map_err(StorageError::Database)
     }
 
+    /// Accounts ([`tvarr_core::UserRepository`]).
+    pub fn users(&self) -> crate::accounts::Users {
+        crate::accounts::Users::new(self.db.clone())
+    }
+
+    /// API keys ([`tvarr_core::ApiKeyRepository`]).
+    pub fn api_keys(&self) -> crate::accounts::ApiKeys {
+        crate::accounts::ApiKeys::new(self.db.clone())
+    }
+
+    /// Every repository as `tvarr-core` trait objects, sharing this store's pool.
+    pub fn repositories(&self) -> tvarr_core::Repositories {
+        use std::sync::Arc;
+        tvarr_core::Repositories {
+            stream_sources: Arc::new(self.stream_sources()),
+            epg_sources: Arc::new(self.epg_sources()),
+            channels: Arc::new(self.channels()),
+            programmes: Arc::new(self.programmes()),
+            filters: Arc::new(self.filters()),
+            mapping_rules: Arc::new(self.mapping_rules()),
+            proxies: Arc::new(self.proxies()),
+            relay_profiles: Arc::new(self.relay_profiles()),
+            jobs: Arc::new(self.jobs()),
+            users: Arc::new(self.users()),
+            api_keys: Arc::new(self.api_keys()),
+        }
+    }
+
     /// Stream sources ([`tvarr_core::StreamSourceRepository`]).
     pub fn stream_sources(&self) -> StreamSources {
         StreamSources::new(self.db.clone())

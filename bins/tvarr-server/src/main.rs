@@ -1,0 +1,23 @@
+//! `tvarr-server`: reads the settings, wires the crates together, and serves the API, the
+//! outputs and (unless `--workers 0`) the background workers in one process.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match tvarr_app::Settings::from_process() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("tvarr-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = tvarr_app::telemetry::init_tracing(&settings, "tvarr-server");
+    match tvarr_app::run_server(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tvarr-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! End-to-end: the real `tvarr-server` binary over HTTP, on the test database
+//! (SQLite by default; PostgreSQL or MariaDB when `TVARR_TEST_DATABASE_URL` says so).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tvarr_testkit::{ProviderServer, Route, TvarrProcess, free_port, test_database_url};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tvarr-server");
+
+struct Server {
+    process: TvarrProcess,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+}
+
+impl Server {
+    async fn start(extra_env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_path_buf();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let database = test_database_url(&data_dir);
+        let mut env = vec![
+            ("TVARR_LISTEN", listen.as_str()),
+            ("TVARR_DATA_DIR", data_dir.to_str().unwrap()),
+            ("TVARR_DATABASE_URL", database.as_str()),
+            ("TVARR_WORKERS", "1"),
+        ];
+        env.extend_from_slice(extra_env);
+        let process = TvarrProcess::spawn(BINARY, &[], &env, port).unwrap();
+        let server = Server {
+            process,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            data_dir,
+        };
+        server.wait_until_live().await;
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.process.base_url)
+    }
+
+    async fn wait_until_live(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/livez")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("tvarr-server did not come up");
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn answers_readyz_and_creates_its_sqlite_database() {
+    let server = Server::start(&[]).await;
+    let r = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    if test_database_url(&server.data_dir).starts_with("sqlite") {
+        assert!(server.data_dir.join("tvarr.db").exists());
+    }
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], true);
+    assert_eq!(health["access_control"], false);
+    assert!(
+        health["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no admin password")
+    );
+}
+
+#[tokio::test]
+async fn serves_its_openapi_document_and_docs_page() {
+    let server = Server::start(&[]).await;
+    let (status, api) = server.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(api["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/sources/stream",
+        "/api/v1/sources/stream/{id}/ingest",
+        "/api/v1/jobs/{id}/cancel",
+    ] {
+        assert!(
+            api["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let page = server
+        .client
+        .get(server.url("/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn refuses_bad_input_with_problem_documents() {
+    let server = Server::start(&[]).await;
+    let (status, problem) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "", "source_type": "xtream", "url": "ftp://x"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "url", "username", "password"]);
+
+    let (status, problem) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "a", "source_type": "rss", "url": "http://x/"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, _) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "a", "source_type": "m3u", "url": "http://x/", "colour": 1}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, problem) = server.get("/api/v1/sources/stream/not-an-id").await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["status"], 400);
+    let (status, _) = server
+        .get("/api/v1/sources/stream/0190c7b2-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(status, 404);
+    let big = "x".repeat(2 * 1024 * 1024);
+    let (status, _) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": big, "source_type": "m3u", "url": "http://x/"}),
+        )
+        .await;
+    assert!(status == 400 || status == 413, "{status}");
+    let r = server
+        .client
+        .get(server.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn keeps_source_passwords_out_of_answers() {
+    let server = Server::start(&[]).await;
+    let (status, created) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "panel", "source_type": "xtream", "url": "http://127.0.0.1:9/", "username": "u", "password": "hunter2"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["has_password"], true);
+    assert!(!created.to_string().contains("hunter2"));
+    let id = created["id"].as_str().unwrap();
+    let r = server
+        .client
+        .put(server.url(&format!("/api/v1/sources/stream/{id}")))
+        .json(&json!({"name": "panel 2", "source_type": "xtream", "url": "http://127.0.0.1:9/", "username": "u"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "an update without a password keeps the stored one"
+    );
+    let (_, listed) = server.get("/api/v1/sources/stream?limit=1000").await;
+    assert!(!listed.to_string().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn ingests_a_playlist_from_a_provider_through_a_job() {
+    let provider = ProviderServer::start().await.unwrap();
+    let playlist =
+        std::fs::read("../../fixtures/external/m3u/iptv-org/gh-pages_countries_iq.m3u").unwrap();
+    provider.route("/iq.m3u", Route::ok("audio/x-mpegurl", playlist));
+    let server = Server::start(&[]).await;
+    let (status, source) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "iq", "source_type": "m3u", "url": provider.url("/iq.m3u")}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = source["id"].as_str().unwrap().to_string();
+    let (status, accepted) = server
+        .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let job_id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "job did not end: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, source) = server.get(&format!("/api/v1/sources/stream/{id}")).await;
+    assert_eq!(source["state"], "ok");
+    let count = source["channel_count"].as_u64().unwrap();
+    assert_eq!(count, 25, "the fixture has 25 entries: {source}");
+    let (_, channels) = server
+        .get(&format!("/api/v1/sources/stream/{id}/channels?limit=5"))
+        .await;
+    assert_eq!(channels["total"].as_u64().unwrap(), count);
+    assert_eq!(channels["items"].as_array().unwrap().len(), 5);
+    assert_eq!(provider.hits("/iq.m3u"), 1);
+
+    // The provider now fails: the source is marked failed and its channels stay.
+    provider.route(
+        "/iq.m3u",
+        Route {
+            status: 500,
+            content_type: "text/plain".into(),
+            body: b"boom".to_vec(),
+            stall_first: 0,
+        },
+    );
+    let (_, accepted) = server
+        .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))
+        .await;
+    let job_id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+        if job["status"] == "failed" {
+            break;
+        }
+        assert!(job["status"] != "succeeded", "{job}");
+        assert!(Instant::now() < deadline, "job did not end: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, source) = server.get(&format!("/api/v1/sources/stream/{id}")).await;
+    assert_eq!(source["state"], "failed");
+    assert_eq!(source["channel_count"].as_u64().unwrap(), count);
+    assert!(
+        source["last_error"].as_str().unwrap().contains("500"),
+        "{source}"
+    );
+}
+
+#[tokio::test]
+async fn requires_credentials_once_an_admin_password_is_set() {
+    let server = Server::start(&[("TVARR_ADMIN_PASSWORD", "correct horse battery")]).await;
+    let (status, problem) = server.get("/api/v1/sources/stream").await;
+    assert_eq!(status, 401);
+    assert!(problem["detail"].as_str().unwrap().contains("log in"));
+    let (status, _) = server.get("/livez").await;
+    assert!(status == 200 || status == 0);
+
+    let r = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = server
+        .client
+        .get(server.url("/api/v1/sources/stream"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = server
+        .client
+        .post(server.url("/api/v1/auth/api-keys"))
+        .header("cookie", &cookie)
+        .json(&json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {key}");
+    let r = server
+        .client
+        .get(server.url("/api/v1/jobs"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = created["id"].as_str().unwrap();
+    let r = server
+        .client
+        .delete(server.url(&format!("/api/v1/auth/api-keys/{id}")))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = server
+        .client
+        .get(server.url("/api/v1/jobs"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a revoked key authenticates nothing");
+}
+
+#[tokio::test]
+async fn stops_within_ten_seconds_on_sigterm() {
+    let mut server = Server::start(&[]).await;
+    let started = Instant::now();
+    server.process.signal("TERM");
+    let status = server
+        .process
+        .wait_timeout(Duration::from_secs(10))
+        .expect("still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn exits_with_a_clear_message_when_the_database_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(BINARY)
+        .env("TVARR_DATA_DIR", dir.path())
+        .env("TVARR_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env(
+            "TVARR_DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/test",
+        )
+        .env("TVARR_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn refuses_an_invalid_setting_naming_it() {
+    let output = std::process::Command::new(BINARY)
+        .env("TVARR_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listen"));
+}

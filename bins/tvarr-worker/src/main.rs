@@ -1,0 +1,23 @@
+//! `tvarr-worker`: reads the settings, wires the crates together, and runs background jobs
+//! only. Run several, on several machines, against a shared PostgreSQL database and queue.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match tvarr_app::Settings::from_process() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("tvarr-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = tvarr_app::telemetry::init_tracing(&settings, "tvarr-worker");
+    match tvarr_app::run_worker(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tvarr-worker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Accounts and API keys.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{Set, Unchanged};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
+use tvarr_core::{ApiKey, ApiKeyRepository, RepoResult, Role, User, UserRepository};
+use uuid::Uuid;
+
+use crate::db::{Db, micros, not_found, now, parse_enum, parse_id};
+use crate::entity::{api_key, user};
+use crate::error::repo_err;
+
+/// Accounts on the database: implements [`UserRepository`].
+#[derive(Clone, Debug)]
+pub struct Users {
+    db: Db,
+}
+
+impl Users {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn user_from_model(m: user::Model) -> RepoResult<User> {
+    Ok(User {
+        id: parse_id("user id", &m.id)?,
+        role: parse_enum("role", &m.role, Role::parse)?,
+        username: m.username,
+        password_hash: m.password_hash,
+        created_at: m.created_at,
+    })
+}
+
+#[async_trait]
+impl UserRepository for Users {
+    async fn create(&self, username: &str, password_hash: &str, role: Role) -> RepoResult<User> {
+        let model = user::Model {
+            id: Uuid::now_v7().to_string(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            role: role.as_str().to_owned(),
+            created_at: now(),
+        };
+        user::Entity::insert(user::ActiveModel::from(model.clone()))
+            .exec_without_returning(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        user_from_model(model)
+    }
+
+    async fn find_by_username(&self, username: &str) -> RepoResult<Option<User>> {
+        user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .map(user_from_model)
+            .transpose()
+    }
+
+    async fn count(&self) -> RepoResult<u64> {
+        user::Entity::find()
+            .count(&self.db.conn)
+            .await
+            .map_err(repo_err)
+    }
+
+    async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()> {
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, password_hash.into())
+            .filter(user::Column::Id.eq(id.to_string()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        if result.rows_affected == 0 {
+            return Err(not_found("user", id));
+        }
+        Ok(())
+    }
+}
+
+/// API keys on the database: implements [`ApiKeyRepository`].
+#[derive(Clone, Debug)]
+pub struct ApiKeys {
+    db: Db,
+}
+
+impl ApiKeys {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn key_from_model(m: api_key::Model) -> RepoResult<ApiKey> {
+    Ok(ApiKey {
+        id: parse_id("API key id", &m.id)?,
+        name: m.name,
+        prefix: m.prefix,
+        key_hash: m.key_hash,
+        created_at: m.created_at,
+        last_used_at: m.last_used_at,
+        revoked_at: m.revoked_at,
+    })
+}
+
+#[async_trait]
+impl ApiKeyRepository for ApiKeys {
+    async fn create(&self, name: &str, prefix: &str, key_hash: &str) -> RepoResult<ApiKey> {
+        let model = api_key::Model {
+            id: Uuid::now_v7().to_string(),
+            name: name.to_owned(),
+            key_hash: key_hash.to_owned(),
+            prefix: prefix.to_owned(),
+            created_at: now(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        api_key::Entity::insert(api_key::ActiveModel::from(model.clone()))
+            .exec_without_returning(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        key_from_model(model)
+    }
+
+    async fn list(&self) -> RepoResult<Vec<ApiKey>> {
+        api_key::Entity::find()
+            .order_by_desc(api_key::Column::CreatedAt)
+            .order_by_desc(api_key::Column::Id)
+            .all(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(key_from_model)
+            .collect()
+    }
+
+    async fn active_with_prefix(&self, prefix: &str) -> RepoResult<Vec<ApiKey>> {
+        api_key::Entity::find()
+            .filter(api_key::Column::Prefix.eq(prefix))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .all(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(key_from_model)
+            .collect()
+    }
+
+    async fn touch(&self, id: Uuid, at: DateTime<Utc>) -> RepoResult<()> {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Some(micros(at)).into())
+            .filter(api_key::Column::Id.eq(id.to_string()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: Uuid) -> RepoResult<ApiKey> {
+        let model = api_key::Entity::find_by_id(id.to_string())
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .ok_or_else(|| not_found("API key", id))?;
+        if model.revoked_at.is_some() {
+            return key_from_model(model);
+        }
+        let active = api_key::ActiveModel {
+            id: Unchanged(model.id.clone()),
+            revoked_at: Set(Some(now())),
+            ..Default::default()
+        };
+        let updated = active.update(&self.db.conn).await.map_err(repo_err)?;
+        key_from_model(updated)
+    }
+}
