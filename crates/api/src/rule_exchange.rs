@@ -79,6 +79,19 @@ pub struct ExportBody {
     pub ids: Vec<Uuid>,
 }
 
+/// An empty body exports everything; otherwise it must be an [`ExportBody`].
+pub(crate) fn read_export_body(body: &[u8]) -> ApiResult<ExportBody> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ExportBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::fields(vec![FieldError::new(
+            "body",
+            format!("expected {{\"ids\": [...]}} or an empty body: {e}"),
+        )])
+    })
+}
+
 async fn all_filters(state: &AppState) -> ApiResult<Vec<Filter>> {
     let mut filters = Vec::new();
     loop {
@@ -160,9 +173,9 @@ pub(crate) fn build_export(
 #[post("/export/filters")]
 pub async fn export_rules(
     state: web::Data<AppState>,
-    body: Option<web::Json<ExportBody>>,
+    body: web::Bytes,
 ) -> ApiResult<web::Json<RulesDocument>> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = read_export_body(&body)?;
     let filters = all_filters(&state).await?;
     let rules = all_rules(&state, None).await?;
     Ok(web::Json(build_export(
@@ -877,6 +890,13 @@ mod tests {
         .unwrap();
         assert_eq!(rules.items[0].kind, ImportKind::MappingRule);
         assert!(rules.warnings[0].contains("stop_on_match"));
+    }
+
+    #[test]
+    fn export_body_may_be_empty_but_not_misspelt() {
+        assert!(read_export_body(b"").unwrap().ids.is_empty());
+        assert!(read_export_body(b"{}").unwrap().ids.is_empty());
+        assert!(read_export_body(br#"{"idz": []}"#).is_err());
     }
 
     #[test]
