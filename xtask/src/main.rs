@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod ci;
+mod gen_fixtures;
 
 use anyhow::{Result, bail};
 
@@ -18,6 +19,7 @@ fn main() -> Result<()> {
     match command.as_str() {
         "ci" => ci::run(ci::Mode::Full, rest),
         "test" => ci::run(ci::Mode::TestsOnly, rest),
+        "gen-fixtures" => gen_fixtures::run(rest),
         "help" | "--help" | "-h" => {
             print_usage();
             Ok(())

@@ -261,6 +261,29 @@ pub struct JobQuery {
 pub trait JobRepository: Send + Sync {
     /// Records a new queued job.
     async fn create(&self, job: NewJob) -> RepoResult<Job>;
+    /// Records a new queued job unless a job of the same kind and subject is already queued;
+    /// returns the job and whether it was created (`false`: the queued one was returned).
+    ///
+    /// Several processes enqueue the same scheduled job at the same moment, so storage should
+    /// override this to make the check and the insert atomic (a transaction, or a unique index
+    /// over queued jobs). This default checks, then creates: correct within one process only.
+    async fn create_deduplicated(&self, job: NewJob) -> RepoResult<(Job, bool)> {
+        let query = JobQuery {
+            kind: Some(job.kind),
+            status: Some(JobStatus::Queued),
+        };
+        let queued = self
+            .list(&query, PageRequest::new(PageRequest::MAX_LIMIT, 0))
+            .await?;
+        if let Some(existing) = queued
+            .items
+            .into_iter()
+            .find(|j| j.subject_id == job.subject_id)
+        {
+            return Ok((existing, false));
+        }
+        Ok((self.create(job).await?, true))
+    }
     /// One job.
     async fn get(&self, id: JobId) -> RepoResult<Job>;
     /// Jobs, newest first.

@@ -1,0 +1,86 @@
+//! What can go wrong while fetching, parsing and storing a source.
+
+use tvarr_core::RepoError;
+
+/// An ingest error. Messages never contain credentials: URLs are passed through
+/// [`crate::redact_url`] before they are put into an error.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Reading the body or a local file failed (connection reset, disk error).
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The location is neither an http(s) URL, a `file://` URL nor a path.
+    #[error("invalid location `{0}`")]
+    InvalidLocation(String),
+    /// The request could not be sent or the response not received.
+    #[error("fetching {url} failed: {reason}")]
+    Fetch {
+        /// The redacted URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The connection or a read timed out.
+    #[error("fetching {url} timed out")]
+    Timeout {
+        /// The redacted URL.
+        url: String,
+    },
+    /// The server answered with an error status.
+    #[error("{url} answered HTTP {status}")]
+    HttpStatus {
+        /// The redacted URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The body is larger than the configured maximum.
+    #[error("the response is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The body ended before the length the server announced.
+    #[error("the download was truncated: {received} of {expected} bytes received")]
+    Truncated {
+        /// Bytes received.
+        received: u64,
+        /// Bytes announced by `Content-Length`.
+        expected: u64,
+    },
+    /// The server sent an HTML page where a playlist or a guide was expected.
+    #[error("the server sent an HTML page instead of a {expected}")]
+    HtmlPage {
+        /// What was expected (`playlist`, `guide`).
+        expected: &'static str,
+    },
+    /// The XML document is not well-formed.
+    #[error("XML error at byte {position}: {message}")]
+    Xml {
+        /// Byte offset in the (decoded) document.
+        position: u64,
+        /// What the XML reader said.
+        message: String,
+    },
+    /// A JSON answer could not be read.
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An Xtream panel refused the account.
+    #[error("Xtream account refused: {0}")]
+    XtreamAuth(String),
+    /// A gzip stream is corrupt.
+    #[error("gzip data is corrupt: {0}")]
+    Decompress(String),
+    /// Storage refused the data.
+    #[error("storage: {0}")]
+    Repo(#[from] RepoError),
+    /// The ingest was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// A background task ended abnormally.
+    #[error("internal task failure: {0}")]
+    Task(String),
+}
+
+/// Result of an ingest operation.
+pub type IngestResult<T> = Result<T, IngestError>;

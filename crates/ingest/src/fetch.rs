@@ -1,0 +1,435 @@
+//! Fetching playlists and guides: HTTP(S) and local files, as a stream of bytes.
+//!
+//! [`HttpFetcher`] uses reqwest with rustls. reqwest takes the process-wide rustls crypto
+//! provider when the binary installed one, and otherwise builds its client with its own default,
+//! aws-lc-rs; it never panics for want of a provider. So this crate installs nothing and keeps
+//! reqwest's default: a binary that also links sqlx (which brings ring) may install aws-lc-rs as
+//! the process default at start to make the choice explicit for every TLS user.
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use async_compression::tokio::bufread::GzipDecoder;
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use futures::TryStreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
+use tokio_util::io::StreamReader;
+use url::Url;
+
+use crate::error::IngestError;
+use crate::redact::redact_url;
+
+/// Limits and timeouts of fetching.
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed between two reads of the body (and for the response headers).
+    pub read_timeout: Duration,
+    /// The most bytes accepted, on the wire and after decompression.
+    pub max_bytes: u64,
+    /// The most redirects followed.
+    pub max_redirects: usize,
+    /// Retries after the first attempt, for 5xx answers and timeouts only.
+    pub retries: usize,
+    /// The first retry delay (doubling, with jitter).
+    pub retry_min_delay: Duration,
+    /// The longest retry delay.
+    pub retry_max_delay: Duration,
+    /// The user agent when the source sets none.
+    pub default_user_agent: String,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(60),
+            max_bytes: 1 << 30,
+            max_redirects: 5,
+            retries: 3,
+            retry_min_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(15),
+            default_user_agent: concat!("tvarr/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// What to fetch.
+#[derive(Clone, Debug, Default)]
+pub struct FetchRequest {
+    /// An `http(s)://` URL, a `file://` URL or a local path.
+    pub location: String,
+    /// The source's user agent.
+    pub user_agent: Option<String>,
+    /// The source's extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl FetchRequest {
+    /// A request for `location` with no user agent and no headers.
+    pub fn new(location: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Bytes received so far by a download, readable while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// Bytes received.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A download in progress: the (decompressed) body as a stream.
+pub struct Download {
+    /// The body, decompressed (HTTP content encoding, or a gzip file), limited in size.
+    pub body: Pin<Box<dyn AsyncRead + Send>>,
+    /// The announced size of the body as sent, when known.
+    pub content_length: Option<u64>,
+    /// Bytes received, as sent (compressed when compressed).
+    pub received: ByteCounter,
+    /// Where it came from, redacted.
+    pub location: String,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_length", &self.content_length)
+            .field("received", &self.received.get())
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a location as a stream of bytes. Tests point it at a loopback server or a file.
+#[async_trait]
+pub trait Fetcher: Send + Sync {
+    /// Starts a download. Errors here are answers (HTTP status) or connection failures; errors
+    /// while the body streams come from reading [`Download::body`].
+    async fn fetch(&self, request: &FetchRequest) -> Result<Download, IngestError>;
+}
+
+/// The fetcher for HTTP(S) URLs and local files.
+#[derive(Clone, Debug)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl HttpFetcher {
+    /// A fetcher with `options`.
+    pub fn new(options: FetchOptions) -> Result<Self, IngestError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
+            .user_agent(options.default_user_agent.clone())
+            .build()
+            .map_err(|e| IngestError::Fetch {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self { client, options })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    async fn fetch_http(&self, url: Url, request: &FetchRequest) -> Result<Download, IngestError> {
+        let redacted = redact_url(url.as_str());
+        let attempt = || async {
+            let mut builder = self.client.get(url.clone());
+            if let Some(agent) = request.user_agent.as_deref().filter(|a| !a.is_empty()) {
+                builder = builder.header(reqwest::header::USER_AGENT, agent);
+            }
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| request_error(&e, &redacted))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(IngestError::HttpStatus {
+                    url: redacted.clone(),
+                    status: status.as_u16(),
+                });
+            }
+            Ok(response)
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.options.retry_min_delay)
+            .with_max_delay(self.options.retry_max_delay)
+            .with_max_times(self.options.retries)
+            .with_jitter();
+        let response = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(is_retryable)
+            .notify(|error, delay| {
+                tracing::warn!(%error, ?delay, "fetch failed, retrying");
+            })
+            .await?;
+        if let Some(length) = response.content_length()
+            && length > self.options.max_bytes
+        {
+            return Err(IngestError::TooLarge {
+                limit: self.options.max_bytes,
+            });
+        }
+        let content_length = response.content_length();
+        let stream = response.bytes_stream().map_err(body_error);
+        let reader = StreamReader::new(Box::pin(stream));
+        finish(reader, content_length, self.options.max_bytes, redacted).await
+    }
+
+    async fn fetch_file(&self, path: PathBuf) -> Result<Download, IngestError> {
+        let file = tokio::fs::File::open(&path).await?;
+        let length = file.metadata().await?.len();
+        if length > self.options.max_bytes {
+            return Err(IngestError::TooLarge {
+                limit: self.options.max_bytes,
+            });
+        }
+        finish(
+            file,
+            Some(length),
+            self.options.max_bytes,
+            path.display().to_string(),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Fetcher for HttpFetcher {
+    async fn fetch(&self, request: &FetchRequest) -> Result<Download, IngestError> {
+        match parse_location(&request.location)? {
+            Location::Http(url) => self.fetch_http(url, request).await,
+            Location::File(path) => self.fetch_file(path).await,
+        }
+    }
+}
+
+enum Location {
+    Http(Url),
+    File(PathBuf),
+}
+
+fn parse_location(location: &str) -> Result<Location, IngestError> {
+    let location = location.trim();
+    match Url::parse(location) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Location::Http(url)),
+        Ok(url) if url.scheme() == "file" => url
+            .to_file_path()
+            .map(Location::File)
+            .map_err(|()| IngestError::InvalidLocation(redact_url(location))),
+        // A path (Url::parse fails on relative paths, and sees `C:` as a scheme).
+        _ if !location.is_empty() && !location.contains("://") => {
+            Ok(Location::File(PathBuf::from(location)))
+        }
+        _ => Err(IngestError::InvalidLocation(redact_url(location))),
+    }
+}
+
+fn is_retryable(error: &IngestError) -> bool {
+    match error {
+        IngestError::HttpStatus { status, .. } => *status >= 500,
+        IngestError::Timeout { .. } => true,
+        _ => false,
+    }
+}
+
+fn request_error(error: &reqwest::Error, url: &str) -> IngestError {
+    if error.is_timeout() {
+        return IngestError::Timeout {
+            url: url.to_owned(),
+        };
+    }
+    IngestError::Fetch {
+        url: url.to_owned(),
+        reason: error_chain(error),
+    }
+}
+
+/// The error and its sources, without the URL reqwest adds (it may hold credentials).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut current = error.source();
+    while let Some(source) = current {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&redact_url(&source.to_string()));
+        current = source.source();
+    }
+    if text.is_empty() {
+        text = "request failed".to_owned();
+    }
+    text
+}
+
+fn body_error(error: reqwest::Error) -> io::Error {
+    let kind = if error.is_timeout() {
+        io::ErrorKind::TimedOut
+    } else {
+        io::ErrorKind::UnexpectedEof
+    };
+    io::Error::new(
+        kind,
+        format!("download interrupted: {}", error_chain(&error)),
+    )
+}
+
+/// Wraps the raw body: counts and limits it, checks its length, and decompresses gzip when the
+/// body starts with the gzip magic bytes (a `.gz` file served without content encoding).
+async fn finish<R>(
+    raw: R,
+    content_length: Option<u64>,
+    max_bytes: u64,
+    location: String,
+) -> Result<Download, IngestError>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+{
+    let received = ByteCounter::default();
+    let metered = Metered {
+        inner: raw,
+        counter: received.clone(),
+        count: 0,
+        limit: max_bytes,
+        expected: content_length,
+    };
+    let mut buffered = BufReader::with_capacity(64 * 1024, metered);
+    let head = buffered.fill_buf().await.map_err(from_io)?;
+    let body: Pin<Box<dyn AsyncRead + Send>> = if head.starts_with(&[0x1f, 0x8b]) {
+        let mut decoder = GzipDecoder::new(buffered);
+        decoder.multiple_members(true);
+        Box::pin(Metered {
+            inner: decoder,
+            counter: ByteCounter::default(),
+            count: 0,
+            limit: max_bytes,
+            expected: None,
+        })
+    } else {
+        Box::pin(buffered)
+    };
+    Ok(Download {
+        body,
+        content_length,
+        received,
+        location,
+    })
+}
+
+/// Counts bytes, enforces the size limit, and turns an early end into [`IngestError::Truncated`].
+struct Metered<R> {
+    inner: R,
+    counter: ByteCounter,
+    count: u64,
+    limit: u64,
+    expected: Option<u64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let n = (buf.filled().len() - before) as u64;
+        if n == 0 {
+            if let Some(expected) = this.expected
+                && this.count < expected
+            {
+                return Poll::Ready(Err(io::Error::other(IngestError::Truncated {
+                    received: this.count,
+                    expected,
+                })));
+            }
+            return Poll::Ready(Ok(()));
+        }
+        this.count += n;
+        this.counter.add(n);
+        if this.count > this.limit {
+            // An error read returns no bytes.
+            buf.set_filled(before);
+            return Poll::Ready(Err(io::Error::other(IngestError::TooLarge {
+                limit: this.limit,
+            })));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Recovers the [`IngestError`] carried inside an I/O error from a download, if any.
+pub fn from_io(error: io::Error) -> IngestError {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<IngestError>())
+    {
+        if let Some(inner) = error.into_inner() {
+            if let Ok(ingest) = inner.downcast::<IngestError>() {
+                return *ingest;
+            }
+            // Unreachable in practice: `is` said it was an IngestError.
+            return IngestError::Task("I/O error lost its cause".to_owned());
+        }
+        return IngestError::Task("I/O error lost its cause".to_owned());
+    }
+    if error.kind() == io::ErrorKind::InvalidData || error.kind() == io::ErrorKind::InvalidInput {
+        return IngestError::Decompress(error.to_string());
+    }
+    IngestError::Io(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert!(matches!(
+            parse_location("http://h/a.m3u"),
+            Ok(Location::Http(_))
+        ));
+        assert!(
+            matches!(parse_location("file:///srv/a.m3u"), Ok(Location::File(p)) if p == std::path::Path::new("/srv/a.m3u"))
+        );
+        assert!(matches!(
+            parse_location("/srv/a.m3u"),
+            Ok(Location::File(_))
+        ));
+        assert!(matches!(
+            parse_location("fixtures/a.m3u"),
+            Ok(Location::File(_))
+        ));
+        assert!(parse_location("ftp://h/a").is_err());
+        assert!(parse_location("").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! The fetcher against a loopback HTTP server and local files.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Reply, TestServer, fixture, gzip};
+use tokio::io::AsyncReadExt;
+use tvarr_ingest::IngestError;
+use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher, from_io};
+
+fn fast_options() -> FetchOptions {
+    FetchOptions {
+        retries: 3,
+        retry_min_delay: Duration::from_millis(5),
+        retry_max_delay: Duration::from_millis(20),
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(2),
+        ..FetchOptions::default()
+    }
+}
+
+async fn read_all(fetcher: &HttpFetcher, location: &str) -> Result<Vec<u8>, IngestError> {
+    let mut download = fetcher.fetch(&FetchRequest::new(location)).await?;
+    let mut body = Vec::new();
+    download
+        .body
+        .read_to_end(&mut body)
+        .await
+        .map_err(from_io)?;
+    Ok(body)
+}
+
+#[tokio::test]
+async fn retries_on_503_then_succeeds() {
+    let server = TestServer::start(|_, previous| {
+        if previous < 2 {
+            Reply::status(503, "busy")
+        } else {
+            Reply::ok("#EXTM3U\n")
+        }
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let body = read_all(&fetcher, &server.url("/list.m3u")).await.unwrap();
+    assert_eq!(body, b"#EXTM3U\n");
+    assert_eq!(server.hits("/list.m3u"), 3);
+}
+
+#[tokio::test]
+async fn gives_up_after_the_configured_retries() {
+    let server = TestServer::start(|_, _| Reply::status(502, "bad gateway")).await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let err = read_all(&fetcher, &server.url("/x")).await.unwrap_err();
+    assert!(
+        matches!(err, IngestError::HttpStatus { status: 502, .. }),
+        "{err}"
+    );
+    assert_eq!(server.hits("/x"), 4);
+}
+
+#[tokio::test]
+async fn does_not_retry_on_404() {
+    let server = TestServer::start(|_, _| Reply::status(404, "nope")).await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let err = read_all(&fetcher, &server.url("/missing.m3u"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::HttpStatus { status: 404, .. }),
+        "{err}"
+    );
+    assert_eq!(server.hits("/missing.m3u"), 1);
+}
+
+#[tokio::test]
+async fn retries_timeouts() {
+    let server = TestServer::start(|_, previous| {
+        let mut reply = Reply::ok("late");
+        if previous == 0 {
+            reply.delay = Duration::from_millis(800);
+        }
+        reply
+    })
+    .await;
+    let options = FetchOptions {
+        read_timeout: Duration::from_millis(200),
+        ..fast_options()
+    };
+    let fetcher = HttpFetcher::new(options).unwrap();
+    let body = read_all(&fetcher, &server.url("/slow")).await.unwrap();
+    assert_eq!(body, b"late");
+    assert_eq!(server.hits("/slow"), 2);
+}
+
+#[tokio::test]
+async fn decodes_gzip_content_encoding() {
+    let server = TestServer::start(|_, _| {
+        Reply::ok(gzip(b"#EXTM3U\n#EXTINF:-1,A\nhttp://h/a\n")).header("Content-Encoding", "gzip")
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let body = read_all(&fetcher, &server.url("/list.m3u")).await.unwrap();
+    assert_eq!(body, b"#EXTM3U\n#EXTINF:-1,A\nhttp://h/a\n");
+    let request = &server.requests()[0];
+    assert!(request.header("accept-encoding").unwrap().contains("gzip"));
+}
+
+#[tokio::test]
+async fn decompresses_a_gz_file_by_its_magic_bytes() {
+    let guide = std::fs::read(fixture("xmltv/xmltv-project/test.xml")).unwrap();
+    let compressed = gzip(&guide);
+    let server = TestServer::start(move |_, _| {
+        Reply::ok(compressed.clone()).header("Content-Type", "application/gzip")
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let body = read_all(&fetcher, &server.url("/guide.xml.gz"))
+        .await
+        .unwrap();
+    assert_eq!(body, guide);
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_an_error() {
+    let server = TestServer::start(|_, _| {
+        let mut reply = Reply::ok(vec![b'x'; 500]);
+        reply.announced_length = Some(1000);
+        reply
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let err = read_all(&fetcher, &server.url("/cut")).await.unwrap_err();
+    assert!(
+        matches!(err, IngestError::Truncated { .. } | IngestError::Io(_)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_body_larger_than_the_limit() {
+    let server = TestServer::start(|request, _| {
+        let mut reply = Reply::ok(vec![b'x'; 50_000]);
+        reply.close_delimited = request.path == "/unannounced";
+        reply
+    })
+    .await;
+    let options = FetchOptions {
+        max_bytes: 10_000,
+        ..fast_options()
+    };
+    let fetcher = HttpFetcher::new(options).unwrap();
+    let err = read_all(&fetcher, &server.url("/announced"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::TooLarge { limit: 10_000 }),
+        "{err}"
+    );
+    let err = read_all(&fetcher, &server.url("/unannounced"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::TooLarge { limit: 10_000 }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_gzip_bomb() {
+    let bomb = gzip(&vec![0u8; 5_000_000]);
+    assert!(bomb.len() < 100_000);
+    let server = TestServer::start(move |_, _| Reply::ok(bomb.clone())).await;
+    let options = FetchOptions {
+        max_bytes: 1_000_000,
+        ..fast_options()
+    };
+    let fetcher = HttpFetcher::new(options).unwrap();
+    let err = read_all(&fetcher, &server.url("/bomb.gz"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IngestError::TooLarge { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn sends_the_source_user_agent_and_headers() {
+    let server = TestServer::start(|_, _| Reply::ok("ok")).await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let request = FetchRequest {
+        location: server.url("/p"),
+        user_agent: Some("VLC/3.0".into()),
+        headers: vec![("X-Token-Header".into(), "abc".into())],
+    };
+    let mut download = fetcher.fetch(&request).await.unwrap();
+    let mut body = Vec::new();
+    download.body.read_to_end(&mut body).await.unwrap();
+    assert_eq!(download.received.get(), 2);
+    let seen = &server.requests()[0];
+    assert_eq!(seen.header("user-agent"), Some("VLC/3.0"));
+    assert_eq!(seen.header("x-token-header"), Some("abc"));
+    // Without a source user agent, tvarr's own.
+    let _ = fetcher
+        .fetch(&FetchRequest::new(server.url("/q")))
+        .await
+        .unwrap();
+    let seen = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/q")
+        .unwrap();
+    assert!(seen.header("user-agent").unwrap().starts_with("tvarr/"));
+}
+
+#[tokio::test]
+async fn limits_redirects() {
+    let server = TestServer::start(|request, _| {
+        let n: u32 = request.path.trim_start_matches("/r").parse().unwrap_or(0);
+        Reply::status(302, "").header("Location", &format!("/r{}", n + 1))
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let err = read_all(&fetcher, &server.url("/r0")).await.unwrap_err();
+    assert!(matches!(err, IngestError::Fetch { .. }), "{err}");
+    assert_eq!(server.hits("/r"), 6, "the first request and 5 redirects");
+}
+
+#[tokio::test]
+async fn errors_never_show_credentials() {
+    let server = TestServer::start(|_, _| Reply::status(403, "")).await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let url = format!(
+        "http://bob:hunter2@{}/player_api.php?username=bob&password=hunter2",
+        server.addr
+    );
+    let err = read_all(&fetcher, &url).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("403"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    // A refused connection too.
+    let closed = "http://127.0.0.1:9/live/bob/hunter2/1.ts?token=hunter2";
+    let err = read_all(&fetcher, closed).await.unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn reads_local_files_by_path_and_file_url_and_gz() {
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let path = fixture("m3u/iptv-playlist-parser/pipe.m3u");
+    let expected = std::fs::read(&path).unwrap();
+    assert_eq!(
+        read_all(&fetcher, path.to_str().unwrap()).await.unwrap(),
+        expected
+    );
+    let url = url::Url::from_file_path(path.canonicalize().unwrap()).unwrap();
+    assert_eq!(read_all(&fetcher, url.as_str()).await.unwrap(), expected);
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("pipe.m3u.gz");
+    std::fs::write(&gz, gzip(&expected)).unwrap();
+    assert_eq!(
+        read_all(&fetcher, gz.to_str().unwrap()).await.unwrap(),
+        expected
+    );
+    let err = read_all(&fetcher, "/nonexistent/tvarr/list.m3u")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IngestError::Io(_)), "{err}");
+}

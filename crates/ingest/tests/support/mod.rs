@@ -1,0 +1,395 @@
+//! Test support: a loopback HTTP server and in-memory repositories.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tvarr_core::{
+    Channel, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, EpgChannel,
+    EpgSourceId, GuideReplacement, Page, PageRequest, Programme, ProgrammeData, ProgrammeQuery,
+    ProgrammeRepository, RepoError, RepoResult, StreamSourceId,
+};
+
+/// What the server answers to one request.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Announce this Content-Length instead of the body's (to truncate).
+    pub announced_length: Option<usize>,
+    /// Send no Content-Length and close the connection to end the body.
+    pub close_delimited: bool,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self::status(200, body)
+    }
+
+    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![],
+            body: body.into(),
+            announced_length: None,
+            close_delimited: false,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Handler = dyn Fn(&SeenRequest, usize) -> Reply + Send + Sync;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1: one request per connection.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// `handler` gets the request and how many requests came to the same path before it.
+    pub async fn start(
+        handler: impl Fn(&SeenRequest, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = handler.clone();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut byte).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&byte[..n]),
+                        }
+                        if head.len() > 64 * 1024 {
+                            return;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let request_line = lines.next().unwrap_or("");
+                    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let headers = lines
+                        .take_while(|l| !l.is_empty())
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                        .collect();
+                    let request = SeenRequest { path, headers };
+                    let previous = {
+                        let mut log = log.lock().unwrap();
+                        let previous = log.iter().filter(|r| r.path == request.path).count();
+                        log.push(request.clone());
+                        previous
+                    };
+                    let reply = handler(&request, previous);
+                    if !reply.delay.is_zero() {
+                        tokio::time::sleep(reply.delay).await;
+                    }
+                    let mut out = format!("HTTP/1.1 {} Test\r\n", reply.status);
+                    for (k, v) in &reply.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    if !reply.close_delimited {
+                        let length = reply.announced_length.unwrap_or(reply.body.len());
+                        out.push_str(&format!("Content-Length: {length}\r\n"));
+                    }
+                    out.push_str("Connection: close\r\n\r\n");
+                    let _ = stream.write_all(out.as_bytes()).await;
+                    let _ = stream.write_all(&reply.body).await;
+                    let _ = stream.flush().await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self { addr, seen, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn hits(&self, path_prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .count()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/external")
+        .join(path)
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Channels in memory, with the same visibility rules as storage: a replacement becomes
+/// visible only on commit.
+#[derive(Default, Clone)]
+pub struct MemoryChannels {
+    current: Arc<Mutex<HashMap<StreamSourceId, Vec<Channel>>>>,
+    pub commits: Arc<Mutex<u32>>,
+    pub aborts: Arc<Mutex<u32>>,
+    pub batches: Arc<Mutex<Vec<usize>>>,
+}
+
+impl MemoryChannels {
+    pub fn channels(&self, source: StreamSourceId) -> Vec<Channel> {
+        self.current
+            .lock()
+            .unwrap()
+            .get(&source)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set(&self, source: StreamSourceId, channels: Vec<Channel>) {
+        self.current.lock().unwrap().insert(source, channels);
+    }
+}
+
+struct MemoryChannelReplacement {
+    source: StreamSourceId,
+    pending: Vec<Channel>,
+    repo: MemoryChannels,
+}
+
+#[async_trait]
+impl ChannelReplacement for MemoryChannelReplacement {
+    async fn write(&mut self, batch: &[Channel]) -> RepoResult<()> {
+        self.repo.batches.lock().unwrap().push(batch.len());
+        self.pending.extend_from_slice(batch);
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> RepoResult<u64> {
+        let count = self.pending.len() as u64;
+        self.repo
+            .current
+            .lock()
+            .unwrap()
+            .insert(self.source, self.pending);
+        *self.repo.commits.lock().unwrap() += 1;
+        Ok(count)
+    }
+
+    async fn abort(self: Box<Self>) -> RepoResult<()> {
+        *self.repo.aborts.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChannelRepository for MemoryChannels {
+    async fn begin_replace(
+        &self,
+        source: StreamSourceId,
+    ) -> RepoResult<Box<dyn ChannelReplacement>> {
+        Ok(Box::new(MemoryChannelReplacement {
+            source,
+            pending: Vec::new(),
+            repo: self.clone(),
+        }))
+    }
+
+    async fn get(&self, id: ChannelId) -> RepoResult<Channel> {
+        self.current
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .find(|c| c.id == id)
+            .cloned()
+            .ok_or(RepoError::NotFound {
+                entity: "channel",
+                id: id.to_string(),
+            })
+    }
+
+    async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
+        let all: Vec<Channel> = self
+            .current
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| query.source_ids.is_empty() || query.source_ids.contains(s))
+            .flat_map(|(_, c)| c.clone())
+            .collect();
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    async fn groups(&self, _query: &ChannelQuery) -> RepoResult<Vec<(String, u64)>> {
+        Ok(vec![])
+    }
+
+    async fn count(&self, source: StreamSourceId) -> RepoResult<u64> {
+        Ok(self.channels(source).len() as u64)
+    }
+}
+
+type StoredGuide = (Vec<EpgChannel>, Vec<ProgrammeData>);
+
+/// A guide in memory.
+#[derive(Default, Clone)]
+pub struct MemoryGuide {
+    current: Arc<Mutex<HashMap<EpgSourceId, StoredGuide>>>,
+    pub aborts: Arc<Mutex<u32>>,
+}
+
+impl MemoryGuide {
+    pub fn programmes(&self, source: EpgSourceId) -> Vec<ProgrammeData> {
+        self.current
+            .lock()
+            .unwrap()
+            .get(&source)
+            .map(|g| g.1.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn guide_channels(&self, source: EpgSourceId) -> Vec<EpgChannel> {
+        self.current
+            .lock()
+            .unwrap()
+            .get(&source)
+            .map(|g| g.0.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set(&self, source: EpgSourceId, programmes: Vec<ProgrammeData>) {
+        self.current
+            .lock()
+            .unwrap()
+            .insert(source, (vec![], programmes));
+    }
+}
+
+struct MemoryGuideReplacement {
+    source: EpgSourceId,
+    channels: Vec<EpgChannel>,
+    programmes: Vec<ProgrammeData>,
+    repo: MemoryGuide,
+}
+
+#[async_trait]
+impl GuideReplacement for MemoryGuideReplacement {
+    async fn write_channels(&mut self, batch: &[EpgChannel]) -> RepoResult<()> {
+        self.channels.extend_from_slice(batch);
+        Ok(())
+    }
+
+    async fn write_programmes(&mut self, batch: &[ProgrammeData]) -> RepoResult<()> {
+        self.programmes.extend_from_slice(batch);
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> RepoResult<u64> {
+        let count = self.programmes.len() as u64;
+        self.repo
+            .current
+            .lock()
+            .unwrap()
+            .insert(self.source, (self.channels, self.programmes));
+        Ok(count)
+    }
+
+    async fn abort(self: Box<Self>) -> RepoResult<()> {
+        *self.repo.aborts.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProgrammeRepository for MemoryGuide {
+    async fn begin_replace(&self, source: EpgSourceId) -> RepoResult<Box<dyn GuideReplacement>> {
+        Ok(Box::new(MemoryGuideReplacement {
+            source,
+            channels: vec![],
+            programmes: vec![],
+            repo: self.clone(),
+        }))
+    }
+
+    async fn list(
+        &self,
+        _query: &ProgrammeQuery,
+        _page: PageRequest,
+    ) -> RepoResult<Page<Programme>> {
+        Ok(Page {
+            items: vec![],
+            total: 0,
+        })
+    }
+
+    async fn channels(&self, source_ids: &[EpgSourceId]) -> RepoResult<Vec<EpgChannel>> {
+        Ok(source_ids
+            .iter()
+            .flat_map(|s| self.guide_channels(*s))
+            .collect())
+    }
+
+    async fn count(&self, source: EpgSourceId) -> RepoResult<u64> {
+        Ok(self.programmes(source).len() as u64)
+    }
+}

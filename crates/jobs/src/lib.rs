@@ -1,0 +1,49 @@
+//! tvarr-jobs: background jobs — their queue, the worker runtime, and cron scheduling.
+//!
+//! This crate owns how a job gets from a request to a handler and back:
+//!
+//! - the **jobs table** (through [`tvarr_core::JobRepository`]) is the record people see:
+//!   status, progress, error, attempts, worker, heartbeat;
+//! - the **apalis queue** ([`Queue`], on SQLite, PostgreSQL or Redis, chosen by
+//!   [`QueueConfig::from_url`]) only carries `{job_id}` messages ([`JobMessage`]) to workers;
+//! - [`JobScheduler`] (API side) records and queues jobs, deduplicating queued ones, and
+//!   cancels them;
+//! - [`WorkerRuntime`] (worker side) consumes the queue, claims each job, runs its
+//!   [`JobHandler`] from a [`HandlerRegistry`] with a [`JobContext`] (progress, heartbeat,
+//!   cancellation), records the outcome, re-queues jobs whose worker died, and shuts down
+//!   gracefully;
+//! - [`JobEvents`] broadcasts job changes for server-sent events, in-process or by polling
+//!   the jobs table;
+//! - [`CronScheduler`] queues jobs when their cron schedules are due.
+//!
+//! Exactly-once execution rests on [`tvarr_core::JobRepository::claim`], not on the queue:
+//! a message may be delivered twice (apalis re-delivers messages of silent workers, and the
+//! sweeper re-queues stale jobs), but only one claim of a job succeeds while its worker's
+//! heartbeat is fresh.
+//!
+//! It must not depend on actix-web or sea-orm: it works against `tvarr-core` traits, and the
+//! binaries give it the storage implementations. The handlers of ingest and generation live in
+//! their own crates. [`MemoryJobRepository`] is an in-memory jobs table for tests.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod cron;
+mod error;
+mod events;
+mod handler;
+mod memory;
+mod queue;
+mod runtime;
+mod scheduler;
+
+pub use crate::cron::{CronScheduler, ScheduleProvider, parse_cron, validate_cron};
+pub use error::{JobError, JobsError};
+pub use events::{JobEvent, JobEvents};
+pub use handler::{HandlerRegistry, JobContext, JobHandler};
+pub use memory::MemoryJobRepository;
+pub use queue::{JobMessage, Queue, QueueBackend, QueueConfig};
+pub use runtime::{WorkerOptions, WorkerRuntime};
+pub use scheduler::JobScheduler;

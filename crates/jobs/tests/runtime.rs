@@ -1,0 +1,617 @@
+//! The queue and the worker runtime against real backends: an SQLite file, PostgreSQL and
+//! Redis (`TVARR_TEST_QUEUE_POSTGRES_URL`, `TVARR_TEST_QUEUE_REDIS_URL`; skipped when they
+//! do not answer, except under `CI=true`, where that fails).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tvarr_core::{Job, JobId, JobKind, JobRepository, JobStatus, NewJob};
+use tvarr_jobs::{
+    HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler,
+    MemoryJobRepository, Queue, QueueConfig, WorkerOptions, WorkerRuntime,
+};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Redis,
+}
+
+struct TestQueue {
+    config: QueueConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A queue with a unique name on `backend`, or `None` (skip) when the server is not there.
+async fn test_queue(backend: Backend) -> Option<TestQueue> {
+    let name = format!("tvarr-test-{}", Uuid::now_v7().simple());
+    let (config, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            (QueueConfig::sqlite_in(dir.path()), Some(dir))
+        }
+        Backend::Postgres => {
+            let url = std::env::var("TVARR_TEST_QUEUE_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            (QueueConfig::from_url(&url).unwrap(), None)
+        }
+        Backend::Redis => {
+            let url = std::env::var("TVARR_TEST_QUEUE_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            (QueueConfig::from_url(&url).unwrap(), None)
+        }
+    };
+    let config = config
+        .with_queue(name)
+        .with_poll_interval(Duration::from_millis(100));
+    let probe = tokio::time::timeout(Duration::from_secs(10), Queue::connect(&config)).await;
+    match probe {
+        Ok(Ok(_)) => Some(TestQueue { config, _dir: dir }),
+        Ok(Err(e)) if !in_ci() => {
+            eprintln!("skipping: {backend:?} queue unavailable: {e}");
+            None
+        }
+        Err(_) if !in_ci() => {
+            eprintln!("skipping: {backend:?} queue did not answer");
+            None
+        }
+        Ok(Err(e)) => panic!("{backend:?} queue unavailable under CI: {e}"),
+        Err(_) => panic!("{backend:?} queue did not answer under CI"),
+    }
+}
+
+fn fast_options() -> WorkerOptions {
+    WorkerOptions {
+        concurrency: 3,
+        stale_after: Duration::from_secs(2),
+        heartbeat_interval: Duration::from_millis(200),
+        sweep_interval: Duration::from_millis(300),
+        shutdown_grace: Duration::from_secs(5),
+        stop_grace: Duration::from_millis(300),
+    }
+}
+
+fn ingest(subject: Uuid) -> NewJob {
+    NewJob {
+        kind: JobKind::IngestStream,
+        subject_id: Some(subject),
+    }
+}
+
+/// Counts executions per job and does what `behave` says for each attempt.
+#[derive(Clone, Default)]
+struct Recorder {
+    runs: Arc<Mutex<HashMap<JobId, Vec<String>>>>,
+    started: Arc<Notify>,
+}
+
+impl Recorder {
+    fn record(&self, job: &Job, worker: &str) {
+        self.runs
+            .lock()
+            .unwrap()
+            .entry(job.id)
+            .or_default()
+            .push(worker.to_owned());
+        self.started.notify_waiters();
+    }
+    fn runs(&self, id: JobId) -> usize {
+        self.runs.lock().unwrap().get(&id).map_or(0, Vec::len)
+    }
+}
+
+type Behaviour = Arc<
+    dyn Fn(Job, JobContext) -> futures::future::BoxFuture<'static, Result<(), JobError>>
+        + Send
+        + Sync,
+>;
+
+struct TestHandler {
+    recorder: Recorder,
+    behave: Behaviour,
+}
+
+#[async_trait]
+impl JobHandler for TestHandler {
+    async fn run(&self, job: &Job, ctx: JobContext) -> Result<(), JobError> {
+        self.recorder
+            .record(job, job.worker.as_deref().unwrap_or_default());
+        (self.behave)(job.clone(), ctx).await
+    }
+}
+
+fn registry(recorder: &Recorder, behave: Behaviour) -> HandlerRegistry {
+    HandlerRegistry::new().with(
+        JobKind::IngestStream,
+        TestHandler {
+            recorder: recorder.clone(),
+            behave,
+        },
+    )
+}
+
+fn behaviour<F, Fut>(f: F) -> Behaviour
+where
+    F: Fn(Job, JobContext) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    Arc::new(move |job, ctx| Box::pin(f(job, ctx)))
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), tvarr_jobs::JobsError>>,
+}
+
+impl Running {
+    async fn stop(self) -> Duration {
+        let started = Instant::now();
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("runtime stops within 30 s")
+            .unwrap()
+            .unwrap();
+        started.elapsed()
+    }
+}
+
+async fn start(
+    config: &QueueConfig,
+    repo: &Arc<MemoryJobRepository>,
+    registry: HandlerRegistry,
+    name: &str,
+    options: WorkerOptions,
+    events: Option<JobEvents>,
+) -> Running {
+    let queue = Queue::connect(config).await.unwrap();
+    let mut runtime = WorkerRuntime::new(queue, repo.clone(), registry, name).with_options(options);
+    if let Some(events) = events {
+        runtime = runtime.with_events(events);
+    }
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(runtime.serve(shutdown.clone()));
+    Running { shutdown, handle }
+}
+
+async fn scheduler(config: &QueueConfig, repo: &Arc<MemoryJobRepository>) -> JobScheduler {
+    JobScheduler::new(repo.clone(), Queue::connect(config).await.unwrap())
+}
+
+/// Waits (up to `secs`) until `id` has ended, and returns it.
+async fn wait_ended(repo: &MemoryJobRepository, id: JobId, secs: u64) -> Job {
+    wait_for(repo, id, secs, |j| j.status.is_terminal()).await
+}
+
+async fn wait_for(
+    repo: &MemoryJobRepository,
+    id: JobId,
+    secs: u64,
+    what: impl Fn(&Job) -> bool,
+) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let job = repo.get(id).await.unwrap();
+        if what(&job) {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job not there in {secs} s: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// --- every job runs exactly once, on each backend -------------------------------------------
+
+async fn every_job_runs_exactly_once(backend: Backend) {
+    let Some(q) = test_queue(backend).await else {
+        return;
+    };
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work = behaviour(|_job, ctx: JobContext| async move {
+        ctx.progress("working", 1, Some(2)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.progress("working", 2, Some(2)).await;
+        Ok(())
+    });
+    let a = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work.clone()),
+        "worker-a",
+        fast_options(),
+        None,
+    )
+    .await;
+    let b = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "worker-b",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id);
+    }
+    for id in &ids {
+        let job = wait_ended(&repo, *id, 60).await;
+        assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+        assert_eq!(job.attempts, 1, "{job:?}");
+    }
+    // Late duplicate deliveries would show up as second runs: give them a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in &ids {
+        assert_eq!(
+            recorder.runs(*id),
+            1,
+            "job {id} ran {} times",
+            recorder.runs(*id)
+        );
+    }
+    let workers: std::collections::HashSet<String> = recorder
+        .runs
+        .lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    eprintln!("{backend:?}: jobs ran on {workers:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_every_job_runs_exactly_once() {
+    every_job_runs_exactly_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_every_job_runs_exactly_once() {
+    every_job_runs_exactly_once(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_every_job_runs_exactly_once() {
+    every_job_runs_exactly_once(Backend::Redis).await;
+}
+
+// --- crash recovery, on each backend ----------------------------------------------------------
+
+async fn abandoned_job_is_run_again_by_another_worker(backend: Backend) {
+    let Some(q) = test_queue(backend).await else {
+        return;
+    };
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    // The first attempt hangs (its worker will "crash"), the second succeeds.
+    let work = behaviour(|job: Job, _ctx| async move {
+        if job.attempts == 1 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok(())
+    });
+    let a = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work.clone()),
+        "crashing-a",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    let running = wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
+    assert_eq!(running.worker.as_deref(), Some("crashing-a"));
+    // Crash: the runtime's task is aborted, nothing is recorded, its heartbeat stops.
+    a.handle.abort();
+    let _ = a.handle.await;
+    let frozen = repo.get(id).await.unwrap();
+    assert_eq!(frozen.status, JobStatus::Running);
+
+    let b = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "rescuer-b",
+        fast_options(),
+        None,
+    )
+    .await;
+    let job = wait_ended(&repo, id, 30).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.attempts, 2);
+    assert_eq!(job.worker.as_deref(), Some("rescuer-b"));
+    assert_eq!(recorder.runs(id), 2);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_abandoned_job_is_run_again_by_another_worker() {
+    abandoned_job_is_run_again_by_another_worker(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_abandoned_job_is_run_again_by_another_worker() {
+    abandoned_job_is_run_again_by_another_worker(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_abandoned_job_is_run_again_by_another_worker() {
+    abandoned_job_is_run_again_by_another_worker(Backend::Redis).await;
+}
+
+// --- progress, cancellation, failure (SQLite; the queue plays no part in them) ---------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_recorded_and_broadcast() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work = behaviour(|_job, ctx: JobContext| async move {
+        ctx.progress("fetching", 10, None).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for done in 1..=100 {
+            ctx.progress("parsing", done, Some(100)).await;
+        }
+        Ok(())
+    });
+    let events = JobEvents::new(1024);
+    let mut rx = events.subscribe();
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "w",
+        fast_options(),
+        Some(events),
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    let job = wait_ended(&repo, id, 30).await;
+    assert_eq!(job.status, JobStatus::Succeeded);
+    // The last value is written even though the writes are throttled.
+    assert_eq!(job.progress.stage, "parsing");
+    assert_eq!(job.progress.done, 100);
+    assert_eq!(job.progress.total, Some(100));
+    let mut seen = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        if event.job.id == id {
+            seen.push((
+                event.job.status,
+                event.job.progress.stage.clone(),
+                event.job.progress.done,
+            ));
+        }
+    }
+    assert_eq!(
+        seen.first().map(|s| s.0),
+        Some(JobStatus::Running),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(|s| s.0),
+        Some(JobStatus::Succeeded),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.1 == "fetching"), "{seen:?}");
+    // 101 progress calls, throttled to a few writes.
+    assert!(seen.len() < 20, "{} events", seen.len());
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_queued_job_never_runs() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let scheduler = scheduler(&q.config, &repo).await;
+    let doomed = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap();
+    let cancelled = scheduler.cancel(doomed.id).await.unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, behaviour(|_, _| async { Ok(()) })),
+        "w",
+        fast_options(),
+        None,
+    )
+    .await;
+    let marker = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap();
+    assert_eq!(
+        wait_ended(&repo, marker.id, 30).await.status,
+        JobStatus::Succeeded
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorder.runs(doomed.id), 0);
+    assert_eq!(
+        repo.get(doomed.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_running_job_sees_its_token_and_ends_cancelled() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work = behaviour(|_job, ctx: JobContext| async move {
+        tokio::select! {
+            _ = ctx.cancelled() => Err(JobError::Cancelled),
+            // Never cancelled: the test fails on the status.
+            _ = tokio::time::sleep(Duration::from_secs(30)) => Ok(()),
+        }
+    });
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "w",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
+    let flagged = scheduler.cancel(id).await.unwrap();
+    assert!(flagged.cancel_requested);
+    let job = wait_ended(&repo, id, 20).await;
+    assert_eq!(job.status, JobStatus::Cancelled, "{job:?}");
+    assert_eq!(recorder.runs(id), 1);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_handler_fails_the_job_with_its_error() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work =
+        behaviour(|_, _| async { Err(JobError::failed("fetch failed: HTTP 503 from provider")) });
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "w",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    let job = wait_ended(&repo, id, 30).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.error.as_deref(),
+        Some("fetch failed: HTTP 503 from provider")
+    );
+    assert_eq!(
+        recorder.runs(id),
+        1,
+        "a failed job is not retried by the queue"
+    );
+    // A kind without a handler fails too, and says why.
+    let cleanup = scheduler
+        .enqueue(NewJob {
+            kind: JobKind::Cleanup,
+            subject_id: None,
+        })
+        .await
+        .unwrap();
+    let job = wait_ended(&repo, cleanup.id, 30).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("no handler for cleanup"));
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_deduplicates_queued_jobs_per_subject() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let scheduler = scheduler(&q.config, &repo).await;
+    let subject = Uuid::now_v7();
+    let first = scheduler.enqueue(ingest(subject)).await.unwrap();
+    let again = scheduler.enqueue(ingest(subject)).await.unwrap();
+    assert_eq!(first.id, again.id);
+    let other = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap();
+    assert_ne!(other.id, first.id);
+    assert_eq!(repo.all().len(), 2);
+}
+
+// --- shutdown ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_short_job_finish() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let work = behaviour(|_, _| async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Ok(())
+    });
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "w",
+        fast_options(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
+    let took = w.stop().await;
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    assert_eq!(repo.get(id).await.unwrap().status, JobStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_stubborn_job_in_time_and_it_runs_again_later() {
+    let q = test_queue(Backend::Sqlite).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    // Attempt 1 ignores its token; later attempts succeed.
+    let work = behaviour(|job: Job, _ctx| async move {
+        if job.attempts == 1 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok(())
+    });
+    let options = WorkerOptions {
+        shutdown_grace: Duration::from_secs(1),
+        ..fast_options()
+    };
+    let a = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work.clone()),
+        "a",
+        options.clone(),
+        None,
+    )
+    .await;
+    let scheduler = scheduler(&q.config, &repo).await;
+    let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+    wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
+    let took = a.stop().await;
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    // Interrupted, not failed: left for recovery.
+    assert_eq!(repo.get(id).await.unwrap().status, JobStatus::Running);
+
+    let b = start(
+        &q.config,
+        &repo,
+        registry(&recorder, work),
+        "b",
+        options,
+        None,
+    )
+    .await;
+    let job = wait_ended(&repo, id, 30).await;
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!(job.attempts, 2);
+    b.stop().await;
+}

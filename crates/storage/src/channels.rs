@@ -1,0 +1,315 @@
+//! Channels: the bulk replacement of a source's channels, and the queries over current ones.
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use tvarr_core::{
+    Channel, ChannelData, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, Page,
+    PageRequest, RepoError, RepoResult, StreamSourceId,
+};
+
+use crate::bulk::{self, BulkTable, GenerationGuard, RowInserter, SourceTable};
+use crate::db::{
+    Db, LIKE_ESCAPE, contains_pattern, fold, in_list, not_found, parse_id, to_u32, to_u64,
+};
+use crate::error::{corrupt, repo_err};
+
+/// Channels on the database: implements [`ChannelRepository`].
+#[derive(Clone, Debug)]
+pub struct Channels {
+    db: Db,
+}
+
+impl Channels {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &[&str] = &[
+    "source_id",
+    "generation",
+    "position",
+    "id",
+    "channel_key",
+    "name",
+    "name_search",
+    "provider_id",
+    "tvg_id",
+    "tvg_name",
+    "tvg_logo",
+    "group_title",
+    "tvg_chno",
+    "tvg_shift",
+    "stream_url",
+    "catchup",
+    "catchup_days",
+    "catchup_source",
+    "extra",
+];
+
+const TABLES: &[BulkTable] = &[BulkTable::Channels];
+
+/// The columns read back, qualified with the `c` alias.
+const SELECT: &str = "c.source_id, c.position, c.id, c.channel_key, c.name, c.provider_id, \
+    c.tvg_id, c.tvg_name, c.tvg_logo, c.group_title, c.tvg_chno, c.tvg_shift, c.stream_url, \
+    c.catchup, c.catchup_days, c.catchup_source, c.extra";
+
+/// Current channels only: the join every reader goes through.
+const CURRENT: &str = "channels c JOIN stream_sources s ON s.id = c.source_id AND c.generation = s.current_generation";
+
+#[derive(FromQueryResult)]
+struct ChannelRow {
+    source_id: String,
+    position: i64,
+    id: String,
+    channel_key: String,
+    name: String,
+    provider_id: Option<String>,
+    tvg_id: Option<String>,
+    tvg_name: Option<String>,
+    tvg_logo: Option<String>,
+    group_title: Option<String>,
+    tvg_chno: Option<String>,
+    tvg_shift: Option<String>,
+    stream_url: String,
+    catchup: Option<String>,
+    catchup_days: Option<String>,
+    catchup_source: Option<String>,
+    extra: Option<String>,
+}
+
+impl ChannelRow {
+    fn into_channel(self) -> RepoResult<Channel> {
+        let extra = match self.extra.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|_| corrupt("channel extra", json))?,
+        };
+        Ok(Channel {
+            id: parse_id::<ChannelId>("channel id", &self.id)?,
+            source_id: parse_id::<StreamSourceId>("stream source id", &self.source_id)?,
+            key: self.channel_key,
+            position: to_u32("channel position", self.position)?,
+            data: ChannelData {
+                provider_id: self.provider_id,
+                name: self.name,
+                tvg_id: self.tvg_id,
+                tvg_name: self.tvg_name,
+                tvg_logo: self.tvg_logo,
+                group_title: self.group_title,
+                tvg_chno: self.tvg_chno,
+                tvg_shift: self.tvg_shift,
+                stream_url: self.stream_url,
+                catchup: self.catchup,
+                catchup_days: self.catchup_days,
+                catchup_source: self.catchup_source,
+                extra,
+            },
+        })
+    }
+}
+
+/// `WHERE` conditions and their values for a [`ChannelQuery`].
+fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from("1 = 1");
+    let mut values = Vec::new();
+    if !query.source_ids.is_empty() {
+        sql.push_str(&format!(
+            " AND c.source_id IN ({})",
+            in_list(query.source_ids.len())
+        ));
+        values.extend(
+            query
+                .source_ids
+                .iter()
+                .map(|id| Value::from(id.to_string())),
+        );
+    }
+    match query.group.as_deref() {
+        None => {}
+        Some("") => sql.push_str(" AND c.group_title IS NULL"),
+        Some(group) => {
+            sql.push_str(" AND c.group_title = ?");
+            values.push(group.into());
+        }
+    }
+    if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
+        sql.push_str(&format!(" AND c.name_search LIKE ? ESCAPE '{LIKE_ESCAPE}'"));
+        values.push(contains_pattern(q).into());
+    }
+    (sql, values)
+}
+
+#[async_trait]
+impl ChannelRepository for Channels {
+    async fn begin_replace(
+        &self,
+        source: StreamSourceId,
+    ) -> RepoResult<Box<dyn ChannelReplacement>> {
+        let source_id = source.to_string();
+        let generation = bulk::next_generation(&self.db, SourceTable::Stream, &source_id).await?;
+        Ok(Box::new(ChannelWriter {
+            inserter: RowInserter::new(&self.db, "channels", COLUMNS),
+            guard: GenerationGuard {
+                db: self.db.clone(),
+                tables: TABLES,
+                source_id,
+                generation,
+                armed: true,
+            },
+            source,
+            written: 0,
+        }))
+    }
+
+    async fn get(&self, id: ChannelId) -> RepoResult<Channel> {
+        let sql = format!("SELECT {SELECT} FROM {CURRENT} WHERE c.id = ?");
+        let row = ChannelRow::find_by_statement(self.db.stmt(&sql, vec![id.to_string().into()]))
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .ok_or_else(|| not_found("channel", id))?;
+        row.into_channel()
+    }
+
+    async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
+        let (cond, values) = conditions(query);
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
+        let total = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(&count_sql, values.clone()))
+            .await
+            .map_err(repo_err)?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()
+            .map_err(repo_err)?
+            .unwrap_or(0);
+        let sql = format!(
+            "SELECT {SELECT} FROM {CURRENT} WHERE {cond} ORDER BY c.source_id, c.position LIMIT {} OFFSET {}",
+            page.limit, page.offset
+        );
+        let rows = ChannelRow::find_by_statement(self.db.stmt(&sql, values))
+            .all(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        let items = rows
+            .into_iter()
+            .map(ChannelRow::into_channel)
+            .collect::<RepoResult<_>>()?;
+        Ok(Page {
+            items,
+            total: to_u64(total),
+        })
+    }
+
+    async fn groups(&self, query: &ChannelQuery) -> RepoResult<Vec<(String, u64)>> {
+        let (cond, values) = conditions(query);
+        let sql = format!(
+            "SELECT c.group_title AS group_title, COUNT(*) AS n FROM {CURRENT} WHERE {cond} \
+             GROUP BY c.group_title ORDER BY c.group_title"
+        );
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(self.db.stmt(&sql, values))
+            .await
+            .map_err(repo_err)?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            let group: Option<String> = row.try_get("", "group_title").map_err(repo_err)?;
+            let n: i64 = row.try_get("", "n").map_err(repo_err)?;
+            groups.push((group.unwrap_or_default(), to_u64(n)));
+        }
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(groups)
+    }
+
+    async fn count(&self, source: StreamSourceId) -> RepoResult<u64> {
+        let sql = "SELECT channel_count FROM stream_sources WHERE id = ?";
+        let row = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(sql, vec![source.to_string().into()]))
+            .await
+            .map_err(repo_err)?
+            .ok_or_else(|| not_found("stream source", source))?;
+        let n: i64 = row.try_get("", "channel_count").map_err(repo_err)?;
+        Ok(to_u64(n))
+    }
+}
+
+/// One replacement of a source's channels (see the crate documentation).
+struct ChannelWriter {
+    inserter: RowInserter,
+    guard: GenerationGuard,
+    source: StreamSourceId,
+    written: u64,
+}
+
+fn push_channel(values: &mut Vec<Value>, source_id: &str, generation: i64, channel: &Channel) {
+    let d = &channel.data;
+    values.push(source_id.into());
+    values.push(generation.into());
+    values.push(i64::from(channel.position).into());
+    values.push(channel.id.to_string().into());
+    values.push(channel.key.as_str().into());
+    values.push(d.name.as_str().into());
+    values.push(fold(&d.name).into());
+    values.push(d.provider_id.clone().into());
+    values.push(d.tvg_id.clone().into());
+    values.push(d.tvg_name.clone().into());
+    values.push(d.tvg_logo.clone().into());
+    values.push(d.group_title.clone().into());
+    values.push(d.tvg_chno.clone().into());
+    values.push(d.tvg_shift.clone().into());
+    values.push(d.stream_url.as_str().into());
+    values.push(d.catchup.clone().into());
+    values.push(d.catchup_days.clone().into());
+    values.push(d.catchup_source.clone().into());
+    let extra = if d.extra.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&d.extra).ok()
+    };
+    values.push(extra.into());
+}
+
+#[async_trait]
+impl ChannelReplacement for ChannelWriter {
+    async fn write(&mut self, batch: &[Channel]) -> RepoResult<()> {
+        if let Some(stranger) = batch.iter().find(|c| c.source_id != self.source) {
+            return Err(RepoError::Conflict(format!(
+                "channel {} belongs to source {}, not to {}",
+                stranger.id, stranger.source_id, self.source
+            )));
+        }
+        let db = &self.guard.db;
+        let tx = bulk::begin(db).await?;
+        for chunk in batch.chunks(self.inserter.rows_per_statement()) {
+            let mut values = Vec::with_capacity(chunk.len() * COLUMNS.len());
+            for channel in chunk {
+                push_channel(
+                    &mut values,
+                    &self.guard.source_id,
+                    self.guard.generation,
+                    channel,
+                );
+            }
+            self.inserter.insert(db, &tx, chunk.len(), values).await?;
+        }
+        bulk::commit(tx).await?;
+        self.written += batch.len() as u64;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> RepoResult<u64> {
+        self.guard.armed = false;
+        let g = &self.guard;
+        bulk::make_current(&g.db, TABLES, &g.source_id, g.generation, self.written).await?;
+        Ok(self.written)
+    }
+
+    async fn abort(mut self: Box<Self>) -> RepoResult<()> {
+        self.guard.discard().await
+    }
+}

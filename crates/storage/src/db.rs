@@ -1,0 +1,204 @@
+//! The connection shared by every repository, and small helpers for hand-written SQL.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
+};
+use tvarr_core::{RepoError, RepoResult};
+
+use crate::error::{corrupt, repo_err};
+
+/// A pooled connection and the kind of database behind it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Db {
+    pub(crate) conn: DatabaseConnection,
+    pub(crate) backend: DbBackend,
+}
+
+impl Db {
+    /// A statement from SQL written with `?` placeholders (numbered `$n` for PostgreSQL).
+    pub(crate) fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.sql(sql), values)
+    }
+
+    /// SQL written with `?` placeholders, in this database's dialect.
+    pub(crate) fn sql(&self, sql: &str) -> String {
+        if self.backend == DbBackend::Postgres {
+            number_placeholders(sql)
+        } else {
+            sql.to_owned()
+        }
+    }
+
+    /// Starts a transaction that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it waits on the busy timeout instead of failing later when a
+    /// read would have to become a write.
+    pub(crate) async fn begin_write(&self) -> RepoResult<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.conn
+            .begin_with_options(options)
+            .await
+            .map_err(repo_err)
+    }
+}
+
+/// `?` placeholders numbered `$1`, `$2`, … as PostgreSQL wants them. Our SQL has no `?` in literals.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + sql.len() / 4);
+    let mut n = 0u32;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The current time, at the microsecond precision every supported database keeps.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// `t` at the precision every supported database keeps.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// The escape character of our `LIKE` patterns: one that needs no escaping in any dialect.
+pub(crate) const LIKE_ESCAPE: char = '!';
+
+/// A case-folded `LIKE` pattern matching values that contain `q`.
+pub(crate) fn contains_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for ch in fold(q).chars() {
+        if matches!(ch, '%' | '_' | LIKE_ESCAPE) {
+            out.push(LIKE_ESCAPE);
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// How searchable text is stored and searched: lower case, Unicode-aware, the same on every
+/// database (SQLite's `LOWER` only knows ASCII).
+pub(crate) fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// Parses a stored identifier.
+pub(crate) fn parse_id<T: FromStr>(what: &str, value: &str) -> RepoResult<T> {
+    value.parse().map_err(|_| corrupt(what, value))
+}
+
+/// Parses a stored enumeration name.
+pub(crate) fn parse_enum<T>(
+    what: &str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+) -> RepoResult<T> {
+    parse(value).ok_or_else(|| corrupt(what, value))
+}
+
+/// A count or size stored as a signed 64-bit integer.
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored count, never negative.
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// A stored small unsigned number.
+pub(crate) fn to_u32(what: &str, value: i64) -> RepoResult<u32> {
+    u32::try_from(value).map_err(|_| corrupt(what, &value.to_string()))
+}
+
+/// `(?, ?, …)` repeated: the `VALUES` list of a multi-row insert.
+pub(crate) fn values_list(rows: usize, cols: usize) -> String {
+    let mut row = String::with_capacity(cols * 2 + 2);
+    row.push('(');
+    for c in 0..cols {
+        if c > 0 {
+            row.push(',');
+        }
+        row.push('?');
+    }
+    row.push(')');
+    let mut out = String::with_capacity(rows * (row.len() + 1));
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push_str(&row);
+    }
+    out
+}
+
+/// `?, ?, …`: an `IN` list.
+pub(crate) fn in_list(n: usize) -> String {
+    let mut out = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('?');
+    }
+    out
+}
+
+/// How many rows one multi-row `INSERT` of `cols` columns may carry on `backend`.
+pub(crate) fn rows_per_insert(backend: DbBackend, cols: usize) -> usize {
+    let max_params = match backend {
+        DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    };
+    (max_params / cols.max(1)).clamp(1, 1_000)
+}
+
+/// Not found, for `entity` `id`.
+pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> RepoError {
+    RepoError::NotFound {
+        entity,
+        id: id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_wildcards() {
+        assert_eq!(contains_pattern("50%_Off!"), "%50!%!_off!!%");
+    }
+
+    #[test]
+    fn numbers_postgres_placeholders() {
+        assert_eq!(
+            number_placeholders("a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+    }
+
+    #[test]
+    fn batches_respect_parameter_limits() {
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 19), 1_000);
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 100), 327);
+        assert!(rows_per_insert(DbBackend::Postgres, 70_000) >= 1);
+        assert_eq!(values_list(2, 2), "(?,?),(?,?)");
+    }
+}

@@ -1,0 +1,28 @@
+//! `jobs`.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub kind: String,
+    pub subject_id: Option<String>,
+    pub status: String,
+    pub stage: String,
+    pub done: i64,
+    pub total: Option<i64>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub attempts: i32,
+    pub worker: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+    pub heartbeat_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,94 @@
+//! Errors of opening a store, and the mapping of database errors to [`RepoError`].
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use tvarr_core::RepoError;
+
+/// What can go wrong opening or checking a [`crate::Store`].
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The URL names no database kind tvarr supports.
+    #[error("unsupported database URL `{0}`: use sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl(String),
+    /// The directory of the SQLite file could not be created.
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        /// The kind of database.
+        backend: &'static str,
+        /// Why.
+        source: DbErr,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(DbErr),
+    /// Migrations are pending: the schema is older than this build.
+    #[error("{0} database migrations are not applied")]
+    MigrationsPending(usize),
+    /// The database answered with an error.
+    #[error("database error: {0}")]
+    Database(DbErr),
+    /// A repository operation failed.
+    #[error(transparent)]
+    Repository(RepoError),
+}
+
+/// Maps a database error to what a repository caller can act on.
+pub(crate) fn repo_err(err: DbErr) -> RepoError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(msg)) => {
+            return RepoError::Conflict(format!(
+                "a record with the same key already exists ({msg})"
+            ));
+        }
+        Some(SqlErr::ForeignKeyConstraintViolation(msg)) => {
+            return RepoError::Conflict(format!(
+                "the record refers to a missing record, or is still referred to ({msg})"
+            ));
+        }
+        _ => {}
+    }
+    if database_code(&err).as_deref() == Some("1811") {
+        // SQLITE_CONSTRAINT_TRIGGER: SQLite's answer to ON DELETE RESTRICT.
+        return RepoError::Conflict("the record is still referred to".to_owned());
+    }
+    match err {
+        DbErr::Type(msg) | DbErr::Json(msg) => RepoError::Corrupt(msg),
+        DbErr::TryIntoErr { from, into, source } => {
+            RepoError::Corrupt(format!("cannot read {from} as {into}: {source}"))
+        }
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))
+            if matches!(
+                e.as_ref(),
+                sea_orm::sqlx::Error::ColumnDecode { .. } | sea_orm::sqlx::Error::Decode(_)
+            ) =>
+        {
+            RepoError::Corrupt(e.to_string())
+        }
+        other => RepoError::Unavailable(other.to_string()),
+    }
+}
+
+/// A stored value that does not parse.
+pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
+    RepoError::Corrupt(format!("unreadable {what} `{value}`"))
+}
+
+/// The error code the database itself gave, if any.
+fn database_code(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}

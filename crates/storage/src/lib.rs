@@ -1,0 +1,62 @@
+//! tvarr-storage: where tvarr keeps its data.
+//!
+//! This crate owns the sea-orm entities and the implementations of every repository trait of
+//! `tvarr-core` on SQLite, PostgreSQL and MySQL/MariaDB, including the bulk path that stores
+//! hundreds of thousands of channels and a million programmes per source. It applies the
+//! schema of `tvarr-migration` when it connects.
+//!
+//! It is the only tvarr crate that depends on sea-orm (and, below it, sqlx). It must not depend
+//! on actix-web or any other web type, nor on the domain crates above `tvarr-core`: they receive
+//! its repositories as `tvarr-core` traits.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tvarr_core::{PageRequest, StreamSourceRepository};
+//! let store = tvarr_storage::Store::connect("sqlite://data/tvarr.db").await?;
+//! let sources = store.stream_sources().list(PageRequest::default()).await?;
+//! println!("{} sources on {:?}", sources.total, store.backend());
+//! # Ok(()) }
+//! ```
+//!
+//! # Replacing a source's data atomically
+//! Channels, guide channels and programmes carry a *generation* number. A replacement
+//! ([`tvarr_core::ChannelReplacement`], [`tvarr_core::GuideReplacement`]) allocates a new
+//! generation for its source and writes every batch under it, each batch in its own short
+//! transaction of multi-row `INSERT`s, while readers keep reading the generation named by the
+//! source row's `current_generation`. `commit` flips `current_generation` in one short
+//! transaction, so readers see the whole old set or the whole new one; then it deletes the older
+//! generations in chunks. `abort`, dropping a replacement, and [`Store::sweep_abandoned`] delete
+//! the rows of generations that never became current. Write transactions stay short, so the API
+//! keeps answering during a million-programme ingest on SQLite, and memory stays bounded by one
+//! batch.
+//!
+//! # Secrets
+//! Source passwords are stored in clear: tvarr must send them to the provider, so it cannot
+//! keep only a hash. Protect the database file or server accordingly. `tvarr-core`'s `Secret`
+//! keeps them out of logs and API answers.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod bulk;
+mod channels;
+mod db;
+mod entity;
+mod error;
+mod jobs;
+mod programmes;
+mod proxies;
+mod rules;
+mod sources;
+mod store;
+
+pub use channels::Channels;
+pub use error::StorageError;
+pub use jobs::Jobs;
+pub use programmes::Programmes;
+pub use proxies::{Proxies, RelayProfiles};
+pub use rules::{Filters, MappingRules};
+pub use sources::{EpgSources, StreamSources};
+pub use store::{Backend, Store};

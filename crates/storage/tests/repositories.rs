@@ -1,0 +1,1432 @@
+//! The repository suite: the same tests on SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! Set `TVARR_TEST_DATABASE_URL` to run it on a server (`postgres://postgres@127.0.0.1:5432/test`,
+//! `mysql://root@127.0.0.1:3306/test`); it defaults to `sqlite::memory:`. Tests share the
+//! database and run in parallel, so each creates its own records with fresh ids and names and
+//! asserts only on those.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use tvarr_core::*;
+use tvarr_storage::Store;
+
+fn database_url() -> String {
+    std::env::var("TVARR_TEST_DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned())
+}
+
+async fn store() -> Store {
+    Store::connect(&database_url()).await.unwrap()
+}
+
+/// A database of its own, for tests that act on the whole database: a new in-memory SQLite
+/// database, or a new database on the PostgreSQL or MariaDB server (dropped by the guard).
+struct IsolatedDatabase {
+    url: String,
+    admin_url: String,
+    name: Option<String>,
+}
+
+impl IsolatedDatabase {
+    async fn new() -> Self {
+        use sea_orm::ConnectionTrait;
+        let admin_url = database_url();
+        if admin_url.starts_with("sqlite") {
+            return Self {
+                url: "sqlite::memory:".into(),
+                admin_url,
+                name: None,
+            };
+        }
+        let name = format!("tvarr_t_{}", uuid::Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let (base, query) = match admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (admin_url.as_str(), String::new()),
+        };
+        let prefix = &base[..base.rfind('/').unwrap()];
+        Self {
+            url: format!("{prefix}/{name}{query}"),
+            admin_url: admin_url.clone(),
+            name: Some(name),
+        }
+    }
+
+    async fn drop_database(self) {
+        use sea_orm::ConnectionTrait;
+        if let Some(name) = self.name {
+            let admin = sea_orm::Database::connect(&self.admin_url).await.unwrap();
+            let force = if self.admin_url.starts_with("postgres") {
+                " WITH (FORCE)"
+            } else {
+                ""
+            };
+            admin
+                .execute_unprepared(&format!("DROP DATABASE {name}{force}"))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix} {}", uuid::Uuid::now_v7())
+}
+
+fn stream_input(name: &str) -> StreamSourceInput {
+    StreamSourceInput {
+        name: name.to_owned(),
+        source_type: StreamSourceType::Xtream,
+        url: "http://panel.example:8080".into(),
+        username: Some("user".into()),
+        password: Some(Secret::new("hunter2")),
+        update_cron: Some("0 */6 * * *".into()),
+        enabled: true,
+        user_agent: Some("tvarr-test".into()),
+        headers: vec![("X-Token".into(), "abc".into())],
+    }
+}
+
+fn epg_input(name: &str) -> EpgSourceInput {
+    EpgSourceInput {
+        name: name.to_owned(),
+        source_type: EpgSourceType::Xmltv,
+        url: "http://guide.example/epg.xml.gz".into(),
+        username: None,
+        password: Some(Secret::new("pw")),
+        update_cron: None,
+        enabled: true,
+        user_agent: None,
+        headers: vec![],
+        time_offset_minutes: -30,
+        timezone: Some("Europe/Paris".into()),
+    }
+}
+
+async fn new_stream_source(store: &Store) -> StreamSource {
+    store
+        .stream_sources()
+        .create(stream_input(&unique("stream")))
+        .await
+        .unwrap()
+}
+
+async fn new_epg_source(store: &Store) -> EpgSource {
+    store
+        .epg_sources()
+        .create(epg_input(&unique("epg")))
+        .await
+        .unwrap()
+}
+
+fn channel(source: StreamSourceId, position: u32, tag: &str) -> Channel {
+    let data = ChannelData {
+        provider_id: Some(format!("{tag}-{position}")),
+        name: format!("{tag} Channel {position}"),
+        tvg_id: Some(format!("ch{position}.{tag}")),
+        tvg_name: None,
+        tvg_logo: Some(format!("http://logos.example/{position}.png")),
+        group_title: Some(
+            if position.is_multiple_of(2) {
+                "News"
+            } else {
+                "Sport"
+            }
+            .to_owned(),
+        ),
+        tvg_chno: Some(position.to_string()),
+        tvg_shift: None,
+        stream_url: format!("http://streams.example/{tag}/{position}.ts"),
+        catchup: None,
+        catchup_days: None,
+        catchup_source: None,
+        extra: vec![("tvg-country".into(), "FR".into())],
+    };
+    Channel::new(source, data.identity_key(), position, data)
+}
+
+fn channels(source: StreamSourceId, n: u32, tag: &str) -> Vec<Channel> {
+    (0..n).map(|i| channel(source, i, tag)).collect()
+}
+
+async fn replace_channels(store: &Store, source: StreamSourceId, list: &[Channel], batch: usize) {
+    let mut r = store.channels().begin_replace(source).await.unwrap();
+    for chunk in list.chunks(batch) {
+        r.write(chunk).await.unwrap();
+    }
+    assert_eq!(r.commit().await.unwrap(), list.len() as u64);
+}
+
+fn only(source: StreamSourceId) -> ChannelQuery {
+    ChannelQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    }
+}
+
+fn all() -> PageRequest {
+    PageRequest::new(PageRequest::MAX_LIMIT, 0)
+}
+
+fn t(hour: u32, minute: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, hour, minute, 0).unwrap()
+}
+
+fn programme(
+    channel: &str,
+    start: chrono::DateTime<Utc>,
+    minutes: i64,
+    title: &str,
+) -> ProgrammeData {
+    ProgrammeData {
+        channel: channel.to_owned(),
+        start,
+        stop: start + chrono::Duration::minutes(minutes),
+        titles: vec![LangText {
+            value: title.to_owned(),
+            lang: Some("en".into()),
+        }],
+        ..Default::default()
+    }
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: RepoResult<T>) -> bool {
+    matches!(r, Err(RepoError::NotFound { .. }))
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: impl std::borrow::Borrow<RepoResult<T>>) -> bool {
+    matches!(r.borrow(), Err(RepoError::Conflict(_)))
+}
+
+// ---------------------------------------------------------------- store
+
+#[tokio::test]
+async fn ping_reports_a_ready_database() {
+    store().await.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_connections_migrate_once() {
+    let db = IsolatedDatabase::new().await;
+    if db.name.is_none() {
+        return; // an in-memory SQLite database belongs to one connection: nothing to race
+    }
+    let (a, b) = tokio::join!(Store::connect(&db.url), Store::connect(&db.url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    a.ping().await.unwrap();
+    b.ping().await.unwrap();
+    let created = new_stream_source(&a).await;
+    assert_eq!(b.stream_sources().get(created.id).await.unwrap(), created);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_an_error_not_a_panic() {
+    let err = Store::connect("postgres://nobody@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    assert!(Store::connect("redis://127.0.0.1/0").await.is_err());
+}
+
+#[tokio::test]
+async fn creates_the_sqlite_file_and_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data/tvarr.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    let source = new_stream_source(&store).await;
+    store.close().await.unwrap();
+    assert!(path.exists());
+    let reopened = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        reopened.stream_sources().get(source.id).await.unwrap().name,
+        source.name
+    );
+}
+
+// ---------------------------------------------------------------- sources
+
+#[tokio::test]
+async fn stream_source_crud_round_trips() {
+    let store = store().await;
+    let repo = store.stream_sources();
+    let name = unique("crud");
+    let created = repo.create(stream_input(&name)).await.unwrap();
+    assert_eq!(created.state, IngestState::Never);
+    let got = repo.get(created.id).await.unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.password.as_ref().map(Secret::expose), Some("hunter2"));
+    assert_eq!(got.headers, vec![("X-Token".to_owned(), "abc".to_owned())]);
+
+    let listed = repo.list(all()).await.unwrap();
+    assert!(listed.total >= 1);
+    assert!(listed.items.iter().any(|s| s.id == created.id));
+
+    let mut input = stream_input(&format!("{name} renamed"));
+    input.enabled = false;
+    input.headers = vec![];
+    input.password = Some(Secret::new("new-pass"));
+    let updated = repo.update(created.id, input).await.unwrap();
+    assert_eq!(updated.name, format!("{name} renamed"));
+    assert!(!updated.enabled);
+    assert_eq!(updated.password.unwrap().expose(), "new-pass");
+    assert!(updated.updated_at >= created.updated_at);
+    assert_eq!(updated.created_at, created.created_at);
+
+    repo.delete(created.id).await.unwrap();
+    assert!(is_not_found(repo.get(created.id).await));
+    assert!(is_not_found(repo.delete(created.id).await));
+}
+
+#[tokio::test]
+async fn updating_without_a_password_keeps_the_stored_one() {
+    let store = store().await;
+    let repo = store.stream_sources();
+    let created = new_stream_source(&store).await;
+    let mut input = stream_input(&created.name);
+    input.password = None;
+    let updated = repo.update(created.id, input).await.unwrap();
+    assert_eq!(updated.password.unwrap().expose(), "hunter2");
+
+    let epg = store.epg_sources();
+    let source = new_epg_source(&store).await;
+    let mut input = epg_input(&source.name);
+    input.password = None;
+    input.time_offset_minutes = 60;
+    let updated = epg.update(source.id, input).await.unwrap();
+    assert_eq!(updated.password.unwrap().expose(), "pw");
+    assert_eq!(updated.time_offset_minutes, 60);
+}
+
+#[tokio::test]
+async fn missing_sources_are_not_found() {
+    let store = store().await;
+    let id = StreamSourceId::new();
+    let repo = store.stream_sources();
+    assert!(is_not_found(repo.get(id).await));
+    assert!(is_not_found(
+        repo.update(id, stream_input(&unique("x"))).await
+    ));
+    assert!(is_not_found(repo.delete(id).await));
+    let outcome = IngestOutcome {
+        state: IngestState::Ok,
+        at: Utc::now(),
+        record_count: 1,
+        skipped_count: 0,
+        error: None,
+    };
+    assert!(is_not_found(repo.record_ingest(id, outcome.clone()).await));
+    let epg = store.epg_sources();
+    let eid = EpgSourceId::new();
+    assert!(is_not_found(epg.get(eid).await));
+    assert!(is_not_found(epg.update(eid, epg_input(&unique("x"))).await));
+    assert!(is_not_found(epg.delete(eid).await));
+    assert!(is_not_found(epg.record_ingest(eid, outcome).await));
+    assert!(is_not_found(
+        store.channels().begin_replace(id).await.map(|_| ())
+    ));
+    assert!(is_not_found(
+        store.programmes().begin_replace(eid).await.map(|_| ())
+    ));
+}
+
+#[tokio::test]
+async fn duplicate_source_names_conflict() {
+    let store = store().await;
+    let first = new_stream_source(&store).await;
+    assert!(is_conflict(
+        store
+            .stream_sources()
+            .create(stream_input(&first.name))
+            .await
+    ));
+    let other = new_stream_source(&store).await;
+    assert!(is_conflict(
+        store
+            .stream_sources()
+            .update(other.id, stream_input(&first.name))
+            .await
+    ));
+    let epg = new_epg_source(&store).await;
+    assert!(is_conflict(
+        store.epg_sources().create(epg_input(&epg.name)).await
+    ));
+}
+
+#[tokio::test]
+async fn records_ingest_outcomes() {
+    let store = store().await;
+    let repo = store.stream_sources();
+    let source = new_stream_source(&store).await;
+    let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+    repo.record_ingest(
+        source.id,
+        IngestOutcome {
+            state: IngestState::Ok,
+            at,
+            record_count: 42,
+            skipped_count: 3,
+            error: None,
+        },
+    )
+    .await
+    .unwrap();
+    let later = at + chrono::Duration::hours(1);
+    repo.record_ingest(
+        source.id,
+        IngestOutcome {
+            state: IngestState::Failed,
+            at: later,
+            record_count: 42,
+            skipped_count: 0,
+            error: Some("HTTP 503".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let got = repo.get(source.id).await.unwrap();
+    assert_eq!(got.state, IngestState::Failed);
+    assert_eq!(got.last_ingested_at, Some(later));
+    assert_eq!(got.last_success_at, Some(at));
+    assert_eq!(got.channel_count, 42);
+    assert_eq!(got.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(got.updated_at, source.updated_at);
+
+    let epg = store.epg_sources();
+    let e = new_epg_source(&store).await;
+    epg.record_ingest(
+        e.id,
+        IngestOutcome {
+            state: IngestState::Suspicious,
+            at,
+            record_count: 7,
+            skipped_count: 1,
+            error: Some("shrank".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let got = epg.get(e.id).await.unwrap();
+    assert_eq!(
+        (got.state, got.programme_count, got.skipped_count),
+        (IngestState::Suspicious, 7, 1)
+    );
+    assert_eq!(got.last_success_at, None);
+}
+
+// ---------------------------------------------------------------- channels
+
+#[tokio::test]
+async fn readers_see_old_channels_until_commit_then_only_new_ones() {
+    let store = store().await;
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    let old = channels(source, 30, "old");
+    replace_channels(&store, source, &old, 7).await;
+
+    let new: Vec<Channel> = channels(source, 45, "new");
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write(&new[..20]).await.unwrap();
+    // A reader in the middle of the replacement.
+    let page = repo.list(&only(source), all()).await.unwrap();
+    assert_eq!(page.total, 30);
+    assert_eq!(page.items, old);
+    assert_eq!(repo.count(source).await.unwrap(), 30);
+    assert_eq!(repo.get(old[3].id).await.unwrap(), old[3]);
+    r.write(&new[20..]).await.unwrap();
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().items, old);
+    assert_eq!(r.commit().await.unwrap(), 45);
+
+    let page = repo.list(&only(source), all()).await.unwrap();
+    assert_eq!(page.total, 45);
+    assert_eq!(page.items, new);
+    assert_eq!(repo.count(source).await.unwrap(), 45);
+    assert!(is_not_found(repo.get(old[3].id).await));
+    assert_eq!(repo.get(new[44].id).await.unwrap(), new[44]);
+}
+
+#[tokio::test]
+async fn abort_and_drop_keep_the_previous_channels() {
+    let store = store().await;
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    let old = channels(source, 10, "keep");
+    replace_channels(&store, source, &old, 10).await;
+
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write(&channels(source, 5, "aborted")).await.unwrap();
+    r.abort().await.unwrap();
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().items, old);
+
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write(&channels(source, 5, "dropped")).await.unwrap();
+    drop(r);
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().items, old);
+    assert_eq!(repo.count(source).await.unwrap(), 10);
+
+    // A later replacement still works after both.
+    let newer = channels(source, 3, "newer");
+    replace_channels(&store, source, &newer, 2).await;
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().items, newer);
+}
+
+#[tokio::test]
+async fn the_newer_of_two_racing_replacements_wins() {
+    let store = store().await;
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    let mut first = repo.begin_replace(source).await.unwrap();
+    let mut second = repo.begin_replace(source).await.unwrap();
+    first.write(&channels(source, 4, "first")).await.unwrap();
+    let winner = channels(source, 6, "second");
+    second.write(&winner).await.unwrap();
+    assert_eq!(second.commit().await.unwrap(), 6);
+    assert!(is_conflict(first.commit().await));
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().items, winner);
+}
+
+#[tokio::test]
+async fn a_batch_naming_another_source_is_refused() {
+    let store = store().await;
+    let source = new_stream_source(&store).await.id;
+    let other = new_stream_source(&store).await.id;
+    let mut r = store.channels().begin_replace(source).await.unwrap();
+    assert!(is_conflict(r.write(&channels(other, 2, "x")).await));
+    r.abort().await.unwrap();
+}
+
+#[tokio::test]
+async fn replaces_fifty_thousand_channels_in_batches() {
+    let store = store().await;
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    replace_channels(&store, source, &channels(source, 1_000, "before"), 1_000).await;
+    let list = channels(source, 50_000, "big");
+    replace_channels(&store, source, &list, 5_000).await;
+    assert_eq!(repo.count(source).await.unwrap(), 50_000);
+    let page = repo
+        .list(&only(source), PageRequest::new(100, 49_950))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 50_000);
+    assert_eq!(page.items, list[49_950..]);
+    let groups = repo.groups(&only(source)).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![("News".to_owned(), 25_000), ("Sport".to_owned(), 25_000)]
+    );
+}
+
+#[tokio::test]
+async fn channel_queries_filter_by_source_group_and_name_with_pagination() {
+    let store = store().await;
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    let other = new_stream_source(&store).await.id;
+    let mut list = channels(source, 10, "Q");
+    list[3].data.name = "BBC One HD".into();
+    list[4].data.name = "bbc two".into();
+    list[5].data.name = "Télé Ünïcode".into();
+    list[6].data.name = "100%_match".into();
+    list[7].data.group_title = None;
+    replace_channels(&store, source, &list, 4).await;
+    replace_channels(&store, other, &channels(other, 5, "BBC"), 5).await;
+
+    let q = |q: &str| ChannelQuery {
+        q: Some(q.into()),
+        ..only(source)
+    };
+    let names = |page: Page<Channel>| {
+        page.items
+            .into_iter()
+            .map(|c| c.data.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(repo.list(&q("bbc"), all()).await.unwrap()),
+        ["BBC One HD", "bbc two"]
+    );
+    assert_eq!(
+        names(repo.list(&q("BBC ONE"), all()).await.unwrap()),
+        ["BBC One HD"]
+    );
+    assert_eq!(
+        names(repo.list(&q("ÜNÏ"), all()).await.unwrap()),
+        ["Télé Ünïcode"]
+    );
+    assert_eq!(
+        names(repo.list(&q("0%_"), all()).await.unwrap()),
+        ["100%_match"]
+    );
+    assert_eq!(repo.list(&q("%"), all()).await.unwrap().total, 1);
+
+    let news = ChannelQuery {
+        group: Some("News".into()),
+        ..only(source)
+    };
+    let page = repo.list(&news, PageRequest::new(2, 1)).await.unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(
+        page.items.iter().map(|c| c.position).collect::<Vec<_>>(),
+        [2, 4]
+    );
+    let ungrouped = ChannelQuery {
+        group: Some(String::new()),
+        ..only(source)
+    };
+    assert_eq!(
+        repo.list(&ungrouped, all()).await.unwrap().items[0].position,
+        7
+    );
+
+    let both = ChannelQuery {
+        source_ids: vec![source, other],
+        q: Some("bbc".into()),
+        ..Default::default()
+    };
+    assert_eq!(repo.list(&both, all()).await.unwrap().total, 7);
+
+    let groups = repo.groups(&only(source)).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            (String::new(), 1),
+            ("News".to_owned(), 5),
+            ("Sport".to_owned(), 4)
+        ]
+    );
+    let groups = repo.groups(&q("bbc")).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![("News".to_owned(), 1), ("Sport".to_owned(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_source_deletes_its_channels() {
+    let store = store().await;
+    let source = new_stream_source(&store).await.id;
+    let list = channels(source, 25, "gone");
+    replace_channels(&store, source, &list, 10).await;
+    store.stream_sources().delete(source).await.unwrap();
+    assert!(is_not_found(store.channels().get(list[0].id).await));
+    assert_eq!(
+        store
+            .channels()
+            .list(&only(source), all())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(is_not_found(store.channels().count(source).await));
+}
+
+#[tokio::test]
+async fn sweeping_removes_only_abandoned_generations() {
+    // The sweep acts on every source: give it a database no other test writes to.
+    let db = IsolatedDatabase::new().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let repo = store.channels();
+    let source = new_stream_source(&store).await.id;
+    let current = channels(source, 5, "current");
+    replace_channels(&store, source, &current, 5).await;
+    let mut pending = repo.begin_replace(source).await.unwrap();
+    pending
+        .write(&channels(source, 5, "pending"))
+        .await
+        .unwrap();
+    // A young replacement in progress is left alone…
+    store
+        .sweep_abandoned(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(pending.commit().await.unwrap(), 5);
+    assert_eq!(
+        repo.list(&only(source), all()).await.unwrap().items[0]
+            .data
+            .name,
+        "pending Channel 0"
+    );
+    // …and an abandoned one is swept.
+    let mut stale = repo.begin_replace(source).await.unwrap();
+    stale.write(&channels(source, 3, "stale")).await.unwrap();
+    std::mem::forget(stale);
+    assert_eq!(store.sweep_abandoned(Duration::ZERO).await.unwrap(), 3);
+    assert_eq!(repo.count(source).await.unwrap(), 5);
+    assert_eq!(repo.list(&only(source), all()).await.unwrap().total, 5);
+    store.close().await.unwrap();
+    db.drop_database().await;
+}
+
+// ---------------------------------------------------------------- programmes
+
+#[tokio::test]
+async fn guide_replacement_is_atomic_and_abort_keeps_the_old_guide() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let q = ProgrammeQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    };
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_channels(&[EpgChannel {
+        id: "one.fr".into(),
+        display_names: vec![LangText {
+            value: "One".into(),
+            lang: Some("fr".into()),
+        }],
+        icon: Some("http://i/1.png".into()),
+        extra_xml: None,
+    }])
+    .await
+    .unwrap();
+    r.write_programmes(&[programme("one.fr", t(10, 0), 30, "Old news")])
+        .await
+        .unwrap();
+    assert_eq!(r.commit().await.unwrap(), 1);
+
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_channels(&[EpgChannel {
+        id: "two.fr".into(),
+        ..Default::default()
+    }])
+    .await
+    .unwrap();
+    r.write_programmes(&[
+        programme("two.fr", t(11, 0), 30, "New A"),
+        programme("two.fr", t(11, 30), 30, "New B"),
+    ])
+    .await
+    .unwrap();
+    let during = repo.list(&q, all()).await.unwrap();
+    assert_eq!(during.total, 1);
+    assert_eq!(during.items[0].data.title(), "Old news");
+    assert_eq!(repo.channels(&[source]).await.unwrap()[0].id, "one.fr");
+    r.abort().await.unwrap();
+    assert_eq!(
+        repo.list(&q, all()).await.unwrap().items[0].data.title(),
+        "Old news"
+    );
+    assert_eq!(repo.count(source).await.unwrap(), 1);
+
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&[programme("two.fr", t(11, 0), 30, "New A")])
+        .await
+        .unwrap();
+    assert_eq!(r.commit().await.unwrap(), 1);
+    let after = repo.list(&q, all()).await.unwrap();
+    assert_eq!(after.items.len(), 1);
+    assert_eq!(after.items[0].data.title(), "New A");
+    assert!(repo.channels(&[source]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn programmes_round_trip_every_field() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let full = ProgrammeData {
+        channel: "full.uk".into(),
+        start: t(20, 0),
+        stop: t(21, 15),
+        titles: vec![
+            LangText {
+                value: "Film".into(),
+                lang: Some("en".into()),
+            },
+            LangText {
+                value: "Le film".into(),
+                lang: Some("fr".into()),
+            },
+        ],
+        sub_titles: vec![LangText {
+            value: "Part 1".into(),
+            lang: None,
+        }],
+        descriptions: vec![LangText {
+            value: "A \"quoted\" <story> & more".into(),
+            lang: None,
+        }],
+        categories: vec![LangText {
+            value: "Drama".into(),
+            lang: Some("en".into()),
+        }],
+        episode_numbers: vec![EpisodeNumber {
+            system: Some("xmltv_ns".into()),
+            value: "1.4.".into(),
+        }],
+        season: Some(2),
+        episode: Some(5),
+        icon: Some("http://i/p.png".into()),
+        ratings: vec![Rating {
+            system: Some("VCHIP".into()),
+            value: "TV-PG".into(),
+        }],
+        credits: vec![Credit {
+            role: "actor".into(),
+            name: "Ann".into(),
+            character: Some("Eve".into()),
+        }],
+        language: Some("en".into()),
+        date: Some("2024".into()),
+        extra_xml: Some("<previously-shown/>".into()),
+    };
+    let channels = vec![EpgChannel {
+        id: "full.uk".into(),
+        display_names: vec![LangText {
+            value: "Full".into(),
+            lang: None,
+        }],
+        icon: None,
+        extra_xml: Some("<lcn>5</lcn>".into()),
+    }];
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_channels(&channels).await.unwrap();
+    r.write_programmes(std::slice::from_ref(&full))
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+    let q = ProgrammeQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    };
+    let got = repo.list(&q, all()).await.unwrap();
+    assert_eq!(
+        got.items,
+        vec![Programme {
+            source_id: source,
+            data: full
+        }]
+    );
+    assert_eq!(repo.channels(&[source]).await.unwrap(), channels);
+}
+
+#[tokio::test]
+async fn programme_queries_filter_by_channel_window_and_title() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let mut r = repo.begin_replace(source).await.unwrap();
+    let mut list = Vec::new();
+    for (i, ch) in ["a.tv", "b.tv"].into_iter().enumerate() {
+        for h in 0..6u32 {
+            list.push(programme(
+                ch,
+                t(h * 2, 0),
+                120,
+                &format!(
+                    "Show {h} on {ch} {}",
+                    if i == 0 { "Morning" } else { "Evening" }
+                ),
+            ));
+        }
+    }
+    list.push(programme("a.tv", t(23, 0), 30, "50% Off_Sale"));
+    r.write_programmes(&list).await.unwrap();
+    r.commit().await.unwrap();
+    let base = ProgrammeQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    };
+
+    let on_a = ProgrammeQuery {
+        channel: Some("a.tv".into()),
+        ..base.clone()
+    };
+    let page = repo.list(&on_a, all()).await.unwrap();
+    assert_eq!(page.total, 7);
+    assert!(
+        page.items
+            .windows(2)
+            .all(|w| w[0].data.start <= w[1].data.start)
+    );
+
+    // Ends after 03:00 and starts before 06:00: 02:00–04:00 and 04:00–06:00 on each channel.
+    let window = ProgrammeQuery {
+        from: Some(t(3, 0)),
+        to: Some(t(6, 0)),
+        ..base.clone()
+    };
+    let page = repo.list(&window, all()).await.unwrap();
+    let got: Vec<_> = page
+        .items
+        .iter()
+        .map(|p| (p.data.channel.as_str(), p.data.start))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a.tv", t(2, 0)),
+            ("a.tv", t(4, 0)),
+            ("b.tv", t(2, 0)),
+            ("b.tv", t(4, 0))
+        ]
+    );
+    // Boundaries are exclusive: a programme ending exactly at `from` is not included.
+    let edge = ProgrammeQuery {
+        from: Some(t(4, 0)),
+        to: Some(t(4, 0) + chrono::Duration::seconds(1)),
+        ..on_a.clone()
+    };
+    assert_eq!(
+        repo.list(&edge, all()).await.unwrap().items[0].data.start,
+        t(4, 0)
+    );
+
+    let title = ProgrammeQuery {
+        q: Some("EVENING".into()),
+        ..base.clone()
+    };
+    assert_eq!(repo.list(&title, all()).await.unwrap().total, 6);
+    let literal = ProgrammeQuery {
+        q: Some("0% off_".into()),
+        ..base.clone()
+    };
+    assert_eq!(repo.list(&literal, all()).await.unwrap().total, 1);
+
+    let paged = repo.list(&base, PageRequest::new(5, 10)).await.unwrap();
+    assert_eq!(paged.total, 13);
+    assert_eq!(paged.items.len(), 3);
+    assert_eq!(paged.items[0].data.channel, "b.tv");
+}
+
+#[tokio::test]
+async fn replaces_two_hundred_thousand_programmes_in_batches() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let mut r = repo.begin_replace(source).await.unwrap();
+    let channels: Vec<EpgChannel> = (0..200)
+        .map(|c| EpgChannel {
+            id: format!("c{c}.tv"),
+            ..Default::default()
+        })
+        .collect();
+    r.write_channels(&channels).await.unwrap();
+    let mut batch = Vec::with_capacity(10_000);
+    for c in 0..200u32 {
+        for p in 0..1_000i64 {
+            batch.push(programme(
+                &format!("c{c}.tv"),
+                t(0, 0) + chrono::Duration::minutes(30 * p),
+                30,
+                "Show",
+            ));
+        }
+        if batch.len() >= 10_000 {
+            r.write_programmes(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    r.write_programmes(&batch).await.unwrap();
+    assert_eq!(r.commit().await.unwrap(), 200_000);
+    assert_eq!(repo.count(source).await.unwrap(), 200_000);
+    let q = ProgrammeQuery {
+        source_ids: vec![source],
+        channel: Some("c199.tv".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        repo.list(&q, PageRequest::new(1, 0)).await.unwrap().total,
+        1_000
+    );
+    assert_eq!(repo.channels(&[source]).await.unwrap().len(), 200);
+
+    // Replacing it again removes the previous generation entirely.
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&[programme("c0.tv", t(1, 0), 30, "Only")])
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+    let q = ProgrammeQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    };
+    assert_eq!(repo.list(&q, all()).await.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn deleting_an_epg_source_deletes_its_guide() {
+    let store = store().await;
+    let source = new_epg_source(&store).await.id;
+    let mut r = store.programmes().begin_replace(source).await.unwrap();
+    r.write_programmes(&[programme("x", t(1, 0), 30, "X")])
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+    store.epg_sources().delete(source).await.unwrap();
+    let q = ProgrammeQuery {
+        source_ids: vec![source],
+        ..Default::default()
+    };
+    assert_eq!(store.programmes().list(&q, all()).await.unwrap().total, 0);
+}
+
+// ---------------------------------------------------------------- filters and rules
+
+fn filter_input(name: &str, domain: Domain) -> FilterInput {
+    FilterInput {
+        name: name.to_owned(),
+        domain,
+        action: FilterAction::Exclude,
+        expression: "group_title contains \"adult\"".into(),
+    }
+}
+
+#[tokio::test]
+async fn filter_crud_with_not_found_and_conflict() {
+    let store = store().await;
+    let repo = store.filters();
+    let created = repo
+        .create(filter_input(&unique("filter"), Domain::Epg))
+        .await
+        .unwrap();
+    assert_eq!(repo.get(created.id).await.unwrap(), created);
+    assert!(is_conflict(
+        repo.create(filter_input(&created.name, Domain::Stream))
+            .await
+    ));
+    let epg = repo.list(Some(Domain::Epg), all()).await.unwrap();
+    assert!(epg.items.iter().any(|f| f.id == created.id));
+    assert!(epg.items.iter().all(|f| f.domain == Domain::Epg));
+    let stream = repo.list(Some(Domain::Stream), all()).await.unwrap();
+    assert!(stream.items.iter().all(|f| f.id != created.id));
+
+    let mut input = filter_input(&created.name, Domain::Stream);
+    input.action = FilterAction::Include;
+    let updated = repo.update(created.id, input).await.unwrap();
+    assert_eq!(
+        (updated.domain, updated.action),
+        (Domain::Stream, FilterAction::Include)
+    );
+    repo.delete(created.id).await.unwrap();
+    assert!(is_not_found(repo.get(created.id).await));
+    assert!(is_not_found(
+        repo.update(created.id, filter_input("x", Domain::Epg))
+            .await
+    ));
+    assert!(is_not_found(repo.delete(created.id).await));
+}
+
+fn rule_input(name: &str, priority: i32) -> MappingRuleInput {
+    MappingRuleInput {
+        name: name.to_owned(),
+        domain: Domain::Stream,
+        expression: "SET group_title = \"News\"".into(),
+        priority,
+        enabled: true,
+    }
+}
+
+#[tokio::test]
+async fn mapping_rule_crud_and_reorder() {
+    let store = store().await;
+    let repo = store.mapping_rules();
+    let prefix = unique("rule");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            repo.create(rule_input(&format!("{prefix} {i}"), 100 + i))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    assert!(is_conflict(
+        repo.create(rule_input(&format!("{prefix} 0"), 1)).await
+    ));
+    let mut input = rule_input(&format!("{prefix} 0"), 100);
+    input.enabled = false;
+    assert!(!repo.update(ids[0], input).await.unwrap().enabled);
+
+    repo.reorder(&[ids[2], ids[0], ids[1]]).await.unwrap();
+    let priorities: Vec<i32> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            v.push(repo.get(*id).await.unwrap().priority);
+        }
+        v
+    };
+    assert_eq!(priorities, [1, 2, 0]);
+
+    // An unknown id rolls the whole reorder back.
+    assert!(is_not_found(
+        repo.reorder(&[ids[0], MappingRuleId::new(), ids[1]]).await
+    ));
+    assert_eq!(repo.get(ids[0]).await.unwrap().priority, 1);
+
+    let listed = repo.list(Some(Domain::Stream), all()).await.unwrap();
+    let mine: Vec<_> = listed
+        .items
+        .iter()
+        .filter(|r| ids.contains(&r.id))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(mine, [ids[2], ids[0], ids[1]]);
+
+    repo.delete(ids[1]).await.unwrap();
+    assert!(is_not_found(repo.get(ids[1]).await));
+    assert!(is_not_found(repo.delete(ids[1]).await));
+}
+
+// ---------------------------------------------------------------- proxies and relay profiles
+
+fn profile_input(name: &str) -> RelayProfileInput {
+    RelayProfileInput {
+        name: name.to_owned(),
+        video_codec: "h264".into(),
+        audio_codec: "aac".into(),
+        video_bitrate_kbps: Some(4_000),
+        audio_bitrate_kbps: None,
+        max_height: Some(720),
+        hardware_acceleration: "auto".into(),
+        container: VideoContainer::HlsFmp4,
+    }
+}
+
+#[tokio::test]
+async fn relay_profile_crud() {
+    let store = store().await;
+    let repo = store.relay_profiles();
+    let created = repo
+        .create(profile_input(&unique("profile")))
+        .await
+        .unwrap();
+    assert_eq!(repo.get(created.id).await.unwrap(), created);
+    assert!(is_conflict(
+        repo.create(profile_input(&created.input.name)).await
+    ));
+    let mut input = profile_input(&created.input.name);
+    input.container = VideoContainer::MpegTs;
+    input.max_height = None;
+    let updated = repo.update(created.id, input.clone()).await.unwrap();
+    assert_eq!(updated.input, input);
+    assert!(
+        repo.list(all())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|p| p.id == created.id)
+    );
+    repo.delete(created.id).await.unwrap();
+    assert!(is_not_found(repo.get(created.id).await));
+    assert!(is_not_found(repo.update(created.id, input).await));
+}
+
+#[tokio::test]
+async fn proxies_keep_their_ordered_lists() {
+    let store = store().await;
+    let repo = store.proxies();
+    let s1 = new_stream_source(&store).await.id;
+    let s2 = new_stream_source(&store).await.id;
+    let e1 = new_epg_source(&store).await.id;
+    let f1 = store
+        .filters()
+        .create(filter_input(&unique("pf"), Domain::Stream))
+        .await
+        .unwrap()
+        .id;
+    let f2 = store
+        .filters()
+        .create(filter_input(&unique("pf"), Domain::Stream))
+        .await
+        .unwrap()
+        .id;
+    let r1 = store
+        .mapping_rules()
+        .create(rule_input(&unique("pr"), 0))
+        .await
+        .unwrap()
+        .id;
+    let profile = store
+        .relay_profiles()
+        .create(profile_input(&unique("pp")))
+        .await
+        .unwrap()
+        .id;
+    let input = ProxyInput {
+        name: unique("proxy"),
+        stream_source_ids: vec![s2, s1],
+        epg_source_ids: vec![e1],
+        filter_ids: vec![f2, f1],
+        mapping_rule_ids: vec![r1],
+        starting_channel_number: 1000,
+        numbering: Numbering::Sequential,
+        proxy_mode: ProxyMode::Relay,
+        relay_profile_id: Some(profile),
+        cache_logos: true,
+    };
+    let created = repo.create(input.clone()).await.unwrap();
+    assert_eq!(created.input, input);
+    assert_eq!(repo.get(created.id).await.unwrap(), created);
+    assert!(repo.list(all()).await.unwrap().items.contains(&created));
+    assert!(is_conflict(repo.create(input.clone()).await));
+
+    let mut changed = input.clone();
+    changed.stream_source_ids = vec![s1];
+    changed.filter_ids = vec![f1, f2];
+    changed.proxy_mode = ProxyMode::Redirect;
+    changed.relay_profile_id = None;
+    let updated = repo.update(created.id, changed.clone()).await.unwrap();
+    assert_eq!(updated.input, changed);
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap();
+    repo.record_generated(created.id, at).await.unwrap();
+    assert_eq!(
+        repo.get(created.id).await.unwrap().last_generated_at,
+        Some(at)
+    );
+
+    // Deleting a filter removes it from the proxy.
+    store.filters().delete(f1).await.unwrap();
+    assert_eq!(
+        repo.get(created.id).await.unwrap().input.filter_ids,
+        vec![f2]
+    );
+
+    repo.delete(created.id).await.unwrap();
+    assert!(is_not_found(repo.get(created.id).await));
+    assert!(is_not_found(repo.delete(created.id).await));
+    assert!(is_not_found(repo.update(created.id, changed).await));
+    assert!(is_not_found(repo.record_generated(created.id, at).await));
+}
+
+#[tokio::test]
+async fn proxies_refuse_missing_references_and_protect_their_relay_profile() {
+    let store = store().await;
+    let repo = store.proxies();
+    let profile = store
+        .relay_profiles()
+        .create(profile_input(&unique("pp")))
+        .await
+        .unwrap()
+        .id;
+    let mut input = ProxyInput {
+        name: unique("proxy"),
+        stream_source_ids: vec![StreamSourceId::new()],
+        epg_source_ids: vec![],
+        filter_ids: vec![],
+        mapping_rule_ids: vec![],
+        starting_channel_number: 1,
+        numbering: Numbering::Preserve,
+        proxy_mode: ProxyMode::Relay,
+        relay_profile_id: Some(profile),
+        cache_logos: false,
+    };
+    assert!(is_conflict(repo.create(input.clone()).await));
+    input.stream_source_ids = vec![];
+    let created = repo.create(input.clone()).await.unwrap();
+    let r = store.relay_profiles().delete(profile).await;
+    assert!(is_conflict(&r), "{r:?}");
+    input.relay_profile_id = Some(RelayProfileId::new());
+    assert!(is_conflict(repo.update(created.id, input).await));
+    // The failed update changed nothing.
+    assert_eq!(
+        repo.get(created.id).await.unwrap().input.relay_profile_id,
+        Some(profile)
+    );
+}
+
+// ---------------------------------------------------------------- jobs
+
+fn new_job() -> NewJob {
+    NewJob {
+        kind: JobKind::IngestStream,
+        subject_id: Some(uuid::Uuid::now_v7()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_claimers_exactly_one_wins() {
+    let store = store().await;
+    for _ in 0..10 {
+        let job = store.jobs().create(new_job()).await.unwrap();
+        let (a, b) = (store.jobs(), store.jobs());
+        let stale = chrono::Duration::minutes(5);
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a.claim(job.id, "worker-a", stale).await }),
+            tokio::spawn(async move { b.claim(job.id, "worker-b", stale).await }),
+        );
+        let (ra, rb) = (ra.unwrap().unwrap(), rb.unwrap().unwrap());
+        assert!(ra.is_some() != rb.is_some(), "exactly one claim must win");
+        let won = ra.or(rb).unwrap();
+        assert_eq!(won.status, JobStatus::Running);
+        assert_eq!(won.attempts, 1);
+        let stored = store.jobs().get(job.id).await.unwrap();
+        assert_eq!(stored.worker, won.worker);
+    }
+}
+
+#[tokio::test]
+async fn a_stale_running_job_can_be_reclaimed() {
+    let store = store().await;
+    let jobs = store.jobs();
+    let job = jobs.create(new_job()).await.unwrap();
+    let first = jobs
+        .claim(job.id, "a", chrono::Duration::minutes(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.worker.as_deref(), Some("a"));
+    // A live worker keeps it.
+    assert!(
+        jobs.claim(job.id, "b", chrono::Duration::minutes(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Once its heartbeat is older than the limit, another worker takes it over.
+    let heartbeat = first.heartbeat_at.unwrap();
+    assert!(
+        jobs.stale(heartbeat - chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.id != job.id)
+    );
+    assert!(
+        jobs.stale(heartbeat + chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.id == job.id)
+    );
+    let second = jobs
+        .claim(job.id, "b", chrono::Duration::seconds(-1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.worker.as_deref(), second.attempts), (Some("b"), 2));
+    // A finished job is never claimed again.
+    jobs.finish(job.id, JobStatus::Succeeded, None)
+        .await
+        .unwrap();
+    assert!(
+        jobs.claim(job.id, "c", chrono::Duration::seconds(-1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(is_not_found(
+        jobs.claim(JobId::new(), "c", chrono::Duration::seconds(1))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn progress_heartbeats_and_cancellation() {
+    let store = store().await;
+    let jobs = store.jobs();
+    let job = jobs.create(new_job()).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued);
+    let claimed = jobs
+        .claim(job.id, "w", chrono::Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let progress = JobProgress {
+        stage: "parsing".into(),
+        done: 500,
+        total: Some(1_000),
+    };
+    assert!(!jobs.report_progress(job.id, &progress).await.unwrap());
+    let got = jobs.get(job.id).await.unwrap();
+    assert_eq!(got.progress, progress);
+    assert!(got.heartbeat_at >= claimed.heartbeat_at);
+
+    let flagged = jobs.request_cancel(job.id).await.unwrap();
+    assert_eq!(
+        (flagged.status, flagged.cancel_requested),
+        (JobStatus::Running, true)
+    );
+    assert!(jobs.report_progress(job.id, &progress).await.unwrap());
+    let done = jobs
+        .finish(job.id, JobStatus::Cancelled, None)
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Cancelled);
+    assert!(done.finished_at.is_some());
+    assert!(is_conflict(
+        jobs.finish(job.id, JobStatus::Failed, Some("late".into()))
+            .await
+    ));
+
+    let queued = jobs.create(new_job()).await.unwrap();
+    let cancelled = jobs.request_cancel(queued.id).await.unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert!(
+        jobs.claim(queued.id, "w", chrono::Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(is_not_found(jobs.request_cancel(JobId::new()).await));
+    assert!(is_not_found(
+        jobs.report_progress(JobId::new(), &progress).await
+    ));
+}
+
+#[tokio::test]
+async fn jobs_finish_with_errors_and_list_newest_first() {
+    let store = store().await;
+    let jobs = store.jobs();
+    let first = jobs
+        .create(NewJob {
+            kind: JobKind::CacheLogos,
+            subject_id: None,
+        })
+        .await
+        .unwrap();
+    let second = jobs
+        .create(NewJob {
+            kind: JobKind::CacheLogos,
+            subject_id: None,
+        })
+        .await
+        .unwrap();
+    jobs.claim(second.id, "w", chrono::Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_conflict(
+        jobs.finish(second.id, JobStatus::Running, None).await
+    ));
+    let failed = jobs
+        .finish(second.id, JobStatus::Failed, Some("boom".into()))
+        .await
+        .unwrap();
+    assert_eq!(failed.error.as_deref(), Some("boom"));
+
+    let query = JobQuery {
+        kind: Some(JobKind::CacheLogos),
+        status: None,
+    };
+    let listed = jobs.list(&query, all()).await.unwrap();
+    let mine: Vec<_> = listed
+        .items
+        .iter()
+        .filter(|j| j.id == first.id || j.id == second.id)
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(mine, [second.id, first.id]);
+    let failed_only = JobQuery {
+        kind: Some(JobKind::CacheLogos),
+        status: Some(JobStatus::Failed),
+    };
+    let listed = jobs.list(&failed_only, all()).await.unwrap();
+    assert!(listed.items.iter().any(|j| j.id == second.id));
+    assert!(listed.items.iter().all(|j| j.status == JobStatus::Failed));
+}

@@ -1,0 +1,32 @@
+//! tvarr-migration: the database schema of tvarr, as one ordered set of sea-orm migrations that
+//! runs unchanged on SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! This crate owns table, column and index definitions, nothing else. It depends only on
+//! `sea-orm-migration`; `tvarr-storage` applies it when it connects. It must not depend on any
+//! other tvarr crate, nor on a web framework.
+//!
+//! Portable types, the same on the three databases:
+//! - identifiers are UUIDs in their 36-character text form;
+//! - timestamps are UTC: `timestamp with time zone` on PostgreSQL, `DATETIME(6)` holding UTC on
+//!   MySQL/MariaDB (its `TIMESTAMP` ends in 2038), ISO-8601 text on SQLite;
+//! - long or unbounded text is `TEXT`; lists and maps (headers, extra attributes) are JSON in `TEXT`.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
