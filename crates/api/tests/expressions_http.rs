@@ -1,4 +1,5 @@
-//! The filter, data-mapping and expression endpoints over HTTP.
+//! The filter, data-mapping and expression endpoints over HTTP, on the real store (see
+//! `support` for running them on PostgreSQL and MariaDB).
 
 mod support;
 
@@ -7,7 +8,9 @@ use actix_web::test::{TestRequest, call_service, init_service, read_body_json};
 use serde_json::{Value, json};
 use tvarr_core::ChannelData;
 
-use support::{ingest_channels, test_server};
+use chrono::{TimeZone, Utc};
+use support::{ingest_channels, ingest_programmes, test_server, unique};
+use tvarr_core::{LangText, ProgrammeData};
 
 /// Channels of `fixtures/external/m3u/iptv-playlist-parser/base.m3u`, as ingestion parses them.
 fn base_m3u() -> Vec<ChannelData> {
@@ -105,18 +108,19 @@ async fn a_misspelt_field_is_refused_with_diagnostics_and_a_suggestion() {
 async fn filters_round_trip_through_create_read_list_update_delete() {
     let server = test_server().await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
+    let name = unique("Music");
     let (status, created) = send!(
         app,
         TestRequest::post().uri("/api/v1/filters").set_json(json!({
-            "name": "Music", "domain": "stream", "action": "include", "expression": "group == \"music\""
+            "name": name, "domain": "stream", "action": "include", "expression": "group == \"music\""
         }))
     );
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
-    send!(
+    let (_, epg) = send!(
         app,
         TestRequest::post().uri("/api/v1/filters").set_json(json!({
-            "name": "Long", "domain": "epg", "action": "exclude", "expression": "programme_title contains \"x\""
+            "name": unique("Long"), "domain": "epg", "action": "exclude", "expression": "programme_title contains \"x\""
         }))
     );
 
@@ -124,20 +128,49 @@ async fn filters_round_trip_through_create_read_list_update_delete() {
         app,
         TestRequest::get().uri(&format!("/api/v1/filters/{id}"))
     );
-    assert_eq!(one["expression"], "group == \"music\"");
-    let (_, list) = send!(app, TestRequest::get().uri("/api/v1/filters?domain=stream"));
-    assert_eq!(list["total"], 1);
-    let (_, all) = send!(app, TestRequest::get().uri("/api/v1/filters"));
-    assert_eq!(all["total"], 2);
+    assert_eq!(
+        (one["name"].as_str(), one["expression"].as_str()),
+        (Some(name.as_str()), Some("group == \"music\""))
+    );
+    let ids_in = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, streams) = send!(
+        app,
+        TestRequest::get().uri("/api/v1/filters?domain=stream&limit=10000")
+    );
+    assert!(ids_in(&streams).contains(&id));
+    assert!(!ids_in(&streams).contains(&epg["id"].as_str().unwrap().to_string()));
+    assert!(
+        streams["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["domain"] == "stream")
+    );
 
     let (status, updated) = send!(
         app,
         TestRequest::put().uri(&format!("/api/v1/filters/{id}")).set_json(json!({
-            "name": "No music", "domain": "stream", "action": "exclude", "expression": "group == \"music\""
+            "name": name, "domain": "stream", "action": "exclude", "expression": "group == \"music\""
         }))
     );
     assert_eq!(status, StatusCode::OK);
     assert_eq!(updated["action"], "exclude");
+    let (status, _) = send!(
+        app,
+        TestRequest::put()
+            .uri(&format!("/api/v1/filters/{id}"))
+            .set_json(json!({
+                "name": name, "domain": "stream", "action": "exclude", "expression": "group =="
+            }))
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (status, _) = send!(
         app,
@@ -156,24 +189,30 @@ async fn mapping_rules_are_appended_and_reordered() {
     let server = test_server().await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
     let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        let (status, rule) = send!(
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|n| unique(n)).collect();
+    for name in &names {
+        let (status, rule) =
+            send!(
             app,
             TestRequest::post().uri("/api/v1/data-mapping").set_json(json!({
-                "name": name, "domain": "stream", "expression": format!("APPEND channel_name = \" {name}\"")
+                "name": name, "domain": "stream", "expression": "APPEND channel_name = \" x\""
             }))
         );
         assert_eq!(status, StatusCode::CREATED, "{rule}");
         ids.push(rule["id"].as_str().unwrap().to_string());
     }
-    let (_, list) = send!(app, TestRequest::get().uri("/api/v1/data-mapping"));
-    let priorities: Vec<_> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["priority"].as_i64().unwrap())
-        .collect();
-    assert_eq!(priorities, [0, 1, 2]);
+    let mut priorities = Vec::new();
+    for id in &ids {
+        let (_, rule) = send!(
+            app,
+            TestRequest::get().uri(&format!("/api/v1/data-mapping/{id}"))
+        );
+        priorities.push(rule["priority"].as_i64().unwrap());
+    }
+    assert!(
+        priorities.windows(2).all(|w| w[0] < w[1]),
+        "each new rule goes last: {priorities:?}"
+    );
 
     let (status, reordered) = send!(
         app,
@@ -182,13 +221,20 @@ async fn mapping_rules_are_appended_and_reordered() {
             .set_json(json!({"ids": [ids[2], ids[0], ids[1]]}))
     );
     assert_eq!(status, StatusCode::OK, "{reordered}");
-    let names: Vec<_> = reordered
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["c", "a", "b"]);
+    let priority_of = |id: &str| {
+        let rules = reordered.as_array().unwrap();
+        rules.iter().find(|r| r["id"] == id).unwrap()["priority"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        [
+            priority_of(&ids[2]),
+            priority_of(&ids[0]),
+            priority_of(&ids[1])
+        ],
+        [0, 1, 2]
+    );
 
     let unknown = uuid::Uuid::now_v7().to_string();
     let (status, body) = send!(
@@ -200,11 +246,10 @@ async fn mapping_rules_are_appended_and_reordered() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "ids");
 
-    let (status, rule) =
-        send!(
+    let (status, rule) = send!(
         app,
         TestRequest::put().uri(&format!("/api/v1/data-mapping/{}", ids[0])).set_json(json!({
-            "name": "a", "domain": "stream", "expression": "DELETE tvg_logo", "enabled": false
+            "name": names[0], "domain": "stream", "expression": "DELETE tvg_logo", "enabled": false
         }))
     );
     assert_eq!(status, StatusCode::OK);
@@ -261,10 +306,11 @@ async fn validate_always_answers_200_and_fields_lists_the_registry() {
 #[actix_web::test]
 async fn filter_and_rule_tests_run_over_ingested_channels() {
     let server = test_server().await;
-    let source = ingest_channels(&server.repos, "base", base_m3u()).await;
-    ingest_channels(
+    let base = unique("base");
+    let source = ingest_channels(&server.repos, &base, base_m3u()).await;
+    let other = ingest_channels(
         &server.repos,
-        "other",
+        &unique("other"),
         vec![ChannelData {
             name: "BBC One HD".into(),
             stream_url: "http://example.com/bbc1".into(),
@@ -277,7 +323,8 @@ async fn filter_and_rule_tests_run_over_ingested_channels() {
     let (status, body) = send!(
         app,
         TestRequest::post().uri("/api/v1/filters/test").set_json(json!({
-            "domain": "stream", "expression": "tvg_id starts_with \"ch\" OR name ends_with \" HD\""
+            "domain": "stream", "expression": "tvg_id starts_with \"ch\" OR name ends_with \" HD\"",
+            "source_ids": [source.to_string(), other.to_string()]
         }))
     );
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -285,12 +332,21 @@ async fn filter_and_rule_tests_run_over_ingested_channels() {
         (body["matched"].as_u64(), body["total"].as_u64()),
         (Some(4), Some(7))
     );
-    assert_eq!(body["sample"][0]["name"], "Channel 1 (Tested)");
+    let names: Vec<_> = body["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Channel 1 (Tested)") && names.contains(&"BBC One HD"),
+        "{names:?}"
+    );
 
     let (_, body) = send!(
         app,
         TestRequest::post().uri("/api/v1/filters/test").set_json(json!({
-            "domain": "stream", "expression": "source_name == \"base\" AND name ends_with \" HD\"", "source_ids": [source.to_string()]
+            "domain": "stream", "expression": format!("source_name == \"{base}\" AND name ends_with \" HD\""), "source_ids": [source.to_string()]
         }))
     );
     assert_eq!(
@@ -310,7 +366,8 @@ async fn filter_and_rule_tests_run_over_ingested_channels() {
     let (status, body) = send!(
         app,
         TestRequest::post().uri("/api/v1/data-mapping/test").set_json(json!({
-            "domain": "stream", "expression": "name ends_with \" HD\" REMOVE name = \" HD\", SET_IF_EMPTY group = \"HD\""
+            "domain": "stream", "expression": "name ends_with \" HD\" REMOVE name = \" HD\", SET_IF_EMPTY group = \"HD\"",
+            "source_ids": [source.to_string(), other.to_string()]
         }))
     );
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -318,7 +375,12 @@ async fn filter_and_rule_tests_run_over_ingested_channels() {
         (body["affected"].as_u64(), body["total"].as_u64()),
         (Some(2), Some(7))
     );
-    let first = &body["sample"][0];
+    let first = body["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["before"]["name"] == "TRT 1 HD")
+        .unwrap();
     assert_eq!(
         (
             first["before"]["name"].as_str(),
@@ -333,57 +395,132 @@ async fn filter_and_rule_tests_run_over_ingested_channels() {
 }
 
 #[actix_web::test]
+async fn filter_and_rule_tests_run_over_ingested_programmes() {
+    let server = test_server().await;
+    let at = |h| Utc.with_ymd_and_hms(2024, 1, 15, h, 0, 0).unwrap();
+    let programme = |channel: &str, title: &str, start: u32, categories: &[&str]| ProgrammeData {
+        channel: channel.into(),
+        start: at(start),
+        stop: at(start + 1),
+        titles: vec![LangText {
+            value: title.into(),
+            lang: Some("en".into()),
+        }],
+        categories: categories
+            .iter()
+            .map(|c| LangText {
+                value: (*c).into(),
+                lang: None,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let guide = unique("guide");
+    let source = ingest_programmes(
+        &server.repos,
+        &guide,
+        vec![
+            programme("bbc1.uk", "BBC News", 9, &["News"]),
+            programme("bbc1.uk", "Film: The Matrix", 10, &["Movie", "Sci-fi"]),
+            programme("itv.uk", "Morning News", 9, &["News", "Current affairs"]),
+        ],
+    )
+    .await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+
+    let (status, body) = send!(
+        app,
+        TestRequest::post().uri("/api/v1/filters/test").set_json(json!({
+            "domain": "epg", "source_ids": [source.to_string()],
+            "expression": format!("category contains \"news\" AND start < \"2024-01-15T09:30:00Z\" AND source_name == \"{guide}\"")
+        }))
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["matched"].as_u64(), body["total"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert!(
+        body["sample"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["title"].as_str().unwrap().contains("News"))
+    );
+
+    let (status, body) = send!(
+        app,
+        TestRequest::post().uri("/api/v1/data-mapping/test").set_json(json!({
+            "domain": "epg", "source_ids": [source.to_string()],
+            "expression": "title matches \"^Film: (.+)$\" SET title = \"$1\", APPEND category = \", Films\""
+        }))
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["affected"], 1);
+    let after = &body["sample"][0]["after"];
+    assert_eq!(after["title"], "The Matrix");
+    assert_eq!(after["categories"], json!(["Movie", "Sci-fi", "Films"]));
+}
+
+#[actix_web::test]
 async fn exported_rules_preview_and_import_into_another_server() {
     let source = test_server().await;
     let app = init_service(tvarr_api::build_app(source.state)).await;
+    let mut ids = Vec::new();
     for (name, action, expression) in [
         ("Music", "include", "group == \"music\""),
         ("No mp4", "exclude", "url ends_with \".mp4\""),
     ] {
-        send!(
+        let (status, filter) = send!(
             app,
             TestRequest::post().uri("/api/v1/filters").set_json(json!({
-                "name": name, "domain": "stream", "action": action, "expression": expression
+                "name": unique(name), "domain": "stream", "action": action, "expression": expression
             }))
         );
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(filter["id"].clone());
     }
-    send!(
+    let (_, rule) = send!(
         app,
         TestRequest::post()
             .uri("/api/v1/data-mapping")
             .set_json(json!({
-                "name": "strip HD", "domain": "stream", "expression": "name -= \" HD\""
+                "name": unique("strip HD"), "domain": "stream", "expression": "name -= \" HD\""
             }))
     );
+    ids.push(rule["id"].clone());
     let (status, doc) = send!(
         app,
         TestRequest::post()
             .uri("/api/v1/export/filters")
-            .set_json(json!({}))
+            .set_json(json!({ "ids": ids }))
     );
     assert_eq!(status, StatusCode::OK, "{doc}");
     assert_eq!(doc["format"], "tvarr-rules");
-    assert_eq!(
-        (
-            doc["filters"].as_array().unwrap().len(),
-            doc["mapping_rules"].as_array().unwrap().len()
-        ),
-        (2, 1)
-    );
+    assert_eq!(doc["filters"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["mapping_rules"].as_array().unwrap().len(), 1);
     assert!(doc["filters"][0].get("id").is_none());
 
+    // Another installation: its names are its own (on a shared test database, renamed apart).
+    let suffix = unique("");
+    let mut shared = doc.clone();
+    for list in ["filters", "mapping_rules"] {
+        for item in shared[list].as_array_mut().unwrap() {
+            item["name"] = json!(format!("{}{suffix}", item["name"].as_str().unwrap()));
+        }
+    }
+    shared["filters"].as_array_mut().unwrap().push(json!({
+        "name": unique("Broken"), "domain": "stream", "action": "include", "expression": "chanel_name == \"x\""
+    }));
+    let name = |i: usize| shared["filters"][i]["name"].as_str().unwrap().to_string();
     let target = test_server().await;
     let target_app = init_service(tvarr_api::build_app(target.state)).await;
-    send!(
+    let (_, existing) = send!(
         target_app,
         TestRequest::post().uri("/api/v1/filters").set_json(json!({
-            "name": "Music", "domain": "stream", "action": "exclude", "expression": "true"
+            "name": name(0), "domain": "stream", "action": "exclude", "expression": "true"
         }))
     );
-    let mut shared = doc.clone();
-    shared["filters"].as_array_mut().unwrap().push(json!({
-        "name": "Broken", "domain": "stream", "action": "include", "expression": "chanel_name == \"x\""
-    }));
 
     let (status, preview) = send!(
         target_app,
@@ -397,23 +534,25 @@ async fn exported_rules_preview_and_import_into_another_server() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["name"].as_str().unwrap(), i["outcome"].as_str().unwrap()))
+        .map(|i| i["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        outcomes,
-        [
-            ("Music", "skip"),
-            ("No mp4", "create"),
-            ("Broken", "invalid"),
-            ("strip HD", "create")
-        ]
-    );
+    assert_eq!(outcomes, ["skip", "create", "invalid", "create"]);
+    assert_eq!(preview["items"][0]["existing_id"], existing["id"]);
     assert_eq!(
         preview["items"][2]["diagnostics"][0]["suggestion"],
         "channel_name"
     );
-    let (_, list) = send!(target_app, TestRequest::get().uri("/api/v1/filters"));
-    assert_eq!(list["total"], 1, "a preview writes nothing");
+    let (_, list) = send!(
+        target_app,
+        TestRequest::get().uri("/api/v1/filters?limit=10000")
+    );
+    let stored: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!stored.contains(&name(1)), "a preview writes nothing");
 
     let (status, report) = send!(
         target_app,
@@ -422,6 +561,7 @@ async fn exported_rules_preview_and_import_into_another_server() {
             .set_json(&shared)
     );
     assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["preview"], false);
     assert_eq!(
         (
             report["created"].as_u64(),
@@ -430,20 +570,28 @@ async fn exported_rules_preview_and_import_into_another_server() {
         ),
         (Some(2), Some(1), Some(1))
     );
-    let (_, list) = send!(target_app, TestRequest::get().uri("/api/v1/filters"));
-    assert_eq!(list["total"], 2);
-    let music = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "Music")
-        .unwrap();
+    let (_, music) = send!(
+        target_app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/filters/{}",
+            existing["id"].as_str().unwrap()
+        ))
+    );
     assert_eq!(
         music["action"], "include",
         "replaced by the imported filter"
     );
-    let (_, rules) = send!(target_app, TestRequest::get().uri("/api/v1/data-mapping"));
-    assert_eq!(rules["items"][0]["name"], "strip HD");
+    let rule_id = report["items"][3]["id"].as_str().unwrap();
+    let (status, rule) = send!(
+        target_app,
+        TestRequest::get().uri(&format!("/api/v1/data-mapping/{rule_id}"))
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rule["expression"], "name -= \" HD\"");
+    assert!(
+        report["items"][2].get("id").is_none(),
+        "invalid items are not written"
+    );
 
     let (status, _) = send!(
         target_app,
