@@ -15,6 +15,32 @@ pub struct ProblemFieldError {
     pub message: String,
 }
 
+/// One problem in an expression: what is wrong, where (byte offsets into the expression), and
+/// the nearest valid name when a misspelling is likely.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExpressionDiagnostic {
+    /// A sentence for the user.
+    pub message: String,
+    /// Byte offset where the problem starts.
+    pub start: usize,
+    /// Byte offset where it ends (exclusive).
+    pub end: usize,
+    /// The nearest valid field, operator, keyword or helper name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+impl From<&tvarr_expr::Diagnostic> for ExpressionDiagnostic {
+    fn from(d: &tvarr_expr::Diagnostic) -> Self {
+        Self {
+            message: d.message.clone(),
+            start: d.start,
+            end: d.end,
+            suggestion: d.suggestion.clone(),
+        }
+    }
+}
+
 /// An RFC 9457 problem document.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -30,6 +56,10 @@ pub struct Problem {
     /// For validation failures, every problem found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemFieldError>,
+    /// For invalid expressions, every problem with its span and suggestion (an extension
+    /// member; `errors` carries the same messages for clients that only read it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<ExpressionDiagnostic>,
 }
 
 /// Everything a handler can fail with.
@@ -45,6 +75,17 @@ pub enum ApiError {
         detail: String,
         /// Every problem found.
         errors: Vec<FieldError>,
+    },
+    /// An expression does not validate; other fields of the request may be invalid too.
+    #[error("{detail}")]
+    InvalidExpression {
+        /// Summary.
+        detail: String,
+        /// Every problem found, as `{field, message}` (expression problems under the
+        /// expression's field name).
+        errors: Vec<FieldError>,
+        /// The expression's problems with spans.
+        diagnostics: Vec<ExpressionDiagnostic>,
     },
     /// No credentials, or wrong ones.
     #[error("{0}")]
@@ -83,10 +124,38 @@ impl ApiError {
         }
     }
 
+    /// A validation failure of the expression in `field`, with any `other` field errors.
+    pub fn expression(
+        field: &str,
+        diagnostics: &[tvarr_expr::Diagnostic],
+        mut other: Vec<FieldError>,
+    ) -> Self {
+        let detail = match diagnostics {
+            [] => "the request has invalid fields".to_string(),
+            [one] => format!("the {field} is invalid: {}", one.message),
+            [first, rest @ ..] => format!(
+                "the {field} is invalid: {} (and {} more problem(s))",
+                first.message,
+                rest.len()
+            ),
+        };
+        other.extend(
+            diagnostics
+                .iter()
+                .map(|d| FieldError::new(field, d.message.clone())),
+        );
+        ApiError::InvalidExpression {
+            detail,
+            errors: other,
+            diagnostics: diagnostics.iter().map(ExpressionDiagnostic::from).collect(),
+        }
+    }
+
     fn title(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::Validation { .. } => "Invalid fields",
+            ApiError::InvalidExpression { .. } => "Invalid expression",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
@@ -105,13 +174,19 @@ impl ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            ApiError::Validation { errors, .. } => errors
-                .iter()
-                .map(|e| ProblemFieldError {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            ApiError::Validation { errors, .. } | ApiError::InvalidExpression { errors, .. } => {
+                errors
+                    .iter()
+                    .map(|e| ProblemFieldError {
+                        field: e.field.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let diagnostics = match self {
+            ApiError::InvalidExpression { diagnostics, .. } => diagnostics.clone(),
             _ => Vec::new(),
         };
         Problem {
@@ -120,6 +195,7 @@ impl ApiError {
             status: self.status_code().as_u16(),
             detail,
             errors,
+            diagnostics,
         }
     }
 }
@@ -128,7 +204,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::InvalidExpression { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -164,6 +242,47 @@ impl From<RepoError> for ApiError {
             }
             RepoError::Corrupt(detail) => ApiError::Internal(detail),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tvarr_expr::{Domain, ExpressionKind, validate};
+
+    use super::*;
+
+    #[test]
+    fn an_invalid_expression_is_a_422_with_field_errors_and_diagnostics() {
+        let diags = validate(
+            Domain::Stream,
+            ExpressionKind::Filter,
+            r#"chanel_name == "x""#,
+        );
+        let error = ApiError::expression(
+            "expression",
+            &diags,
+            vec![FieldError::new("name", "must not be empty")],
+        );
+        assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let problem = serde_json::to_value(error.problem()).unwrap();
+        assert_eq!(problem["title"], "Invalid expression");
+        assert_eq!(problem["errors"][0]["field"], "name");
+        assert_eq!(problem["errors"][1]["field"], "expression");
+        assert_eq!(problem["diagnostics"][0]["suggestion"], "channel_name");
+        assert_eq!(problem["diagnostics"][0]["start"], 0);
+        assert_eq!(problem["diagnostics"][0]["end"], 11);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `channel_name`")
+        );
+    }
+
+    #[test]
+    fn other_problems_carry_no_diagnostics_member() {
+        let problem = serde_json::to_value(ApiError::field("name", "blank").problem()).unwrap();
+        assert!(problem.get("diagnostics").is_none());
     }
 }
 

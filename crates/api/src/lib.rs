@@ -18,10 +18,15 @@ mod channels;
 mod cron;
 mod epg;
 mod error;
+mod expressions;
+mod filters;
 mod health;
 mod jobs;
+mod mapping;
 mod metrics;
 mod pagination;
+mod record_scan;
+mod rule_exchange;
 mod sources;
 mod state;
 
@@ -39,7 +44,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
 pub use cron::normalise_cron;
-pub use error::{ApiError, Problem};
+pub use error::{ApiError, ExpressionDiagnostic, Problem};
 pub use metrics::Metrics;
 pub use state::{ApiSettings, AppState, Readiness};
 
@@ -56,6 +61,9 @@ pub use state::{ApiSettings, AppState, Readiness};
         (name = "channels", description = "Ingested channels"),
         (name = "epg", description = "Programme guide"),
         (name = "jobs", description = "Background jobs"),
+        (name = "filters", description = "Filters, trying them on ingested data, and sharing filters and rules"),
+        (name = "data-mapping", description = "Data-mapping rules and trying them on ingested data"),
+        (name = "expressions", description = "Expression validation and the fields expressions can use"),
     )
 )]
 struct ApiDoc;
@@ -97,7 +105,25 @@ fn configure_routes(cfg: &mut ServiceConfig) {
                 .service(jobs::list_jobs)
                 .service(jobs::get_job)
                 .service(jobs::cancel_job)
-                .service(jobs::progress_events),
+                .service(jobs::progress_events)
+                // Fixed paths before `{id}` paths, so `fields`, `test` and `reorder` are not ids.
+                .service(expressions::validate_expression)
+                .service(expressions::list_fields)
+                .service(filters::test_filter)
+                .service(filters::list_filters)
+                .service(filters::create_filter)
+                .service(filters::get_filter)
+                .service(filters::update_filter)
+                .service(filters::delete_filter)
+                .service(mapping::test_mapping_rule)
+                .service(mapping::reorder_mapping_rules)
+                .service(mapping::list_mapping_rules)
+                .service(mapping::create_mapping_rule)
+                .service(mapping::get_mapping_rule)
+                .service(mapping::update_mapping_rule)
+                .service(mapping::delete_mapping_rule)
+                .service(rule_exchange::export_rules)
+                .service(rule_exchange::import_rules),
         );
 }
 
@@ -189,4 +215,33 @@ async fn log_request(
         Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_lists_the_expression_routes() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/api/v1/filters",
+            "/api/v1/filters/{id}",
+            "/api/v1/filters/test",
+            "/api/v1/filters/fields/{domain}",
+            "/api/v1/data-mapping",
+            "/api/v1/data-mapping/{id}",
+            "/api/v1/data-mapping/reorder",
+            "/api/v1/data-mapping/test",
+            "/api/v1/expressions/validate",
+            "/api/v1/export/filters",
+            "/api/v1/import/filters",
+        ] {
+            assert!(
+                paths.contains_key(path),
+                "{path} missing from the OpenAPI document"
+            );
+        }
+        let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+        assert!(problem.get("diagnostics").is_some());
+    }
 }

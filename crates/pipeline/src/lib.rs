@@ -1,0 +1,71 @@
+//! `tvarr-pipeline` owns what turns ingested channels and programmes into a proxy's output.
+//! For now that is the part the API needs: the record adapters that let compiled expressions
+//! read and change [`ChannelData`](tvarr_core::ChannelData) and
+//! [`ProgrammeData`](tvarr_core::ProgrammeData) ([`ChannelRecord`], [`ProgrammeRecord`]), the
+//! ordered include/exclude [`FilterChain`], and the [`MappingPipeline`] of data-mapping rules.
+//!
+//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework, no ORM, no I/O.
+//! Storage and HTTP reach it through the callers (`tvarr-api`, `tvarr-jobs`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![warn(missing_docs)]
+
+mod channel_record;
+mod error;
+mod filter_chain;
+mod inline_text;
+mod mapping;
+mod programme_record;
+
+pub use channel_record::{ChannelContext, ChannelRecord, stream_source_type_name};
+pub use error::{InvalidExpression, PipelineError};
+pub use filter_chain::FilterChain;
+pub use mapping::MappingPipeline;
+pub use programme_record::{ProgrammeContext, ProgrammeRecord, epg_source_type_name};
+
+/// The expression engine's name for a domain (the two crates spell the same two domains).
+pub fn expr_domain(domain: tvarr_core::Domain) -> tvarr_expr::Domain {
+    match domain {
+        tvarr_core::Domain::Stream => tvarr_expr::Domain::Stream,
+        tvarr_core::Domain::Epg => tvarr_expr::Domain::Epg,
+    }
+}
+
+/// The name of a field as people write it: the canonical name of a registry field
+/// (`channel_name`), or the attribute name of an extra (`tvg-rec`).
+pub fn field_name(domain: tvarr_core::Domain, field: &tvarr_expr::FieldRef) -> &str {
+    match field {
+        tvarr_expr::FieldRef::Extra(name) => name,
+        builtin => tvarr_expr::FieldRegistry::for_domain(expr_domain(domain))
+            .fields()
+            .iter()
+            .find(|def| def.field_ref() == *builtin)
+            .map_or("unknown", |def| def.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tvarr_expr::{FieldId, FieldRef};
+
+    use super::*;
+
+    #[test]
+    fn field_names_are_canonical_or_attribute_names() {
+        let d = tvarr_core::Domain::Stream;
+        assert_eq!(
+            field_name(d, &FieldRef::Builtin(FieldId::GroupTitle)),
+            "group_title"
+        );
+        assert_eq!(field_name(d, &FieldRef::Extra("tvg-rec".into())), "tvg-rec");
+        assert_eq!(
+            field_name(
+                tvarr_core::Domain::Epg,
+                &FieldRef::Builtin(FieldId::ProgrammeTitle)
+            ),
+            "programme_title"
+        );
+    }
+}
