@@ -35,7 +35,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{self, Next};
-use actix_web::{App, ResponseError as _, web};
+use actix_web::{App, ResponseError as _, get, web};
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -142,7 +142,7 @@ static OPENAPI_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The OpenAPI 3.1 document of this API, generated from the code.
 #[utoipa::path(tag = "health", responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
-#[actix_web::get("/openapi.json")]
+#[get("/openapi.json")]
 async fn openapi_json() -> actix_web::HttpResponse {
     let body = OPENAPI_JSON.get_or_init(|| openapi().to_json().unwrap_or_default());
     actix_web::HttpResponse::Ok()
