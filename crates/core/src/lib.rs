@@ -34,7 +34,7 @@ pub use id::{
     StreamSourceId,
 };
 pub use job::{Job, JobKind, JobProgress, JobStatus, NewJob};
-pub use logo::Logo;
+pub use logo::{Logo, LogoRepository};
 pub use programme::{
     Credit, EpgChannel, EpisodeNumber, LangText, Programme, ProgrammeData, Rating,
 };

@@ -21,3 +21,19 @@ pub struct Logo {
     /// When it was fetched or uploaded.
     pub cached_at: DateTime<Utc>,
 }
+
+/// Cached logos' records (the images themselves live on disk, owned by the logo cache).
+#[async_trait::async_trait]
+pub trait LogoRepository: Send + Sync {
+    /// Stores or replaces the record of a logo.
+    async fn upsert(&self, logo: &Logo) -> crate::error::RepoResult<()>;
+    /// One logo.
+    async fn get(&self, id: LogoId) -> crate::error::RepoResult<Logo>;
+    /// Logos, newest first.
+    async fn list(
+        &self,
+        page: crate::repository::PageRequest,
+    ) -> crate::error::RepoResult<crate::repository::Page<Logo>>;
+    /// Forgets a logo.
+    async fn delete(&self, id: LogoId) -> crate::error::RepoResult<()>;
+}

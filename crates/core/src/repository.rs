@@ -331,4 +331,6 @@ pub struct Repositories {
     pub users: std::sync::Arc<dyn crate::auth::UserRepository>,
     /// API keys.
     pub api_keys: std::sync::Arc<dyn crate::auth::ApiKeyRepository>,
+    /// Cached logos' records.
+    pub logos: std::sync::Arc<dyn crate::logo::LogoRepository>,
 }

@@ -218,6 +218,11 @@ impl Store {
         crate::accounts::ApiKeys::new(self.db.clone())
     }
 
+    /// Logo records ([`tvarr_core::LogoRepository`]).
+    pub fn logos(&self) -> crate::logos::Logos {
+        crate::logos::Logos::new(self.db.clone())
+    }
+
     /// Every repository as `tvarr-core` trait objects, sharing this store's pool.
     pub fn repositories(&self) -> tvarr_core::Repositories {
         use std::sync::Arc;
@@ -233,6 +238,7 @@ impl Store {
             jobs: Arc::new(self.jobs()),
             users: Arc::new(self.users()),
             api_keys: Arc::new(self.api_keys()),
+            logos: Arc::new(self.logos()),
         }
     }
 

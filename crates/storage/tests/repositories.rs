@@ -1430,3 +1430,40 @@ async fn jobs_finish_with_errors_and_list_newest_first() {
     assert!(listed.items.iter().any(|j| j.id == second.id));
     assert!(listed.items.iter().all(|j| j.status == JobStatus::Failed));
 }
+
+#[tokio::test]
+async fn logo_records_round_trip_and_upsert() {
+    let store = store().await;
+    let logos = store.logos();
+    let url = format!("http://logos.example/{}.png", uuid::Uuid::now_v7());
+    let mut logo = Logo {
+        id: LogoId::for_url(&url),
+        source_url: url.clone(),
+        width: 64,
+        height: 32,
+        byte_size: 1234,
+        cached_at: chrono::Utc::now(),
+    };
+    logos.upsert(&logo).await.unwrap();
+    logo.width = 128;
+    logos.upsert(&logo).await.unwrap();
+    let stored = logos.get(logo.id).await.unwrap();
+    assert_eq!(
+        (stored.width, stored.height, stored.byte_size),
+        (128, 32, 1234)
+    );
+    assert!(
+        logos
+            .list(PageRequest::new(10_000, 0))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|l| l.id == logo.id)
+    );
+    logos.delete(logo.id).await.unwrap();
+    assert!(matches!(
+        logos.get(logo.id).await,
+        Err(tvarr_core::RepoError::NotFound { .. })
+    ));
+}

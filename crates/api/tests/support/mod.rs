@@ -86,19 +86,7 @@ pub async fn test_server() -> TestServer {
     let url = std::env::var("TVARR_TEST_DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
     let store = tvarr_storage::Store::connect(&url).await.unwrap();
     let unused = Arc::new(Unused);
-    let repos = Repositories {
-        stream_sources: Arc::new(store.stream_sources()),
-        epg_sources: Arc::new(store.epg_sources()),
-        channels: Arc::new(store.channels()),
-        programmes: Arc::new(store.programmes()),
-        filters: Arc::new(store.filters()),
-        mapping_rules: Arc::new(store.mapping_rules()),
-        proxies: Arc::new(store.proxies()),
-        relay_profiles: Arc::new(store.relay_profiles()),
-        jobs: Arc::new(store.jobs()),
-        users: unused.clone(),
-        api_keys: unused.clone(),
-    };
+    let repos = store.repositories();
     let auth = Authenticator::new(repos.users.clone(), repos.api_keys.clone(), [7; 32])
         .await
         .unwrap();

@@ -6,6 +6,7 @@ pub(crate) mod api_key;
 pub(crate) mod epg_source;
 pub(crate) mod filter;
 pub(crate) mod job;
+pub(crate) mod logo;
 pub(crate) mod mapping_rule;
 pub(crate) mod proxy;
 pub(crate) mod relay_profile;
