@@ -38,6 +38,25 @@ pub struct EpisodeNumber {
     pub value: String,
 }
 
+impl EpisodeNumber {
+    /// The part of a multi-part episode, from an `xmltv_ns` value's third component:
+    /// `(part, total)` counted from 1, so `0.4.0/2` is `(1, Some(2))` and `0.4.1` is
+    /// `(2, None)`. `None` for other systems, and when the value gives no part index.
+    pub fn xmltv_ns_part(&self) -> Option<(u32, Option<u32>)> {
+        if self.system.as_deref() != Some("xmltv_ns") {
+            return None;
+        }
+        let part = self.value.split('.').nth(2)?;
+        let (index, total) = match part.split_once('/') {
+            Some((index, total)) => (index, Some(total)),
+            None => (part, None),
+        };
+        let index = index.trim().parse::<u32>().ok()?.checked_add(1)?;
+        let total = total.and_then(|t| t.trim().parse::<u32>().ok());
+        Some((index, total))
+    }
+}
+
 /// A rating in one system (`<rating system="VCHIP"><value>TV-PG</value>`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rating {
@@ -103,8 +122,10 @@ pub struct ProgrammeData {
     /// `<date>` as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
-    /// Every other element (`x-…`, `video`, `audio`, `review`, `previously-shown`, …) and
-    /// attribute kept as raw XML, written back on output.
+    /// Every other element (`x-…`, `video`, `audio`, `review`, `previously-shown`, icons after
+    /// the first, …) kept as raw XML, written back on output. Attributes of `<programme>`
+    /// other than `channel`, `start` and `stop` (`clumpidx`, `pdc-start`, `vps-start`,
+    /// `showview`, `videoplus`, `x-…`) are not kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_xml: Option<String>,
 }
@@ -118,6 +139,53 @@ impl ProgrammeData {
     /// The main description, if any.
     pub fn description(&self) -> Option<&str> {
         self.descriptions.first().map(|t| t.value.as_str())
+    }
+
+    /// The part of a multi-part episode, `(part, total)` counted from 1, from the first
+    /// `xmltv_ns` episode number that gives one (see [`EpisodeNumber::xmltv_ns_part`]).
+    /// Derived from [`ProgrammeData::episode_numbers`], so stored programmes keep it without a
+    /// column of their own.
+    pub fn episode_part(&self) -> Option<(u32, Option<u32>)> {
+        self.episode_numbers
+            .iter()
+            .find_map(EpisodeNumber::xmltv_ns_part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(value: &str) -> EpisodeNumber {
+        EpisodeNumber {
+            system: Some("xmltv_ns".into()),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn xmltv_ns_part_counts_from_one_with_an_optional_total() {
+        assert_eq!(ns("0.4.0/2").xmltv_ns_part(), Some((1, Some(2))));
+        assert_eq!(ns("2 . 9 . 0/1").xmltv_ns_part(), Some((1, Some(1))));
+        assert_eq!(ns("..1").xmltv_ns_part(), Some((2, None)));
+        assert_eq!(ns("1/10.2/4.").xmltv_ns_part(), None, "empty part");
+        assert_eq!(ns("1.2").xmltv_ns_part(), None, "no third component");
+        assert_eq!(ns("..x/2").xmltv_ns_part(), None, "no part index");
+        let onscreen = EpisodeNumber {
+            system: Some("onscreen".into()),
+            value: "S01E01".into(),
+        };
+        assert_eq!(onscreen.xmltv_ns_part(), None);
+    }
+
+    #[test]
+    fn episode_part_comes_from_the_first_xmltv_ns_number_that_gives_one() {
+        let programme = ProgrammeData {
+            episode_numbers: vec![ns("1.2."), ns("1.2.1/3")],
+            ..Default::default()
+        };
+        assert_eq!(programme.episode_part(), Some((2, Some(3))));
+        assert_eq!(ProgrammeData::default().episode_part(), None);
     }
 }
 

@@ -3,6 +3,9 @@
 //! The playlist is read one line at a time ([`M3uReader`] over any [`BufRead`], or
 //! [`M3uLineParser`] fed by any line source), so memory does not grow with the playlist.
 //! Each line is borrowed from one reused buffer; only the output strings are allocated.
+//!
+//! A positive `#EXTINF` duration (VOD entries, clips) is kept in [`ChannelData::extra`] as
+//! [`DURATION_ATTRIBUTE`], as written; `-1` and `0`, the usual "live, unknown length", are not.
 
 use std::io::BufRead;
 
@@ -15,6 +18,9 @@ use crate::skip::{SkipReason, SkipReport};
 
 /// The longest line kept; the rest of a longer line is dropped and the line is counted.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The name under which a positive `#EXTINF` duration is kept in [`ChannelData::extra`].
+pub const DURATION_ATTRIBUTE: &str = "duration";
 
 /// The attributes of the `#EXTM3U` header line(s).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -469,6 +475,14 @@ fn parse_extinf(rest: &str) -> ChannelData {
         .find(|c: char| c.is_whitespace() || c == ',')
         .unwrap_or(rest.len());
     let mut data = ChannelData::default();
+    let duration = &rest[..duration_end];
+    if duration
+        .parse::<f64>()
+        .is_ok_and(|seconds| seconds.is_finite() && seconds > 0.0)
+    {
+        data.extra
+            .push((DURATION_ATTRIBUTE.to_owned(), duration.to_owned()));
+    }
     let name = scan_attributes(&rest[duration_end..], |name, value| {
         assign_attribute(&mut data, name, value);
     });
@@ -578,6 +592,20 @@ mod tests {
         assert_eq!(c.group_title.as_deref(), Some("G"));
         assert_eq!(c.name, "Name, with comma");
         assert_eq!(c.extra("tvg-country"), Some("JP"));
+    }
+
+    #[test]
+    fn keeps_positive_durations_and_drops_live_ones() {
+        let p = parse(
+            "#EXTM3U\n#EXTINF:16,A\nhttp://h/a\n#EXTINF: 2.5 tvg-id=\"b\",B\nhttp://h/b\n#EXTINF:-1,C\nhttp://h/c\n#EXTINF:0,D\nhttp://h/d\n#EXTINF:abc,E\nhttp://h/e\n",
+        );
+        let durations: Vec<_> = p
+            .channels
+            .iter()
+            .map(|c| c.extra(DURATION_ATTRIBUTE))
+            .collect();
+        assert_eq!(durations, [Some("16"), Some("2.5"), None, None, None]);
+        assert_eq!(p.channels[1].tvg_id.as_deref(), Some("b"));
     }
 
     #[test]

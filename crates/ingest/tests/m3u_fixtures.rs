@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use tvarr_ingest::SkipReason;
-use tvarr_ingest::m3u::{M3uOptions, Playlist, parse_m3u};
+use tvarr_ingest::m3u::{DURATION_ATTRIBUTE, M3uOptions, Playlist, parse_m3u};
 use url::Url;
 
 fn fixture(name: &str) -> PathBuf {
@@ -214,6 +214,17 @@ fn base_torture_test() {
     assert_eq!(comma.name, "name,with comma");
     assert!(comma.stream_url.contains("Perú"));
 
+    // `#EXTINF:16` and the two `#EXTINF:1` keep their durations; `-1` and `#EXTINF: -1` have none.
+    let durations: Vec<_> = p
+        .channels
+        .iter()
+        .map(|c| c.extra(DURATION_ATTRIBUTE))
+        .collect();
+    assert_eq!(
+        durations,
+        [None, Some("16"), Some("1"), Some("1"), None, None]
+    );
+
     let ugly = &p.channels[5];
     assert_eq!(
         ugly.tvg_name.as_deref(),
@@ -285,6 +296,8 @@ fn pipe_headers_and_positive_durations() {
     assert_eq!(news.name, "News channel");
     assert_eq!(news.extra("Referer"), Some("http://test.abc/blank.html"));
     assert!(news.extra("http-user-agent").is_some());
+    assert_eq!(sport.extra(DURATION_ATTRIBUTE), Some("17"));
+    assert_eq!(news.extra(DURATION_ATTRIBUTE), Some("555"));
 }
 
 #[test]
@@ -321,6 +334,11 @@ fn vlcopt_quoted_value_and_extgrp_conflict() {
         "group-title wins over #EXTGRP"
     );
     assert_eq!(c.extra("EXTGRP"), Some("News"));
+    assert_eq!(
+        c.extra(DURATION_ATTRIBUTE),
+        None,
+        "#EXTINF:0 is no duration"
+    );
     assert_eq!(
         c.extra("http-user-agent"),
         Some("Dalvik/2.1.0 (Linux; U; Android 6.0.1;)")
@@ -370,6 +388,12 @@ fn iptv_org_mongolian_crlf_no_final_newline_no_attributes() {
     assert_eq!(p.channels.len(), 71);
     assert_eq!(p.skipped.total(), 0);
     assert_eq!(p.channels[0].name, "MNB HD");
+    assert_eq!(p.channels[0].extra(DURATION_ATTRIBUTE), Some("40"));
+    assert!(p.channels.iter().all(|c| {
+        c.extra(DURATION_ATTRIBUTE)
+            .and_then(|d| d.parse::<u32>().ok())
+            .is_some_and(|d| (37..=50).contains(&d))
+    }));
     assert!(
         p.channels
             .iter()

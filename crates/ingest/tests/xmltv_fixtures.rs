@@ -207,6 +207,7 @@ fn test_xml_doctype_no_seconds_no_stop_credits_and_spaced_xmltv_ns() {
     assert_eq!(p.stop.to_rfc3339(), "2000-06-03T17:33:00+00:00");
     assert_eq!(g.stats.stops_defaulted, 1);
     assert_eq!((p.season, p.episode), (Some(3), Some(10)));
+    assert_eq!(p.episode_part(), Some((1, Some(1))), "`0/1`: part 1 of 1");
     assert_eq!(p.credits.len(), 6);
     assert_eq!(p.credits[3].character.as_deref(), Some("blah"));
     assert_eq!(p.credits[5].name, "e");
@@ -264,13 +265,64 @@ fn amp_timezone_name_and_entity_soup() {
 fn attrs_extra_programme_attributes_are_tolerated() {
     let g = parse("xmltv-project/attrs.xml");
     assert_eq!(g.programmes.len(), 1);
-    assert_eq!(g.programmes[0].title(), "Attrib Rameau");
+    let p = &g.programmes[0];
+    assert_eq!(p.title(), "Attrib Rameau");
+    // The times are `start`/`stop`, never `pdc-start` (00:00) nor `vps-start` (00:10).
     assert_eq!(
-        rfc(&g.programmes[0]),
+        rfc(p),
         (
             "2001-08-28T23:05:00+00:00".into(),
             "2001-08-28T23:30:00+00:00".into()
         )
+    );
+    // pdc-start, vps-start, showview, videoplus and clumpidx are dropped, not kept raw.
+    assert_eq!(p.extra_xml, None);
+    assert_eq!(p.titles.len(), 1);
+}
+
+#[test]
+fn clump_programmes_are_kept_apart_in_order_without_clumpidx() {
+    let g = parse("xmltv-project/clump.xml");
+    let titles: Vec<_> = g.programmes.iter().map(|p| p.title()).collect();
+    assert_eq!(titles, ["First in clump", "Second in clump"]);
+    let (first, second) = (&g.programmes[0], &g.programmes[1]);
+    assert_eq!(first.start, second.start, "a clump shares its slot");
+    assert_eq!(first.stop, second.stop);
+    assert_eq!(first.categories[0].value, "b");
+    assert_eq!(second.categories[0].value, "g");
+    assert!(
+        g.programmes.iter().all(|p| p.extra_xml.is_none()),
+        "clumpidx is not kept"
+    );
+}
+
+#[test]
+fn several_programme_icons_keep_the_first_and_the_rest_raw() {
+    let g = parse("jellyfin-xmltv/schedulesdirect.xml");
+    let p = &g.programmes[0];
+    assert_eq!(p.icon.as_deref(), Some("p12845677_b_v3_af.jpg"));
+    let extra = p.extra_xml.as_deref().unwrap();
+    for icon in [
+        r#"<icon src="p12845677_b_h3_af.jpg" width="360" height="270" />"#,
+        r#"<icon src="p12845677_b_v5_af.jpg" width="240" height="360" />"#,
+        r#"<icon src="p12845677_b_h12_af.jpg" width="960" height="540" />"#,
+    ] {
+        assert!(extra.contains(icon), "{icon} in {extra}");
+    }
+    assert!(
+        !extra.contains("p12845677_b_v3_af.jpg"),
+        "the first is not repeated"
+    );
+    let second = &g.programmes[1];
+    assert_eq!(second.icon.as_deref(), Some("p8680420_b_v3_bc.jpg"));
+    assert_eq!(
+        second
+            .extra_xml
+            .as_deref()
+            .unwrap()
+            .matches("<icon ")
+            .count(),
+        4
     );
 }
 
@@ -308,6 +360,12 @@ fn x_whatever_unknown_elements_kept_raw() {
     assert!(hill.description().unwrap().ends_with("mirth."));
     assert_eq!(hill.credits.len(), 2);
     assert_eq!(hill.extra_xml.as_deref(), Some("<previously-shown />"));
+    // Unknown x- attributes: dropped from <programme> (x-foo), ignored on a credit (x-attr).
+    assert!(!phil.extra_xml.as_deref().unwrap().contains("x-foo"));
+    assert_eq!(hill.credits[1].name, "Lane Smith");
+    assert_eq!(hill.credits[1].character, None);
+    // <x-fig-roll /> inside <desc> adds nothing to the text.
+    assert!(!hill.description().unwrap().contains("fig"));
 }
 
 #[test]
@@ -387,6 +445,8 @@ fn tv_augment_degenerate_xmltv_ns_values() {
         (Some(2), Some(3))
     );
     assert_eq!((find("..0/2").season, find("..0/2").episode), (None, None));
+    assert_eq!(find("..0/2").episode_part(), Some((1, Some(2))));
+    assert_eq!(find("1/10.2/4.").episode_part(), None, "no part given");
 }
 
 #[test]
@@ -429,6 +489,26 @@ fn ektotv_example_every_element() {
         .map(|r| r.value.as_str())
         .collect();
     assert!(ratings.contains(&"15"));
+    // Raw elements keep their text as written, leading spaces included.
+    let extra = first.extra_xml.as_deref().unwrap();
+    for raw in [
+        "<url> https://example.com/programme_one_2</url>",
+        "<value> 4/5</value>",
+        "> https://tvdb.com/programme_one_backdrop_3.jpg</image>",
+    ] {
+        assert!(extra.contains(raw), "{raw} in {extra}");
+    }
+    // pdc-start, vps-start, showview, videoplus and clumpidx="0/1" here too: dropped.
+    for attribute in [
+        "pdc-start",
+        "vps-start",
+        "showview",
+        "videoplus",
+        "clumpidx",
+    ] {
+        assert!(!extra.contains(attribute), "{attribute}");
+    }
+    assert_eq!(first.start.to_rfc3339(), "2022-03-31T18:00:00+00:00");
     let roles: Vec<_> = first.credits.iter().map(|c| c.role.as_str()).collect();
     for role in [
         "director",
@@ -610,4 +690,35 @@ fn huge_texts_and_unknown_elements_are_bounded() {
         extra.len()
     );
     assert!(MAX_CAPTURE_BYTES < big.len());
+}
+
+#[test]
+fn the_external_dtd_is_never_opened_nor_fetched() {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+    // A DTD URL on a loopback port: any attempt to fetch it would connect.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let dtd_url = format!("http://{}/xmltv.dtd", listener.local_addr().unwrap());
+    let text = std::fs::read_to_string(fixture("xmltv-project/attrs.xml")).unwrap();
+    let pointed = text.replace("SYSTEM \"xmltv.dtd\"", &format!("SYSTEM \"{dtd_url}\""));
+    assert_ne!(pointed, text);
+    let g = parse_xmltv(pointed.as_bytes(), XmltvOptions::default()).unwrap();
+    assert!(g.error.is_none(), "{:?}", g.error);
+    assert_eq!(g.programmes.len(), 1);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "the parser connected to the DTD URL"
+    );
+
+    // A relative `xmltv.dtd` next to a served guide: see `the_guide_doctype_is_never_fetched`
+    // in tests/service.rs.
+
+    // The DTD itself is no guide: read without a panic, nothing yielded.
+    let dtd = parse_xmltv(
+        BufReader::new(File::open(fixture("xmltv.dtd")).unwrap()),
+        XmltvOptions::default(),
+    )
+    .unwrap();
+    assert!(dtd.channels.is_empty() && dtd.programmes.is_empty());
 }

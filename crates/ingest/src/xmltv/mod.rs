@@ -6,7 +6,15 @@
 //!
 //! Entities: the five predefined entities and character references are resolved; any other
 //! reference (`&lol9;` of a billion-laughs DTD, `&nbsp;`) is kept literally and never expanded,
-//! because DTD entity declarations are ignored.
+//! because DTD entity declarations are ignored. An external DTD (`<!DOCTYPE tv SYSTEM
+//! "xmltv.dtd">`) is never opened nor fetched.
+//!
+//! What is kept: the modelled elements in [`ProgrammeData`] and [`EpgChannel`]; the first
+//! `<icon>` as the icon and later ones, like every other element, as raw XML in `extra_xml`,
+//! text as written (leading spaces included); text of modelled elements trimmed. Attributes
+//! of `<programme>` other than `channel`, `start` and `stop` (`clumpidx`, `pdc-start`,
+//! `vps-start`, `showview`, `videoplus`, `x-…`) are dropped; the programmes of a clump are
+//! kept as separate programmes, in order.
 
 mod decode;
 mod time;
