@@ -14,8 +14,12 @@ const SECRET_PARAMETERS: &[&str] = &[
     "apikey",
     "api_key",
     "access_token",
+    "auth_token",
     "sig",
     "signature",
+    "hash",
+    "session",
+    "sid",
 ];
 
 /// Path segments after which Xtream panels put `user/pass`.
@@ -24,9 +28,12 @@ const XTREAM_PATHS: &[&str] = &["live", "movie", "series", "timeshift"];
 const MASK: &str = "***";
 
 /// A URL with its credentials replaced by `***`: the user info (`user:pass@`), the values of
-/// `username=`, `password=`, `token=`, `key=`, `auth=` (and similar) query parameters, and the
-/// user and password segments of Xtream stream paths (`/live/user/pass/1.ts`).
-/// Text that is not a URL is returned with the same rules applied as far as they fit.
+/// `username=`, `password=`, `token=`, `key=`, `auth=`, `hash=`, `session=`, `sid=` (and
+/// similar) query parameters, and the user and password segments of Xtream stream paths:
+/// `/live/user/pass/1.ts`, and the bare form `http://host:port/user/pass/1.ts`, recognised
+/// only as an http(s) path of exactly three segments whose last is a numeric stream id with an
+/// optional extension. Text that is not a URL is returned with the same rules applied as far as
+/// they fit.
 ///
 /// ```
 /// use tvarr_ingest::redact_url;
@@ -34,6 +41,7 @@ const MASK: &str = "***";
 ///     redact_url("http://bob:secret@h:8080/live/bob/secret/1.ts?token=abc&x=1"),
 ///     "http://***@h:8080/live/***/***/1.ts?token=***&x=1"
 /// );
+/// assert_eq!(redact_url("http://h:8080/bob/secret/1234"), "http://h:8080/***/***/1234");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let (before_fragment, fragment) = match url.find('#') {
@@ -69,10 +77,14 @@ pub fn redact_url(url: &str) -> String {
     let segments: Vec<&str> = path.split('/').collect();
     let mut masked = vec![false; segments.len()];
     for (i, segment) in segments.iter().enumerate() {
-        if XTREAM_PATHS.contains(&segment.to_ascii_lowercase().as_str()) && i + 3 < segments.len() {
+        if is_xtream_keyword(segment) && i + 3 < segments.len() {
             masked[i + 1] = true;
             masked[i + 2] = true;
         }
+    }
+    if is_http(scheme) && is_bare_xtream_path(&segments) {
+        masked[1] = true;
+        masked[2] = true;
     }
     for (i, segment) in segments.iter().enumerate() {
         if i > 0 {
@@ -100,6 +112,43 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(fragment);
     }
     out
+}
+
+fn is_xtream_keyword(segment: &str) -> bool {
+    XTREAM_PATHS
+        .iter()
+        .any(|keyword| keyword.eq_ignore_ascii_case(segment))
+}
+
+fn is_http(scheme: &str) -> bool {
+    scheme.eq_ignore_ascii_case("http://") || scheme.eq_ignore_ascii_case("https://")
+}
+
+/// `/user/pass/1234` or `/user/pass/1234.ts`: exactly three segments, the last a stream id.
+/// Anything looser (two or four segments, a word for the id, a keyword first) is an ordinary
+/// path and stays readable.
+fn is_bare_xtream_path(segments: &[&str]) -> bool {
+    let [leading, user, pass, id] = segments else {
+        return false;
+    };
+    leading.is_empty()
+        && !user.is_empty()
+        && !pass.is_empty()
+        && !is_xtream_keyword(user)
+        && is_stream_id(id)
+}
+
+/// Digits, then an optional short alphanumeric extension (`1234`, `1234.ts`, `1234.m3u8`).
+fn is_stream_id(segment: &str) -> bool {
+    let (id, extension) = match segment.split_once('.') {
+        Some((id, extension)) => (id, Some(extension)),
+        None => (segment, None),
+    };
+    !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && extension.is_none_or(|e| {
+            (1..=5).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 fn is_secret_parameter(name: &str) -> bool {
@@ -136,6 +185,59 @@ mod tests {
         assert_eq!(
             redact_url("http://h/get.php?token=abc#frag"),
             "http://h/get.php?token=***#frag"
+        );
+    }
+
+    #[test]
+    fn masks_the_bare_xtream_user_pass_id_form() {
+        assert_eq!(
+            redact_url("http://panel.example:8080/bob/s3cret/12345"),
+            "http://panel.example:8080/***/***/12345"
+        );
+        assert_eq!(
+            redact_url("https://panel.example/bob/s3cret/12345.m3u8?x=1"),
+            "https://panel.example/***/***/12345.m3u8?x=1"
+        );
+        assert_eq!(
+            redact_url("HTTP://p:80/123456/654321/7.ts"),
+            "HTTP://p:80/***/***/7.ts"
+        );
+    }
+
+    #[test]
+    fn leaves_ordinary_three_segment_paths_readable() {
+        for url in [
+            // The last segment is not a stream id.
+            "http://192.54.104.122:8080/d/abcdef/video.mp4",
+            "http://cdn.example/hls/live/index.m3u8",
+            "http://cdn.example/a/b/12ab.ts",
+            "http://cdn.example/a/b/12.toolongext",
+            // Two or four segments.
+            "http://cdn.example/channel/1234.ts",
+            "http://cdn.example/a/b/c/1234.ts",
+            // A keyword first: not the bare form (and too short for the keyword form).
+            "http://cdn.example/live/news/1234.ts",
+            // Not http(s), or not a URL at all.
+            "file:///srv/guides/1.xml",
+            "/srv/guides/1.xml",
+            "rtmp://cdn.example/app/key/1234",
+            // A trailing slash or an empty segment.
+            "http://cdn.example/a/b/1234/",
+            "http://cdn.example//b/1234",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
+
+    #[test]
+    fn masks_session_and_hash_tokens_but_not_ordinary_parameters() {
+        assert_eq!(
+            redact_url("http://h/a.m3u8?hash=ab12&session=s1&SID=9&auth_token=z&access_token=y"),
+            "http://h/a.m3u8?hash=***&session=***&SID=***&auth_token=***&access_token=***"
+        );
+        assert_eq!(
+            redact_url("http://h/search?q=news&t=3&m=aa:bb&page=2"),
+            "http://h/search?q=news&t=3&m=aa:bb&page=2"
         );
     }
 }

@@ -34,6 +34,11 @@ fn xml_fragment() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The path words after which Xtream panels put `user/pass` (masked by their own rule).
+fn is_keyword(segment: &str) -> bool {
+    ["live", "movie", "series", "timeshift"].contains(&segment)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -83,6 +88,45 @@ proptest! {
             let redacted = redact_url(&url);
             prop_assert!(!redacted.contains(&password), "{}", redacted);
             prop_assert!(redacted.contains(&host));
+        }
+    }
+
+    #[test]
+    fn redaction_hides_the_bare_xtream_form(
+        user in "[a-z0-9]{3,8}",
+        password in "pw[a-zA-Z0-9]{6,12}",
+        host in "[a-z]{3,10}",
+        port in 1u16..,
+        id in 0u32..10_000_000,
+        extension in prop_oneof![Just(""), Just(".ts"), Just(".m3u8"), Just(".mp4")],
+    ) {
+        prop_assume!(!is_keyword(&user));
+        let url = format!("http://{host}.test:{port}/{user}/{password}/{id}{extension}?hash={password}");
+        let redacted = redact_url(&url);
+        prop_assert!(!redacted.contains(&password), "{}", redacted);
+        prop_assert_eq!(
+            redacted,
+            format!("http://{host}.test:{port}/***/***/{id}{extension}?hash=***")
+        );
+    }
+
+    #[test]
+    fn redaction_leaves_ordinary_paths_alone(
+        host in "[a-z]{3,10}",
+        dirs in proptest::collection::vec("[a-z][a-z0-9_-]{0,8}", 0..5),
+        name in "[a-z][a-z0-9_-]{0,10}",
+        extension in prop_oneof![Just(""), Just(".ts"), Just(".m3u8"), Just(".xml.gz")],
+        id in 0u32..100_000,
+    ) {
+        prop_assume!(!dirs.iter().any(|d| is_keyword(d)));
+        // A word for the last segment: never the bare form, whatever the depth.
+        let path = dirs.iter().map(|d| format!("/{d}")).collect::<String>();
+        let url = format!("https://{host}.test{path}/{name}{extension}?q=news&t=1&page=2");
+        prop_assert_eq!(redact_url(&url), url);
+        // A numeric id at any depth but three segments.
+        if dirs.len() != 2 {
+            let url = format!("https://{host}.test{path}/{id}.ts");
+            prop_assert_eq!(redact_url(&url), url);
         }
     }
 
