@@ -7,13 +7,15 @@ use chrono::format::{Item, StrftimeItems};
 use regex::Regex;
 
 use crate::ast::{
-    Action, ActionKind, Comparison, Condition, HelperCall, Name, Operator, RuleBranch, Value,
+    Action, ActionKind, Comparison, Condition, HelperCall, Name, Operator, RuleBranch, Span, Value,
     ValuePart,
 };
 use crate::diagnostic::{Diagnostic, DiagnosticKind as K, nearest};
 use crate::fields::{FieldRef, FieldRegistry, FieldType, ResolvedField};
 use crate::record::Record;
-use crate::regex_cache::RegexCache;
+use crate::regex_cache::{
+    MAX_REGEX_BYTES_PER_EXPRESSION, MAX_REGEXES_PER_EXPRESSION, RegexCache, RegexRefusal,
+};
 use crate::template::{HelperContext, Piece, Template};
 use crate::text_match::TextNeedle;
 use crate::time_value::parse_time;
@@ -51,8 +53,26 @@ impl Ordering {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimeOperand {
     Fixed(i64),
-    /// Now plus an offset in seconds, read when evaluated.
+    /// Now plus an offset in seconds, now being the evaluation's [`Clock`].
     Now(i64),
+}
+
+/// Where `@time:now` in a condition reads the time during one evaluation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Clock {
+    /// The system clock, read by each comparison that needs it.
+    System,
+    /// A time read once by the caller (Unix seconds), so every record of a run sees the same now.
+    Fixed(i64),
+}
+
+impl Clock {
+    fn now(self) -> i64 {
+        match self {
+            Clock::System => chrono::Utc::now().timestamp(),
+            Clock::Fixed(t) => t,
+        }
+    }
 }
 
 /// A compiled condition.
@@ -95,6 +115,7 @@ impl Node {
         &self,
         record: &R,
         last_match: &mut Option<u16>,
+        clock: Clock,
     ) -> bool {
         match self {
             Node::Const(v) => *v,
@@ -142,17 +163,138 @@ impl Node {
             } => {
                 let rhs = match value {
                     TimeOperand::Fixed(t) => *t,
-                    TimeOperand::Now(offset) => {
-                        chrono::Utc::now().timestamp().saturating_add(*offset)
-                    }
+                    TimeOperand::Now(offset) => clock.now().saturating_add(*offset),
                 };
                 let hit = record.time(field).is_some_and(|t| op.holds(t, rhs));
                 hit != *negated
             }
-            Node::Not(inner) => !inner.eval(record, last_match),
-            Node::And(items) => items.iter().all(|n| n.eval(record, last_match)),
-            Node::Or(items) => items.iter().any(|n| n.eval(record, last_match)),
+            Node::Not(inner) => !inner.eval(record, last_match, clock),
+            Node::And(items) => items.iter().all(|n| n.eval(record, last_match, clock)),
+            Node::Or(items) => items.iter().any(|n| n.eval(record, last_match, clock)),
         }
+    }
+
+    /// Which `matches` may have set the capture slot last, when this node evaluates true and
+    /// when it evaluates false. Mirrors [`eval`](Self::eval): short-circuiting `AND`/`OR`, and
+    /// only a positive `matches` that succeeds sets the slot.
+    fn capture_outcomes(&self) -> (Providers, Providers) {
+        match self {
+            Node::Regex {
+                regex,
+                capture_slot: Some(_),
+                ..
+            } => (
+                Providers::set(regex.captures_len().saturating_sub(1)),
+                Providers::KEEP,
+            ),
+            Node::Not(inner) => {
+                let (t, f) = inner.capture_outcomes();
+                (f, t)
+            }
+            // Every item holds, in order; or the first false one stops the evaluation.
+            Node::And(items) => {
+                let mut all_true = Providers::KEEP;
+                let mut any_false = Providers::IMPOSSIBLE;
+                for item in items {
+                    let (t, f) = item.capture_outcomes();
+                    any_false = any_false.or(all_true.then(f));
+                    all_true = all_true.then(t);
+                }
+                (all_true, any_false)
+            }
+            Node::Or(items) => {
+                let mut all_false = Providers::KEEP;
+                let mut any_true = Providers::IMPOSSIBLE;
+                for item in items {
+                    let (t, f) = item.capture_outcomes();
+                    any_true = any_true.or(all_false.then(t));
+                    all_false = all_false.then(f);
+                }
+                (any_true, all_false)
+            }
+            // Constants count as possibly either outcome: an over-approximation, so a `$N` is
+            // checked against more `matches` than can really supply captures, never fewer.
+            _ => (Providers::KEEP, Providers::KEEP),
+        }
+    }
+}
+
+/// The `matches` that may be the capture provider after some evaluation: whether the slot may
+/// be left as it was, and the fewest and most groups among the `matches` that may have set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Providers {
+    keeps: bool,
+    fewest: Option<usize>,
+    most: Option<usize>,
+}
+
+impl Providers {
+    /// No evaluation ends this way.
+    const IMPOSSIBLE: Self = Self {
+        keeps: false,
+        fewest: None,
+        most: None,
+    };
+    /// The slot is left as it was.
+    const KEEP: Self = Self {
+        keeps: true,
+        fewest: None,
+        most: None,
+    };
+
+    fn set(groups: usize) -> Self {
+        Self {
+            keeps: false,
+            fewest: Some(groups),
+            most: Some(groups),
+        }
+    }
+
+    fn is_impossible(self) -> bool {
+        !self.keeps && self.fewest.is_none()
+    }
+
+    /// Either way.
+    fn or(self, other: Self) -> Self {
+        Self {
+            keeps: self.keeps || other.keeps,
+            fewest: min_some(self.fewest, other.fewest),
+            most: max_some(self.most, other.most),
+        }
+    }
+
+    /// `self`, then `next`: where `next` leaves the slot alone, `self`'s providers show through.
+    fn then(self, next: Self) -> Self {
+        if self.is_impossible() || next.is_impossible() {
+            return Self::IMPOSSIBLE;
+        }
+        let (fewest, most) = if next.keeps {
+            (
+                min_some(self.fewest, next.fewest),
+                max_some(self.most, next.most),
+            )
+        } else {
+            (next.fewest, next.most)
+        };
+        Self {
+            keeps: self.keeps && next.keeps,
+            fewest,
+            most,
+        }
+    }
+}
+
+fn min_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -186,13 +328,26 @@ pub(crate) struct CompiledBranch {
     pub(crate) uses_captures: bool,
 }
 
+/// A distinct pattern the expression uses, and what compiling it gave.
+struct UsedRegex {
+    pattern: Box<str>,
+    case_sensitive: bool,
+    result: Result<Regex, String>,
+}
+
+/// Compiles one expression (a filter, or every branch of a rule).
 pub(crate) struct Compiler<'a> {
     registry: &'static FieldRegistry,
     cache: &'a mut RegexCache,
     pub(crate) diags: Vec<Diagnostic>,
     capture_sources: Vec<CaptureSource>,
-    /// The most groups of any positive `matches` in the current condition.
-    max_groups: Option<usize>,
+    /// Which `matches` may supply captures when the current branch's condition holds.
+    capture_providers: Providers,
+    /// Every distinct pattern of the expression so far, with its budget charge in `regex_bytes`.
+    used_regexes: Vec<UsedRegex>,
+    regex_bytes: usize,
+    /// Whether the regex budget has been exceeded (reported once; later regexes are skipped).
+    over_regex_budget: bool,
 }
 
 impl<'a> Compiler<'a> {
@@ -202,8 +357,85 @@ impl<'a> Compiler<'a> {
             cache,
             diags: Vec::new(),
             capture_sources: Vec::new(),
-            max_groups: None,
+            capture_providers: Providers::KEEP,
+            used_regexes: Vec::new(),
+            regex_bytes: 0,
+            over_regex_budget: false,
         }
+    }
+
+    /// The compiled regex for a pattern written at `span`, within the expression's budget of
+    /// distinct patterns and compiled size; reports why not otherwise.
+    fn regex(&mut self, pattern: &str, case_sensitive: bool, span: Span) -> Option<Regex> {
+        if self.over_regex_budget {
+            return None;
+        }
+        let used = self
+            .used_regexes
+            .iter()
+            .find(|u| &*u.pattern == pattern && u.case_sensitive == case_sensitive)
+            .map(|u| u.result.clone());
+        let result = match used {
+            Some(result) => result,
+            None => {
+                if self.used_regexes.len() >= MAX_REGEXES_PER_EXPRESSION {
+                    self.regex_budget_exceeded(
+                        format!(
+                            "too many regular expressions: an expression may use at most {MAX_REGEXES_PER_EXPRESSION} different patterns"
+                        ),
+                        span,
+                    );
+                    return None;
+                }
+                let allowance = MAX_REGEX_BYTES_PER_EXPRESSION.saturating_sub(self.regex_bytes);
+                let result = match self.cache.get(pattern, case_sensitive, allowance) {
+                    Ok((regex, charge)) => {
+                        self.regex_bytes += charge;
+                        Ok(regex)
+                    }
+                    Err(RegexRefusal::Invalid(msg)) => Err(msg),
+                    Err(RegexRefusal::OverBudget) => {
+                        self.regex_budget_exceeded(
+                            format!(
+                                "the regular expressions are too large together: an expression may hold at most {} MiB of compiled patterns",
+                                MAX_REGEX_BYTES_PER_EXPRESSION >> 20
+                            ),
+                            span,
+                        );
+                        return None;
+                    }
+                };
+                // Failures are remembered too, so a repeated bad pattern is not compiled again.
+                self.used_regexes.push(UsedRegex {
+                    pattern: pattern.into(),
+                    case_sensitive,
+                    result: result.clone(),
+                });
+                result
+            }
+        };
+        match result {
+            Ok(regex) => Some(regex),
+            Err(msg) => {
+                self.diags.push(Diagnostic::new(
+                    K::InvalidRegex,
+                    format!("invalid regular expression: {msg}"),
+                    span.start,
+                    span.end,
+                ));
+                None
+            }
+        }
+    }
+
+    fn regex_budget_exceeded(&mut self, message: String, span: Span) {
+        self.over_regex_budget = true;
+        self.diags.push(Diagnostic::new(
+            K::TooManyRegexes,
+            message,
+            span.start,
+            span.end,
+        ));
     }
 
     fn resolve(&mut self, name: &Name) -> Option<ResolvedField> {
@@ -259,55 +491,37 @@ impl<'a> Compiler<'a> {
             return Node::Const(false);
         };
         // Check the pattern even when the field is unknown, so both problems are reported.
-        if cmp.operator == Operator::Matches
-            && let Err(msg) = self.cache.get(&text, cmp.case_sensitive)
-        {
-            self.diags.push(Diagnostic::new(
-                K::InvalidRegex,
-                format!("invalid regular expression: {msg}"),
-                value.span.start,
-                value.span.end,
-            ));
-            return Node::Const(false);
-        }
+        let regex = if cmp.operator == Operator::Matches {
+            match self.regex(&text, cmp.case_sensitive, value.span) {
+                Some(regex) => Some(regex),
+                None => return Node::Const(false),
+            }
+        } else {
+            None
+        };
         let Some(field) = field else {
             return Node::Const(false);
         };
         let field_ref = field.field_ref;
         let negated = cmp.negated;
+        if let Some(regex) = regex {
+            let capture_slot = if negated {
+                None
+            } else {
+                self.capture_sources.push(CaptureSource {
+                    field: field_ref.clone(),
+                    regex: regex.clone(),
+                });
+                u16::try_from(self.capture_sources.len() - 1).ok()
+            };
+            return Node::Regex {
+                field: field_ref,
+                regex,
+                negated,
+                capture_slot,
+            };
+        }
         let op = match cmp.operator {
-            Operator::Matches => {
-                return match self.cache.get(&text, cmp.case_sensitive) {
-                    Ok(regex) => {
-                        let capture_slot = if negated {
-                            None
-                        } else {
-                            let groups = regex.captures_len() - 1;
-                            self.max_groups = Some(self.max_groups.unwrap_or(0).max(groups));
-                            self.capture_sources.push(CaptureSource {
-                                field: field_ref.clone(),
-                                regex: regex.clone(),
-                            });
-                            u16::try_from(self.capture_sources.len() - 1).ok()
-                        };
-                        Node::Regex {
-                            field: field_ref,
-                            regex,
-                            negated,
-                            capture_slot,
-                        }
-                    }
-                    Err(msg) => {
-                        self.diags.push(Diagnostic::new(
-                            K::InvalidRegex,
-                            format!("invalid regular expression: {msg}"),
-                            value.span.start,
-                            value.span.end,
-                        ));
-                        Node::Const(false)
-                    }
-                };
-            }
             Operator::Equals => TextOp::Equals,
             Operator::Contains => TextOp::Contains,
             Operator::StartsWith => TextOp::StartsWith,
@@ -462,8 +676,10 @@ impl<'a> Compiler<'a> {
 
     pub(crate) fn branch(&mut self, branch: &RuleBranch) -> CompiledBranch {
         self.capture_sources.clear();
-        self.max_groups = None;
         let condition = branch.condition.as_ref().map(|c| self.condition(c));
+        self.capture_providers = condition
+            .as_ref()
+            .map_or(Providers::KEEP, |c| c.capture_outcomes().0);
         let mut uses_captures = false;
         let actions = branch
             .actions
@@ -530,20 +746,42 @@ impl<'a> Compiler<'a> {
             return ActionValue::None;
         }
         if value.regex {
-            match self.cache.get(&text, false) {
-                Ok(re) => ActionValue::RemoveRegex(re),
-                Err(msg) => {
-                    self.diags.push(Diagnostic::new(
-                        K::InvalidRegex,
-                        format!("invalid regular expression: {msg}"),
-                        value.span.start,
-                        value.span.end,
-                    ));
-                    ActionValue::None
-                }
-            }
+            self.regex(&text, false, value.span)
+                .map_or(ActionValue::None, ActionValue::RemoveRegex)
         } else {
             ActionValue::RemoveText(TextNeedle::new(&text, false))
+        }
+    }
+
+    /// Why `$group` cannot be filled, if it cannot: captures come from the last positive
+    /// `matches` that succeeded while evaluating the condition, so every `matches` that can be
+    /// that one when the condition holds must have the group.
+    fn capture_problem(&self, group: u8) -> Option<String> {
+        if self.capture_sources.is_empty() {
+            return Some(format!(
+                "`${group}` refers to a capture group, but the condition has no `matches`"
+            ));
+        }
+        let providers = self.capture_providers;
+        let (Some(fewest), Some(most)) = (providers.fewest, providers.most) else {
+            return Some(format!(
+                "`${group}` refers to a capture group, but no `matches` has succeeded when the condition holds (a `matches` under NOT supplies no captures)"
+            ));
+        };
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let wanted = usize::from(group);
+        if wanted <= fewest {
+            None
+        } else if fewest == most {
+            Some(format!(
+                "`${group}` refers to capture group {group}, but the pattern has {fewest} group{}",
+                plural(fewest)
+            ))
+        } else {
+            Some(format!(
+                "`${group}` refers to capture group {group}, but the captures may come from a `matches` with only {fewest} group{} (the last `matches` that succeeds supplies them)",
+                plural(fewest)
+            ))
         }
     }
 
@@ -566,23 +804,13 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 ValuePart::Capture { group, span } => {
-                    match self.max_groups {
-                        None => self.diags.push(Diagnostic::new(
+                    if let Some(message) = self.capture_problem(*group) {
+                        self.diags.push(Diagnostic::new(
                             K::InvalidCapture,
-                            format!("`${group}` refers to a capture group, but the condition has no `matches`"),
+                            message,
                             span.start,
                             span.end,
-                        )),
-                        Some(max) if usize::from(*group) > max => self.diags.push(Diagnostic::new(
-                            K::InvalidCapture,
-                            format!(
-                                "`${group}` refers to capture group {group}, but the pattern has {max} group{}",
-                                if max == 1 { "" } else { "s" }
-                            ),
-                            span.start,
-                            span.end,
-                        )),
-                        Some(_) => {}
+                        ));
                     }
                     pieces.push(Piece::Capture(*group));
                 }

@@ -16,6 +16,11 @@ pub enum DiagnosticKind {
     TooLong,
     /// Parentheses or `NOT`s nest deeper than [`MAX_NESTING_DEPTH`](crate::MAX_NESTING_DEPTH).
     TooDeep,
+    /// The expression's regexes together exceed its budget: more than
+    /// [`MAX_REGEXES_PER_EXPRESSION`](crate::MAX_REGEXES_PER_EXPRESSION) distinct patterns, or
+    /// more than [`MAX_REGEX_BYTES_PER_EXPRESSION`](crate::MAX_REGEX_BYTES_PER_EXPRESSION)
+    /// compiled. Reported once, at the first regex over the budget.
+    TooManyRegexes,
     /// A field name that is neither a known field, an alias, nor an extra attribute.
     UnknownField,
     /// An operator word that is not an operator.

@@ -89,7 +89,9 @@ pub(crate) enum Storage {
 pub struct FieldDef {
     /// The canonical name.
     pub name: &'static str,
-    /// Other accepted spellings; matching ignores case and treats `-` like `_`.
+    /// Other accepted spellings, including the hyphenated M3U attribute or XMLTV element name
+    /// (`tvg-id`, `group-title`, `sub-title`) where there is one; matching ignores case and
+    /// treats `-` like `_`.
     pub aliases: &'static [&'static str],
     /// The value type.
     #[serde(rename = "type")]
@@ -161,7 +163,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "tvg_id",
-        &["tvgid", "epg_id"],
+        &["tvg-id", "tvgid", "epg_id"],
         Text,
         false,
         F::TvgId,
@@ -169,7 +171,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "tvg_name",
-        &["tvgname"],
+        &["tvg-name", "tvgname"],
         Text,
         false,
         F::TvgName,
@@ -177,7 +179,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "tvg_logo",
-        &["logo", "tvglogo", "icon"],
+        &["tvg-logo", "logo", "tvglogo", "icon"],
         Url,
         false,
         F::TvgLogo,
@@ -185,7 +187,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "tvg_chno",
-        &["tvgchno", "provider_number"],
+        &["tvg-chno", "tvgchno", "provider_number"],
         Number,
         false,
         F::TvgChno,
@@ -193,7 +195,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "tvg_shift",
-        &["timeshift", "shift", "tvgshift"],
+        &["tvg-shift", "timeshift", "shift", "tvgshift"],
         Number,
         false,
         F::TvgShift,
@@ -201,7 +203,13 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "group_title",
-        &["group", "category", "group_name", "grouptitle"],
+        &[
+            "group-title",
+            "group",
+            "category",
+            "group_name",
+            "grouptitle",
+        ],
         Text,
         false,
         F::GroupTitle,
@@ -249,7 +257,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "catchup",
-        &["catchup_type"],
+        &["catchup-type", "catchup_type"],
         Text,
         false,
         F::Catchup,
@@ -257,7 +265,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "catchup_days",
-        &["timeshift_days"],
+        &["catchup-days", "timeshift_days"],
         Number,
         false,
         F::CatchupDays,
@@ -265,7 +273,7 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     field(
         "catchup_source",
-        &[],
+        &["catchup-source"],
         Url,
         false,
         F::CatchupSource,
@@ -273,21 +281,21 @@ static STREAM_FIELDS: &[FieldDef] = &[
     ),
     extra(
         "tvg_country",
-        &["country"],
+        &["tvg-country", "country"],
         "tvg-country",
         Text,
         "Country codes of the channel (tvg-country), an extra attribute.",
     ),
     extra(
         "tvg_language",
-        &["language", "lang"],
+        &["tvg-language", "language", "lang"],
         "tvg-language",
         Text,
         "Languages of the channel (tvg-language), an extra attribute.",
     ),
     extra(
         "tvg_url",
-        &[],
+        &["tvg-url"],
         "tvg-url",
         Url,
         "A guide URL given on the entry (tvg-url), an extra attribute.",
@@ -313,6 +321,7 @@ static EPG_FIELDS: &[FieldDef] = &[
     field(
         "programme_sub_title",
         &[
+            "sub-title",
             "program_sub_title",
             "programme_subtitle",
             "program_subtitle",
@@ -382,7 +391,7 @@ static EPG_FIELDS: &[FieldDef] = &[
     ),
     field(
         "programme_episode",
-        &["program_episode", "episode", "episode_num"],
+        &["episode-num", "program_episode", "episode", "episode_num"],
         Text,
         false,
         F::ProgrammeEpisode,
@@ -504,7 +513,7 @@ impl FieldRegistry {
         let key = normalise(name);
         self.fields.iter().find(|f| {
             f.name == key
-                || f.aliases.iter().any(|a| *a == key)
+                || f.aliases.iter().any(|a| normalise(a) == key)
                 || matches!(f.storage, Storage::Extra(attr) if normalise(attr) == key)
         })
     }
@@ -536,7 +545,7 @@ impl FieldRegistry {
             let norm = normalise(&lower);
             let near_miss = self
                 .all_names()
-                .any(|n| strsim::damerau_levenshtein(&norm, n) <= 1);
+                .any(|n| strsim::damerau_levenshtein(&norm, &normalise(n)) <= 1);
             if !near_miss {
                 return Ok(Self::extra_field(&lower));
             }

@@ -1,6 +1,8 @@
 //! Filters compiled once and evaluated per record.
 
-use crate::compile::{Compiler, Node};
+use chrono::{DateTime, Utc};
+
+use crate::compile::{Clock, Compiler, Node};
 use crate::error::ExprError;
 use crate::fields::{Domain, FieldRegistry};
 use crate::parser::parse_filter_tree;
@@ -51,8 +53,25 @@ impl CompiledFilter {
         }
     }
 
-    /// Whether the record satisfies the filter. A missing field reads as the empty string.
+    /// Whether the record satisfies the filter. A missing field reads as the empty string;
+    /// `@time:now` reads the system clock.
     pub fn matches<R: Record + ?Sized>(&self, record: &R) -> bool {
-        self.root.eval(record, &mut None)
+        self.root.eval(record, &mut None, Clock::System)
+    }
+
+    /// Like [`matches`](Self::matches), with `@time:now` meaning `now`: read the clock once and
+    /// pass the same instant for every record of a run, so they are judged alike.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use tvarr_expr::{CompiledFilter, Domain, MapRecord};
+    /// let filter = CompiledFilter::compile(Domain::Epg, r#"programme_stop > "@time:now""#).unwrap();
+    /// let record = MapRecord::from_pairs(Domain::Epg, [("programme_stop", "2024-01-15T11:00:00Z")]);
+    /// assert!(filter.matches_at(&record, Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap()));
+    /// assert!(!filter.matches_at(&record, Utc.with_ymd_and_hms(2024, 1, 15, 11, 30, 0).unwrap()));
+    /// ```
+    pub fn matches_at<R: Record + ?Sized>(&self, record: &R, now: DateTime<Utc>) -> bool {
+        self.root
+            .eval(record, &mut None, Clock::Fixed(now.timestamp()))
     }
 }

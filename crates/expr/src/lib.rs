@@ -59,8 +59,8 @@ pub use fields::{
 pub use filter::CompiledFilter;
 pub use parser::{MAX_EXPRESSION_LEN, MAX_NESTING_DEPTH, parse_filter, parse_rule};
 pub use record::{MapRecord, Record, RecordMut};
-pub use regex_cache::RegexCache;
+pub use regex_cache::{MAX_REGEX_BYTES_PER_EXPRESSION, MAX_REGEXES_PER_EXPRESSION, RegexCache};
 pub use rules::{ApplyReport, CompiledRule, FieldChange, RuleChanges, RuleError, RuleSet};
-pub use template::{DefaultHelpers, HelperContext};
+pub use template::{DefaultHelpers, HelperContext, RunHelpers};
 pub use time_value::parse_time;
 pub use validate::{ExpressionKind, validate};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::ast::ActionKind;
-use crate::compile::{ActionValue, CompiledBranch, Compiler};
+use crate::compile::{ActionValue, Clock, CompiledBranch, Compiler};
 use crate::error::ExprError;
 use crate::fields::{Domain, FieldRef, FieldRegistry};
 use crate::parser::parse_rule_tree;
@@ -70,14 +70,15 @@ impl CompiledRule {
 
     /// Applies the rule: for each branch whose condition holds (or that has none), runs its
     /// actions in order, each seeing the previous one's result. Returns the fields whose value
-    /// actually changed.
+    /// actually changed. `@time:now`, in conditions as in values, is `helpers.now()`.
     pub fn apply<R: RecordMut + ?Sized>(
         &self,
         record: &mut R,
         helpers: &dyn HelperContext,
     ) -> Vec<FieldChange> {
         let mut changes = Vec::new();
-        self.apply_into(record, helpers, &mut changes);
+        let clock = Clock::Fixed(helpers.now().timestamp());
+        self.apply_into(record, helpers, clock, &mut changes);
         changes
     }
 
@@ -85,12 +86,13 @@ impl CompiledRule {
         &self,
         record: &mut R,
         helpers: &dyn HelperContext,
+        clock: Clock,
         changes: &mut Vec<FieldChange>,
     ) {
         for branch in &self.branches {
             let mut last_match = None;
             if let Some(cond) = &branch.condition
-                && !cond.eval(&*record, &mut last_match)
+                && !cond.eval(&*record, &mut last_match, clock)
             {
                 continue;
             }
@@ -286,7 +288,8 @@ impl RuleSet {
         self.apply_with(record, &DefaultHelpers)
     }
 
-    /// Applies every rule in order, resolving helpers through `helpers`.
+    /// Applies every rule in order, resolving helpers through `helpers`; `@time:now` is one
+    /// reading of `helpers.now()` for the whole set.
     pub fn apply_with<R: RecordMut + ?Sized>(
         &self,
         record: &mut R,
@@ -294,8 +297,9 @@ impl RuleSet {
     ) -> ApplyReport {
         let mut report = ApplyReport::default();
         let mut fields = Vec::new();
+        let clock = Clock::Fixed(helpers.now().timestamp());
         for (i, (name, rule)) in self.rules.iter().enumerate() {
-            rule.apply_into(record, helpers, &mut fields);
+            rule.apply_into(record, helpers, clock, &mut fields);
             if !fields.is_empty() {
                 report.rules.push(RuleChanges {
                     rule: i,

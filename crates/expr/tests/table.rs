@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use tvarr_expr::{
-    CompiledFilter, CompiledRule, DiagnosticKind as K, Domain, ExpressionKind, HelperContext,
-    MapRecord, RuleSet, validate,
+    CompiledFilter, CompiledRule, DefaultHelpers, DiagnosticKind as K, Domain, ExpressionKind,
+    HelperContext, MAX_EXPRESSION_LEN, MAX_REGEXES_PER_EXPRESSION, MapRecord, RegexCache, RuleSet,
+    RunHelpers, validate,
 };
 
 fn bbc() -> MapRecord {
@@ -707,6 +708,71 @@ const ERROR_CASES: &[ErrorCase] = &[
         "has no `matches`",
         None,
     ),
+    // Captures come from the last `matches` that succeeded: every one that can be it counts.
+    (
+        S,
+        RU,
+        r#"channel_name matches "(x)" OR tvg_id matches "(x)(y)" SET tvg_name = "$2""#,
+        K::InvalidCapture,
+        "`$2` refers to capture group 2, but the captures may come from a `matches` with only 1 group",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"tvg_id matches "(x)(y)" OR channel_name matches "(x)" SET tvg_name = "$2""#,
+        K::InvalidCapture,
+        "may come from a `matches` with only 1 group",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"tvg_id matches "^(\w+)\.(\w+)$" AND channel_name matches "^(.+) HD$" SET tvg_name = "$2""#,
+        K::InvalidCapture,
+        "`$2` refers to capture group 2, but the pattern has 1 group",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"channel_name matches "^(.+) HD$" AND tvg_id matches "^uk\." SET tvg_name = "$1""#,
+        K::InvalidCapture,
+        "the pattern has 0 groups",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"(channel_name matches "^(.+) HD$" AND tvg_id == "x") OR tvg_id matches "^uk" SET tvg_name = "$1""#,
+        K::InvalidCapture,
+        "only 0 groups",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"NOT channel_name matches "(.+)" SET tvg_name = "$1""#,
+        K::InvalidCapture,
+        "no `matches` has succeeded when the condition holds",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"NOT (channel_name matches "(.+)" OR tvg_id matches "(x)(y)") SET tvg_name = "$1""#,
+        K::InvalidCapture,
+        "no `matches` has succeeded",
+        None,
+    ),
+    (
+        S,
+        RU,
+        r#"channel_name matches "(a)(b)(c)" AND NOT (tvg_id matches "(x)" AND group_title == "y") SET tvg_name = "$3""#,
+        K::InvalidCapture,
+        "only 1 group",
+        None,
+    ),
     (
         S,
         RU,
@@ -970,6 +1036,21 @@ const RULE_CASES: &[RuleCase] = &[
         r#"tvg_id matches "^(\w+)\.(\w+)$" AND channel_name matches "^(.+) HD$" SET tvg_name = "$1""#,
         &[("tvg_id", "bbc1.uk"), ("channel_name", "BBC One HD")],
         &[("tvg_name", Some("BBC One"))],
+    ),
+    (
+        r#"tvg_id matches "^(\w+)\.(\w+)$" OR channel_name matches "^(\w+) (\w+)$" SET tvg_name = "$2/$1""#,
+        &[("tvg_id", "none"), ("channel_name", "UK Dave")],
+        &[("tvg_name", Some("Dave/UK"))],
+    ),
+    (
+        r#"tvg_id matches "^(\w+)\.(\w+)$" OR channel_name matches "^(\w+) (\w+)$" SET tvg_name = "$2/$1""#,
+        &[("tvg_id", "bbc1.uk"), ("channel_name", "UK Dave")],
+        &[("tvg_name", Some("uk/bbc1"))],
+    ),
+    (
+        r#"channel_name matches "^(\w+) HD$" AND NOT tvg_id matches "^(x)(y)(z)$" SET tvg_name = "$1""#,
+        &[("channel_name", "Dave HD"), ("tvg_id", "dave.uk")],
+        &[("tvg_name", Some("Dave"))],
     ),
     (
         r#"channel_name matches "(\d+)" SET tvg_chno = $1$1"#,
@@ -1238,4 +1319,255 @@ fn diagnostics_serialise_with_span_and_suggestion() {
     assert_eq!(json[0]["end"], 11);
     assert_eq!(json[0]["suggestion"], "channel_name");
     assert_eq!(json[0]["kind"], "unknown_field");
+}
+
+/// `n` `matches` with distinct patterns `prefix0`, `prefix1`, ... joined with `OR`.
+fn many_regexes(n: usize, prefix: &str) -> String {
+    (0..n)
+        .map(|i| format!(r#"name =~ "{prefix}{i}""#))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+#[test]
+fn refuses_thousands_of_distinct_large_regexes_with_one_diagnostic() {
+    // Each `\w{20}N` compiles to just under the 1 MiB limit of a single regex.
+    let source = many_regexes(2_000, r"\w{20}");
+    assert!(source.len() <= MAX_EXPRESSION_LEN);
+    let diags = validate(Domain::Stream, ExpressionKind::Filter, &source);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert_eq!(d.kind, K::TooManyRegexes);
+    assert!(d.message.contains("too large together"), "{}", d.message);
+    // The span is the first pattern over the budget, well before the end.
+    assert_eq!(&source[d.start..d.end], r#""\w{20}8""#);
+    let err = CompiledFilter::compile(Domain::Stream, &source).unwrap_err();
+    assert_eq!(err.diagnostics()[0].kind, K::TooManyRegexes);
+}
+
+#[test]
+fn refuses_more_distinct_regexes_than_the_limit() {
+    let at_limit = many_regexes(MAX_REGEXES_PER_EXPRESSION, "^x");
+    assert!(validate(Domain::Stream, ExpressionKind::Filter, &at_limit).is_empty());
+    let over = many_regexes(2_000, "^x");
+    let diags = validate(Domain::Stream, ExpressionKind::Filter, &over);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].kind, K::TooManyRegexes);
+    assert_eq!(
+        diags[0].message,
+        format!(
+            "too many regular expressions: an expression may use at most {MAX_REGEXES_PER_EXPRESSION} different patterns"
+        )
+    );
+    let first_over = format!(r#""^x{MAX_REGEXES_PER_EXPRESSION}""#);
+    assert_eq!(&over[diags[0].start..diags[0].end], first_over);
+
+    let rule = format!(
+        r#"{} SET tvg_name = "x", REMOVE channel_name = /y/"#,
+        many_regexes(MAX_REGEXES_PER_EXPRESSION, "^x")
+    );
+    let diags = validate(Domain::Stream, ExpressionKind::Rule, &rule);
+    assert_eq!(diags.len(), 1, "REMOVE regexes count too: {diags:?}");
+    assert_eq!(diags[0].kind, K::TooManyRegexes);
+}
+
+#[test]
+fn repeated_patterns_count_once_and_the_budget_is_per_expression() {
+    let repeated = vec![r#"name =~ "^x""#; 3_000].join(" OR ");
+    assert!(validate(Domain::Stream, ExpressionKind::Filter, &repeated).is_empty());
+    // A shared cache does not carry one expression's budget into the next.
+    let mut cache = RegexCache::new();
+    let source = many_regexes(MAX_REGEXES_PER_EXPRESSION, "^y");
+    for _ in 0..3 {
+        CompiledFilter::compile_with_cache(Domain::Stream, &source, &mut cache).unwrap();
+    }
+    assert_eq!(cache.len(), MAX_REGEXES_PER_EXPRESSION);
+}
+
+#[test]
+fn rule_conditions_read_time_now_from_the_helpers() {
+    // The News record ends at 2024-01-15T22:30:00Z; FixedClock says 10:30 that day.
+    let rule = CompiledRule::compile(
+        Domain::Epg,
+        r#"programme_stop > "@time:now" AND programme_start < @time:now+1h SET title = "soon""#,
+    )
+    .unwrap();
+    let mut record = news();
+    assert_eq!(
+        rule.apply(&mut record, &FixedClock).len(),
+        0,
+        "starts more than an hour later"
+    );
+    let rule = CompiledRule::compile(
+        Domain::Epg,
+        r#"programme_stop > "@time:now" SET title = "upcoming""#,
+    )
+    .unwrap();
+    assert_eq!(rule.apply(&mut record, &FixedClock).len(), 1);
+    assert_eq!(record.get(Domain::Epg, "title"), Some("upcoming"));
+    let mut record = news();
+    assert!(
+        rule.apply(&mut record, &DefaultHelpers).is_empty(),
+        "on the system clock, 2024 is over"
+    );
+}
+
+#[test]
+fn filters_can_be_evaluated_at_a_given_now() {
+    let filter = CompiledFilter::compile(
+        Domain::Epg,
+        r#"programme_start <= "@time:now" AND programme_stop > "@time:now""#,
+    )
+    .unwrap();
+    let at = |h, m| Utc.with_ymd_and_hms(2024, 1, 15, h, m, 0).unwrap();
+    assert!(filter.matches_at(&news(), at(22, 15)));
+    assert!(!filter.matches_at(&news(), at(22, 45)));
+    assert!(!filter.matches(&news()));
+}
+
+#[test]
+fn logo_helper_gives_the_cached_logo_path_under_a_base_url() {
+    let rule = CompiledRule::compile(
+        Domain::Stream,
+        r#"SET tvg_logo = "@logo:01ARZ3NDEKTSV4RRFFQ69G5FAV""#,
+    )
+    .unwrap();
+    let logo = |helpers: &dyn HelperContext| {
+        let mut record = MapRecord::new();
+        rule.apply(&mut record, helpers);
+        record.get(Domain::Stream, "tvg_logo").map(str::to_string)
+    };
+    assert_eq!(
+        logo(&DefaultHelpers).as_deref(),
+        Some("/logos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png")
+    );
+    assert_eq!(
+        logo(&RunHelpers::new("https://tv.example/base/")).as_deref(),
+        Some("https://tv.example/base/logos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png")
+    );
+}
+
+#[test]
+fn registry_lists_hyphenated_attribute_spellings_as_aliases() {
+    let stream = tvarr_expr::FieldRegistry::for_domain(Domain::Stream);
+    for (field, spelling) in [
+        ("tvg_id", "tvg-id"),
+        ("tvg_name", "tvg-name"),
+        ("tvg_logo", "tvg-logo"),
+        ("tvg_chno", "tvg-chno"),
+        ("tvg_shift", "tvg-shift"),
+        ("group_title", "group-title"),
+        ("catchup_days", "catchup-days"),
+        ("catchup_source", "catchup-source"),
+        ("tvg_country", "tvg-country"),
+        ("tvg_language", "tvg-language"),
+        ("tvg_url", "tvg-url"),
+    ] {
+        let def = stream.get(field).unwrap();
+        assert!(
+            def.aliases.contains(&spelling),
+            "{field}: {:?}",
+            def.aliases
+        );
+        assert_eq!(stream.get(spelling).map(|d| d.name), Some(field));
+        assert_eq!(
+            stream.resolve(&spelling.to_uppercase()).unwrap().canonical,
+            field
+        );
+    }
+    let epg = tvarr_expr::FieldRegistry::for_domain(Domain::Epg);
+    assert_eq!(
+        epg.get("sub-title").map(|d| d.name),
+        Some("programme_sub_title")
+    );
+    assert_eq!(
+        epg.get("episode-num").map(|d| d.name),
+        Some("programme_episode")
+    );
+    assert_eq!(stream.suggest("tvg-lgo").as_deref(), Some("tvg_logo"));
+}
+
+/// Every condition of up to two levels of `AND`, `OR` and `NOT` over two `matches` with 1 and 2
+/// groups and one plain comparison: validation accepts `$2` exactly when, on some record where
+/// the condition holds, the 2-group `matches` supplies the captures, and on none the 1-group one
+/// does (atoms used once each, so every combination of outcomes is a real record).
+#[test]
+fn capture_check_agrees_with_which_matches_supplies_captures_at_run_time() {
+    const ATOMS: [&str; 3] = [
+        r#"channel_name matches "^(x)$""#,
+        r#"tvg_id matches "^(y)(z)$""#,
+        r#"group_title == "c""#,
+    ];
+    // (text, atoms used as a bit set)
+    let mut level: Vec<(String, u8)> = ATOMS
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ((*a).to_string(), 1 << i))
+        .collect();
+    for _ in 0..2 {
+        let mut next = level.clone();
+        for (a, used) in &level {
+            next.push((format!("NOT ({a})"), *used));
+            for (b, other) in &level {
+                if used & other == 0 {
+                    next.push((format!("({a}) AND ({b})"), used | other));
+                    next.push((format!("({a}) OR ({b})"), used | other));
+                }
+            }
+        }
+        level = next;
+    }
+    let records: Vec<MapRecord> = (0..8u8)
+        .map(|bits| {
+            MapRecord::from_pairs(
+                Domain::Stream,
+                [
+                    ("channel_name", if bits & 1 != 0 { "x" } else { "-" }),
+                    ("tvg_id", if bits & 2 != 0 { "yz" } else { "-" }),
+                    ("group_title", if bits & 4 != 0 { "c" } else { "-" }),
+                ],
+            )
+        })
+        .collect();
+    let mut cache = RegexCache::new();
+    let mut failures = Vec::new();
+    let mut verdicts = [0; 2];
+    for (condition, used) in &level {
+        if used & 3 == 0 {
+            continue;
+        }
+        // `$1` is "x" when the 1-group `matches` supplies the captures, "y" for the 2-group one,
+        // and empty when neither does (the first `matches` always succeeds, on the empty URL).
+        let probe = CompiledRule::compile_with_cache(
+            Domain::Stream,
+            &format!(r#"stream_url matches "^(w)?" AND ({condition}) SET tvg_name = "[$1]""#),
+            &mut cache,
+        )
+        .unwrap();
+        let mut suppliers = Vec::new();
+        for record in &records {
+            let mut record = record.clone();
+            probe.apply(&mut record, &FixedClock);
+            suppliers.extend(record.get(Domain::Stream, "tvg_name").map(str::to_string));
+        }
+        let runtime_ok =
+            suppliers.iter().any(|s| s == "[y]") && !suppliers.iter().any(|s| s == "[x]");
+        let rule = format!(r#"{condition} SET tvg_name = "$2""#);
+        let accepted = validate(Domain::Stream, ExpressionKind::Rule, &rule).is_empty();
+        verdicts[usize::from(accepted)] += 1;
+        if accepted != runtime_ok {
+            failures.push(format!(
+                "`{rule}`: accepted {accepted}, captures seen {suppliers:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} disagree:\n{}",
+        failures.len(),
+        level.len(),
+        failures.join("\n")
+    );
+    // About 180 conditions, both verdicts well represented.
+    assert!(verdicts[0] > 50 && verdicts[1] > 25, "{verdicts:?}");
 }

@@ -1,5 +1,6 @@
 //! Deciding which records a proxy keeps, from its ordered include and exclude filters.
 
+use chrono::{DateTime, Utc};
 use tvarr_core::{Domain, Filter, FilterAction};
 use tvarr_expr::{CompiledFilter, Record, RegexCache};
 
@@ -22,6 +23,10 @@ use crate::expr_domain;
 /// This is the sequential semantics of tvarr (Go) and m3u-proxy. Evaluation walks the chain
 /// from the end and stops at the first match, and allocates nothing.
 ///
+/// A chain is built for one run: `@time:now` in its filters is the time the chain was compiled
+/// (or the one given to [`with_now`](Self::with_now)), so every record of the run is judged
+/// against the same instant and no record reads the clock.
+///
 /// ```
 /// use tvarr_core::{ChannelData, Domain, FilterAction::{Exclude, Include}};
 /// use tvarr_pipeline::{ChannelContext, ChannelRecord, FilterChain};
@@ -40,6 +45,7 @@ use crate::expr_domain;
 pub struct FilterChain {
     filters: Vec<(FilterAction, CompiledFilter)>,
     keeps_unmatched: bool,
+    now: DateTime<Utc>,
 }
 
 impl FilterChain {
@@ -93,7 +99,19 @@ impl FilterChain {
         Ok(Self {
             filters: compiled,
             keeps_unmatched,
+            now: Utc::now(),
         })
+    }
+
+    /// The same chain with `@time:now` meaning `now` (for a run that started earlier, or tests).
+    pub fn with_now(mut self, now: DateTime<Utc>) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// The instant `@time:now` stands for in this chain.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// Whether the chain keeps `record` (see the rule above).
@@ -101,7 +119,7 @@ impl FilterChain {
         self.filters
             .iter()
             .rev()
-            .find(|(_, filter)| filter.matches(record))
+            .find(|(_, filter)| filter.matches_at(record, self.now))
             .map_or(self.keeps_unmatched, |(action, _)| {
                 *action == FilterAction::Include
             })
@@ -251,6 +269,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(kept(&chain), ["TRT 1 HD", "The Good, the Bad and the Ugly"]);
+    }
+
+    #[test]
+    fn time_now_is_the_instant_the_chain_is_run_for() {
+        use chrono::TimeZone;
+        use tvarr_core::{LangText, ProgrammeData};
+
+        use crate::{ProgrammeContext, ProgrammeRecord};
+
+        let at = |h, m| Utc.with_ymd_and_hms(2024, 1, 15, h, m, 0).unwrap();
+        let programme = ProgrammeData {
+            channel: "bbc1.uk".into(),
+            start: at(10, 0),
+            stop: at(11, 0),
+            titles: vec![LangText {
+                value: "BBC News".into(),
+                lang: None,
+            }],
+            ..Default::default()
+        };
+        let chain = FilterChain::compile(
+            Domain::Epg,
+            [(
+                Include,
+                r#"programme_stop > "@time:now" AND start <= @time:now"#,
+            )],
+        )
+        .unwrap();
+        let keeps = |chain: &FilterChain| {
+            chain.keeps(&ProgrammeRecord::new(
+                &programme,
+                ProgrammeContext::default(),
+            ))
+        };
+        // Built now (long after 2024), the programme is over.
+        assert!(!keeps(&chain));
+        let chain = chain.with_now(at(10, 30));
+        assert_eq!(chain.now(), at(10, 30));
+        assert!(keeps(&chain), "on air at 10:30");
+        assert!(!keeps(&chain.clone().with_now(at(11, 30))), "over at 11:30");
     }
 
     #[test]

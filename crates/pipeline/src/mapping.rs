@@ -1,7 +1,7 @@
 //! Applying a proxy's data-mapping rules to channels and programmes.
 
 use tvarr_core::{ChannelData, Domain, MappingRule, ProgrammeData};
-use tvarr_expr::{ApplyReport, DefaultHelpers, HelperContext, RecordMut, RegexCache, RuleSet};
+use tvarr_expr::{ApplyReport, HelperContext, RecordMut, RegexCache, RuleSet, RunHelpers};
 
 use crate::channel_record::{ChannelContext, ChannelRecord};
 use crate::error::{InvalidExpression, PipelineError};
@@ -9,6 +9,11 @@ use crate::expr_domain;
 use crate::programme_record::{ProgrammeContext, ProgrammeRecord};
 
 /// The data-mapping rules of one domain, compiled and in the order they run.
+///
+/// A pipeline is built for one run: [`apply_channel`](Self::apply_channel) and
+/// [`apply_programme`](Self::apply_programme) resolve `@time:now` to the time the pipeline was
+/// compiled and `@logo:ID` to `/logos/{ID}.png`, unless [`with_helpers`](Self::with_helpers)
+/// gives the run's own clock reading and the server's base URL.
 ///
 /// ```
 /// use tvarr_core::{ChannelData, Domain};
@@ -24,6 +29,7 @@ use crate::programme_record::{ProgrammeContext, ProgrammeRecord};
 pub struct MappingPipeline {
     domain: Domain,
     rules: RuleSet,
+    helpers: RunHelpers,
 }
 
 impl MappingPipeline {
@@ -67,10 +73,27 @@ impl MappingPipeline {
             }
         }
         if invalid.is_empty() {
-            Ok(Self { domain, rules: set })
+            Ok(Self {
+                domain,
+                rules: set,
+                helpers: RunHelpers::default(),
+            })
         } else {
             Err(PipelineError::InvalidExpressions(invalid))
         }
+    }
+
+    /// The same pipeline resolving helpers with `helpers` in
+    /// [`apply_channel`](Self::apply_channel) and [`apply_programme`](Self::apply_programme):
+    /// `RunHelpers::new(base_url)` at the start of a run.
+    pub fn with_helpers(mut self, helpers: RunHelpers) -> Self {
+        self.helpers = helpers;
+        self
+    }
+
+    /// The helper values `apply_channel` and `apply_programme` use.
+    pub fn helpers(&self) -> &RunHelpers {
+        &self.helpers
     }
 
     /// The domain the rules were compiled for.
@@ -98,8 +121,8 @@ impl MappingPipeline {
         self.rules.apply_with(record, helpers)
     }
 
-    /// Applies the rules to a channel with the default helpers. A pipeline of programme rules
-    /// changes nothing. Use [`apply`](Self::apply) with a [`ChannelRecord`] to read back a
+    /// Applies the rules to a channel with the pipeline's [`helpers`](Self::helpers). A
+    /// pipeline of programme rules changes nothing. Use [`apply`](Self::apply) with a [`ChannelRecord`] to read back a
     /// channel number the rules set.
     pub fn apply_channel(
         &self,
@@ -109,11 +132,11 @@ impl MappingPipeline {
         if self.domain != Domain::Stream {
             return ApplyReport::default();
         }
-        self.apply(&mut ChannelRecord::new(data, context), &DefaultHelpers)
+        self.apply(&mut ChannelRecord::new(data, context), &self.helpers)
     }
 
-    /// Applies the rules to a programme with the default helpers. A pipeline of channel rules
-    /// changes nothing.
+    /// Applies the rules to a programme with the pipeline's [`helpers`](Self::helpers). A
+    /// pipeline of channel rules changes nothing.
     pub fn apply_programme(
         &self,
         data: &mut ProgrammeData,
@@ -122,7 +145,7 @@ impl MappingPipeline {
         if self.domain != Domain::Epg {
             return ApplyReport::default();
         }
-        self.apply(&mut ProgrammeRecord::new(data, context), &DefaultHelpers)
+        self.apply(&mut ProgrammeRecord::new(data, context), &self.helpers)
     }
 }
 
@@ -207,6 +230,72 @@ mod tests {
                 .changed()
         );
         assert_eq!(programme.title(), "x");
+    }
+
+    #[test]
+    fn helpers_give_logo_urls_under_the_base_url_and_one_now_per_run() {
+        use chrono::TimeZone;
+
+        let pipeline = MappingPipeline::compile(
+            Domain::Stream,
+            [
+                (
+                    "logo",
+                    r#"SET tvg_logo = "@logo:01ARZ3NDEKTSV4RRFFQ69G5FAV""#,
+                ),
+                ("stamp", r#"SET tvg_name = "@time:now:%Y-%m-%d %H:%M""#),
+            ],
+        )
+        .unwrap();
+        let mut channel = ChannelData::default();
+        pipeline.apply_channel(&mut channel, ChannelContext::default());
+        assert_eq!(
+            channel.tvg_logo.as_deref(),
+            Some("/logos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png")
+        );
+
+        let now = Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap();
+        let pipeline = pipeline.with_helpers(RunHelpers::at("http://tv.example:8080/", now));
+        let mut channel = ChannelData::default();
+        pipeline.apply_channel(&mut channel, ChannelContext::default());
+        assert_eq!(
+            channel.tvg_logo.as_deref(),
+            Some("http://tv.example:8080/logos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png")
+        );
+        assert_eq!(channel.tvg_name.as_deref(), Some("2024-01-15 10:30"));
+    }
+
+    #[test]
+    fn rule_conditions_compare_with_the_runs_now() {
+        use chrono::TimeZone;
+        use tvarr_core::LangText;
+
+        let at = |h, m| Utc.with_ymd_and_hms(2024, 1, 15, h, m, 0).unwrap();
+        let pipeline = MappingPipeline::compile(
+            Domain::Epg,
+            [(
+                "live",
+                r#"programme_stop > "@time:now" APPEND title = " (live)""#,
+            )],
+        )
+        .unwrap()
+        .with_helpers(RunHelpers::at("", at(10, 30)));
+        let mut programme = ProgrammeData {
+            channel: "bbc1.uk".into(),
+            start: at(10, 0),
+            stop: at(11, 0),
+            titles: vec![LangText {
+                value: "News".into(),
+                lang: None,
+            }],
+            ..Default::default()
+        };
+        assert!(
+            pipeline
+                .apply_programme(&mut programme, ProgrammeContext::default())
+                .changed()
+        );
+        assert_eq!(programme.title(), "News (live)");
     }
 
     #[test]
