@@ -1,28 +1,30 @@
 //! The job handlers of this deployment: adapters from `tvarr-jobs`' `JobHandler` to the
 //! services of the domain crates.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
+use tracing::Instrument;
 use tvarr_api::Metrics;
-use tvarr_core::{EpgSourceId, IngestState, Job, JobKind, Repositories, StreamSourceId};
+use tvarr_core::{EpgSourceId, IngestState, Job, JobId, JobKind, Repositories, StreamSourceId};
 use tvarr_ingest::fetch::Fetcher;
-use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings};
+use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, IngestStage, ProgressSnapshot};
 use tvarr_jobs::{HandlerRegistry, JobContext, JobError, JobHandler};
+use uuid::Uuid;
 
-/// Every handler this build knows, wired to `repos`.
+/// Every handler this build knows, wired to `repos`, ingesting with `settings`.
 pub fn registry(
     repos: Repositories,
     fetcher: Arc<dyn Fetcher>,
+    settings: IngestSettings,
     metrics: Arc<Metrics>,
 ) -> HandlerRegistry {
     let ingest = Arc::new(IngestHandler {
         repos,
         fetcher,
-        settings: IngestSettings::default(),
+        settings,
         metrics,
     });
     let mut registry = HandlerRegistry::new();
@@ -39,48 +41,57 @@ struct IngestHandler {
     metrics: Arc<Metrics>,
 }
 
-/// Progress from the ingest (synchronous, called from its tasks) kept in atomics, and written
-/// to the job by a ticker, so the parser never waits for the database.
+/// Progress from the ingest (synchronous, called from its task) kept here, and written to the
+/// job by a ticker, so the ingest never waits for the database.
 #[derive(Default)]
 struct ProgressCell {
-    stage: Mutex<String>,
-    done: AtomicU64,
-    total: AtomicU64,
-    has_total: AtomicBool,
+    latest: Mutex<Option<ProgressSnapshot>>,
     changed: AtomicBool,
     cancelled: AtomicBool,
 }
 
 impl IngestProgress for ProgressCell {
-    fn report(&self, stage: &str, done: u64, total: Option<u64>) -> bool {
-        if let Ok(mut current) = self.stage.try_lock()
-            && current.as_str() != stage
-        {
-            *current = stage.to_string();
+    fn report(&self, progress: &ProgressSnapshot) -> bool {
+        // Held for a copy only; a poisoned lock just means a stale progress line.
+        if let Ok(mut latest) = self.latest.lock() {
+            *latest = Some(*progress);
+            self.changed.store(true, Ordering::Release);
         }
-        self.done.store(done, Ordering::Relaxed);
-        self.total.store(total.unwrap_or(0), Ordering::Relaxed);
-        self.has_total.store(total.is_some(), Ordering::Relaxed);
-        self.changed.store(true, Ordering::Release);
         !self.cancelled.load(Ordering::Relaxed)
     }
 }
 
 impl ProgressCell {
+    /// The job's `{stage, done, total}` for the latest report, once, when it changed: bytes in
+    /// `done`/`total` (the total known from `Content-Length`), and the records written so far
+    /// in the stage, `parsing: 4000 channels`, as the job progress has no field of its own
+    /// for a second count.
+    fn take_job_progress(&self) -> Option<(String, u64, Option<u64>)> {
+        if !self.changed.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let latest = (*self.latest.lock().ok()?)?;
+        let stage = match (latest.stage, latest.records) {
+            (IngestStage::Downloading, 0) => latest.stage.as_str().to_owned(),
+            (stage, records) => format!("{}: {records} {}", stage.as_str(), latest.unit),
+        };
+        Some((stage, latest.bytes, latest.total_bytes))
+    }
+
     async fn forward(&self, ctx: &JobContext) {
-        if self.changed.swap(false, Ordering::AcqRel) {
-            let stage = self.stage.lock().await.clone();
-            let total = self
-                .has_total
-                .load(Ordering::Relaxed)
-                .then(|| self.total.load(Ordering::Relaxed));
-            ctx.progress(stage, self.done.load(Ordering::Relaxed), total)
-                .await;
+        if let Some((stage, done, total)) = self.take_job_progress() {
+            ctx.progress(stage, done, total).await;
         }
         if ctx.is_cancelled() {
             self.cancelled.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// The span of one ingest job: every log line of the job, the parser's included, carries the
+/// job id and the source id.
+fn ingest_span(job_id: JobId, source_id: Uuid, kind: &'static str) -> tracing::Span {
+    tracing::info_span!("ingest", job_id = %job_id, source_id = %source_id, kind)
 }
 
 /// Runs `work` while forwarding `cell` to the job every 250 ms.
@@ -128,27 +139,41 @@ impl JobHandler for IngestHandler {
         let subject = job
             .subject_id
             .ok_or_else(|| JobError::failed("the job names no source"))?;
+        let kind = match job.kind {
+            JobKind::IngestStream => "stream",
+            JobKind::IngestEpg => "epg",
+            other => {
+                return Err(JobError::failed(format!(
+                    "the ingest handler cannot run {} jobs",
+                    other.as_str()
+                )));
+            }
+        };
+        self.ingest(job.kind, subject, &ctx)
+            .instrument(ingest_span(job.id, subject, kind))
+            .await
+    }
+}
+
+impl IngestHandler {
+    async fn ingest(&self, kind: JobKind, subject: Uuid, ctx: &JobContext) -> Result<(), JobError> {
         let cell = ProgressCell::default();
-        let report = match job.kind {
+        let report = match kind {
             JobKind::IngestStream => {
                 let source = self
                     .repos
                     .stream_sources
                     .get(StreamSourceId::from_uuid(subject))
                     .await?;
-                let span = tracing::info_span!("ingest", source_id = %source.id, kind = "stream");
                 let report = with_progress(
                     &cell,
-                    &ctx,
-                    tracing::Instrument::instrument(
-                        tvarr_ingest::ingest_stream_source(
-                            &source,
-                            self.fetcher.as_ref(),
-                            self.repos.channels.as_ref(),
-                            &cell,
-                            &self.settings,
-                        ),
-                        span,
+                    ctx,
+                    tvarr_ingest::ingest_stream_source(
+                        &source,
+                        self.fetcher.as_ref(),
+                        self.repos.channels.as_ref(),
+                        &cell,
+                        &self.settings,
                     ),
                 )
                 .await;
@@ -164,25 +189,22 @@ impl JobHandler for IngestHandler {
                 }
                 report
             }
-            JobKind::IngestEpg => {
+            // `run` lets no other kind through.
+            _ => {
                 let source = self
                     .repos
                     .epg_sources
                     .get(EpgSourceId::from_uuid(subject))
                     .await?;
-                let span = tracing::info_span!("ingest", source_id = %source.id, kind = "epg");
                 let report = with_progress(
                     &cell,
-                    &ctx,
-                    tracing::Instrument::instrument(
-                        tvarr_ingest::ingest_epg_source(
-                            &source,
-                            self.fetcher.as_ref(),
-                            self.repos.programmes.as_ref(),
-                            &cell,
-                            &self.settings,
-                        ),
-                        span,
+                    ctx,
+                    tvarr_ingest::ingest_epg_source(
+                        &source,
+                        self.fetcher.as_ref(),
+                        self.repos.programmes.as_ref(),
+                        &cell,
+                        &self.settings,
                     ),
                 )
                 .await;
@@ -198,12 +220,6 @@ impl JobHandler for IngestHandler {
                 }
                 report
             }
-            other => {
-                return Err(JobError::failed(format!(
-                    "the ingest handler cannot run {} jobs",
-                    other.as_str()
-                )));
-            }
         };
         tracing::info!(
             state = report.outcome.state.as_str(),
@@ -214,5 +230,227 @@ impl JobHandler for IngestHandler {
             "ingest finished"
         );
         job_result(&report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    fn snapshot(stage: IngestStage, bytes: u64, records: u64) -> ProgressSnapshot {
+        ProgressSnapshot {
+            stage,
+            bytes,
+            total_bytes: Some(10_000),
+            records,
+            unit: "channels",
+        }
+    }
+
+    #[test]
+    fn job_progress_shows_bytes_and_records_together() {
+        let cell = ProgressCell::default();
+        assert!(cell.report(&snapshot(IngestStage::Downloading, 100, 0)));
+        assert_eq!(
+            cell.take_job_progress(),
+            Some(("downloading".to_owned(), 100, Some(10_000)))
+        );
+        assert_eq!(cell.take_job_progress(), None, "written once per change");
+        cell.report(&snapshot(IngestStage::Parsing, 4_000, 2_000));
+        cell.report(&snapshot(IngestStage::Parsing, 6_000, 4_000));
+        assert_eq!(
+            cell.take_job_progress(),
+            Some(("parsing: 4000 channels".to_owned(), 6_000, Some(10_000))),
+            "the record count does not replace the byte count"
+        );
+        cell.report(&snapshot(IngestStage::Storing, 10_000, 5_000));
+        assert_eq!(
+            cell.take_job_progress(),
+            Some(("storing: 5000 channels".to_owned(), 10_000, Some(10_000)))
+        );
+    }
+
+    #[test]
+    fn a_cancelled_job_tells_the_ingest_to_stop() {
+        let cell = ProgressCell::default();
+        cell.cancelled.store(true, Ordering::Relaxed);
+        assert!(!cell.report(&snapshot(IngestStage::Parsing, 1, 1)));
+    }
+
+    /// Records the fields of every new span.
+    #[derive(Default)]
+    struct SpanFields {
+        spans: Mutex<Vec<HashMap<String, String>>>,
+    }
+
+    struct FieldMap<'a>(&'a mut HashMap<String, String>);
+
+    impl Visit for FieldMap<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl Subscriber for &'static SpanFields {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut fields = HashMap::new();
+            fields.insert("name".to_owned(), span.metadata().name().to_owned());
+            span.record(&mut FieldMap(&mut fields));
+            let mut spans = self.spans.lock().unwrap();
+            spans.push(fields);
+            Id::from_u64(spans.len() as u64)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// A span's fields by name, its name under `name`.
+    type Fields = HashMap<String, String>;
+
+    /// The fields of the spans around every `lines decoded lossily` event, innermost first.
+    #[derive(Clone, Default)]
+    struct LossyEventScopes(Arc<Mutex<Vec<Vec<Fields>>>>);
+
+    struct SpanFieldMap(Fields);
+
+    impl<S> tracing_subscriber::Layer<S> for LossyEventScopes
+    where
+        S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_new_span(
+            &self,
+            attrs: &Attributes<'_>,
+            id: &Id,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = HashMap::new();
+            fields.insert("name".to_owned(), attrs.metadata().name().to_owned());
+            attrs.record(&mut FieldMap(&mut fields));
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(SpanFieldMap(fields));
+            }
+        }
+
+        fn on_event(&self, event: &Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+            let mut fields = HashMap::new();
+            event.record(&mut FieldMap(&mut fields));
+            if fields.get("message").map(String::as_str) != Some("lines decoded lossily") {
+                return;
+            }
+            let scope = ctx
+                .event_scope(event)
+                .map(|scope| {
+                    scope
+                        .filter_map(|span| {
+                            span.extensions().get::<SpanFieldMap>().map(|f| f.0.clone())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.0.lock().unwrap().push(scope);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_parser_of_an_ingest_job_logs_with_the_job_and_source_ids() {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tvarr_core::{NewJob, StreamSourceInput, StreamSourceType};
+        use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = tvarr_storage::Store::connect(&url).await.unwrap();
+        let repos = store.repositories();
+        // A line that is not UTF-8: the parser, on its own thread, logs it.
+        let playlist = dir.path().join("latin1.m3u");
+        std::fs::write(
+            &playlist,
+            b"#EXTM3U\n#EXTINF:-1,Caf\xe9\nhttp://h.test/a.ts\n#EXTINF:-1,B\nhttp://h.test/b.ts\n",
+        )
+        .unwrap();
+        let source = repos
+            .stream_sources
+            .create(StreamSourceInput {
+                name: "latin1".into(),
+                source_type: StreamSourceType::M3u,
+                url: playlist.display().to_string(),
+                username: None,
+                password: None,
+                update_cron: None,
+                enabled: true,
+                user_agent: None,
+                headers: vec![],
+            })
+            .await
+            .unwrap();
+        let job = repos
+            .jobs
+            .create(NewJob {
+                kind: JobKind::IngestStream,
+                subject_id: Some(source.id.as_uuid()),
+            })
+            .await
+            .unwrap();
+        let handler = IngestHandler {
+            repos: repos.clone(),
+            fetcher: Arc::new(HttpFetcher::new(FetchOptions::default()).unwrap()),
+            settings: IngestSettings::default(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let scopes = LossyEventScopes::default();
+        let _default =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(scopes.clone()));
+        handler
+            .run(&job, JobContext::new(&job, repos.jobs.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            repos
+                .stream_sources
+                .get(source.id)
+                .await
+                .unwrap()
+                .channel_count,
+            2
+        );
+        let scopes = scopes.0.lock().unwrap().clone();
+        assert_eq!(scopes.len(), 1, "the parser's event reached the subscriber");
+        let ingest = scopes[0]
+            .iter()
+            .find(|fields| fields.get("name").map(String::as_str) == Some("ingest"))
+            .unwrap_or_else(|| panic!("no ingest span around the parser's event: {scopes:?}"));
+        assert_eq!(ingest["job_id"], job.id.to_string());
+        assert_eq!(ingest["source_id"], source.id.to_string());
+    }
+
+    #[test]
+    fn the_ingest_span_carries_the_job_and_source_ids() {
+        let recorder: &'static SpanFields = Box::leak(Box::default());
+        let job_id = JobId::new();
+        let source_id = Uuid::new_v4();
+        tracing::subscriber::with_default(recorder, || {
+            let _span = ingest_span(job_id, source_id, "stream");
+        });
+        let spans = recorder.spans.lock().unwrap();
+        let span = &spans[0];
+        assert_eq!(span["name"], "ingest");
+        assert_eq!(span["job_id"], job_id.to_string());
+        assert_eq!(span["source_id"], source_id.to_string());
+        assert_eq!(span["kind"], "stream");
     }
 }

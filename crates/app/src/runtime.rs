@@ -156,8 +156,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-fn fetcher() -> Result<Arc<HttpFetcher>, AppError> {
-    HttpFetcher::new(FetchOptions::default())
+fn fetcher(options: FetchOptions) -> Result<Arc<HttpFetcher>, AppError> {
+    HttpFetcher::new(options)
         .map(Arc::new)
         .map_err(|e| AppError::Start(format!("cannot build the HTTP client: {e}")))
 }
@@ -196,7 +196,12 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
     }
 
     if settings.workers > 0 {
-        let registry = crate::handlers::registry(repos.clone(), fetcher()?, metrics.clone());
+        let registry = crate::handlers::registry(
+            repos.clone(),
+            fetcher(settings.fetch.clone())?,
+            settings.ingest.clone(),
+            metrics.clone(),
+        );
         let runtime = WorkerRuntime::new(
             Queue::connect(&queue_config)
                 .await
@@ -327,7 +332,12 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
         queue,
     } = opened;
     let metrics = Arc::new(Metrics::new());
-    let registry = crate::handlers::registry(repos.clone(), fetcher()?, metrics);
+    let registry = crate::handlers::registry(
+        repos.clone(),
+        fetcher(settings.fetch.clone())?,
+        settings.ingest.clone(),
+        metrics,
+    );
     let workers = settings.workers.max(1);
     let runtime = WorkerRuntime::new(queue, repos.jobs.clone(), registry, worker_name())
         .with_options(worker_options(&settings, workers));

@@ -4,8 +4,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::str::FromStr;
+use std::time::Duration;
+
 use clap::Parser;
 use serde::Deserialize;
+use tvarr_ingest::IngestSettings;
+use tvarr_ingest::fetch::FetchOptions;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,10 @@ pub struct Settings {
     /// A running job whose worker sent no heartbeat for this long is run again elsewhere
     /// (`TVARR_JOB_STALE_SECONDS`, default 30).
     pub job_stale_after: std::time::Duration,
+    /// Limits and timeouts of every download of an ingest (`TVARR_FETCH_*`).
+    pub fetch: FetchOptions,
+    /// Ingest tuning and the shrink guard (`TVARR_INGEST_MAX_SHRINK`).
+    pub ingest: IngestSettings,
 }
 
 /// Command-line flags. Every one is optional: unset flags fall back to the environment,
@@ -73,6 +82,29 @@ pub struct Flags {
     /// Log level or filter [env: TVARR_LOG, RUST_LOG] [default: info].
     #[arg(long)]
     pub log: Option<String>,
+    /// Largest shrink of a source accepted without marking it suspicious, a fraction in 0..=1
+    /// [env: TVARR_INGEST_MAX_SHRINK] [default: 0.5].
+    #[arg(long, value_name = "FRACTION")]
+    pub ingest_max_shrink: Option<f64>,
+    /// Largest download accepted, in bytes, compressed and decompressed
+    /// [env: TVARR_FETCH_MAX_BYTES] [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub fetch_max_bytes: Option<u64>,
+    /// Time allowed to connect [env: TVARR_FETCH_CONNECT_TIMEOUT_SECONDS] [default: 15].
+    #[arg(long, value_name = "SECONDS")]
+    pub fetch_connect_timeout_seconds: Option<u64>,
+    /// Time allowed between two reads of a download
+    /// [env: TVARR_FETCH_READ_TIMEOUT_SECONDS] [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub fetch_read_timeout_seconds: Option<u64>,
+    /// Time allowed for a whole download, retries included
+    /// [env: TVARR_FETCH_DEADLINE_SECONDS] [default: 1800].
+    #[arg(long, value_name = "SECONDS")]
+    pub fetch_deadline_seconds: Option<u64>,
+    /// Retries of a download after 5xx answers and timeouts
+    /// [env: TVARR_FETCH_RETRIES] [default: 3].
+    #[arg(long, value_name = "N")]
+    pub fetch_retries: Option<usize>,
 }
 
 /// The TOML file: the same settings as the flags, by the same names with underscores.
@@ -88,6 +120,12 @@ struct FileSettings {
     log: Option<String>,
     log_format: Option<String>,
     admin_password: Option<String>,
+    ingest_max_shrink: Option<f64>,
+    fetch_max_bytes: Option<u64>,
+    fetch_connect_timeout_seconds: Option<u64>,
+    fetch_read_timeout_seconds: Option<u64>,
+    fetch_deadline_seconds: Option<u64>,
+    fetch_retries: Option<usize>,
 }
 
 /// Why settings could not be loaded.
@@ -229,6 +267,96 @@ impl Settings {
             .filter(|p| !p.is_empty());
         let otlp_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty());
         let stale_seconds = env_usize("TVARR_JOB_STALE_SECONDS")?.unwrap_or(30).max(1);
+        let max_shrink = layered(
+            flags.ingest_max_shrink,
+            &env,
+            "TVARR_INGEST_MAX_SHRINK",
+            file.ingest_max_shrink,
+            IngestSettings::default().max_shrink,
+        )?;
+        // `contains` is false for NaN too.
+        if !(0.0..=1.0).contains(&max_shrink) {
+            return Err(SettingsError::Invalid {
+                name: "ingest_max_shrink",
+                value: max_shrink.to_string(),
+                reason: "expected a fraction from 0 to 1, such as 0.5 (a source may lose up \
+                         to half its records)"
+                    .into(),
+            });
+        }
+        let ingest = IngestSettings {
+            max_shrink,
+            ..IngestSettings::default()
+        };
+        let defaults = FetchOptions::default();
+        let max_bytes = layered(
+            flags.fetch_max_bytes,
+            &env,
+            "TVARR_FETCH_MAX_BYTES",
+            file.fetch_max_bytes,
+            defaults.max_bytes,
+        )?;
+        if max_bytes == 0 {
+            return Err(SettingsError::Invalid {
+                name: "fetch_max_bytes",
+                value: "0".into(),
+                reason: "expected a number of bytes above 0".into(),
+            });
+        }
+        let connect_timeout = positive_seconds(
+            "fetch_connect_timeout_seconds",
+            layered(
+                flags.fetch_connect_timeout_seconds,
+                &env,
+                "TVARR_FETCH_CONNECT_TIMEOUT_SECONDS",
+                file.fetch_connect_timeout_seconds,
+                defaults.connect_timeout.as_secs(),
+            )?,
+        )?;
+        let read_timeout = positive_seconds(
+            "fetch_read_timeout_seconds",
+            layered(
+                flags.fetch_read_timeout_seconds,
+                &env,
+                "TVARR_FETCH_READ_TIMEOUT_SECONDS",
+                file.fetch_read_timeout_seconds,
+                defaults.read_timeout.as_secs(),
+            )?,
+        )?;
+        let deadline = positive_seconds(
+            "fetch_deadline_seconds",
+            layered(
+                flags.fetch_deadline_seconds,
+                &env,
+                "TVARR_FETCH_DEADLINE_SECONDS",
+                file.fetch_deadline_seconds,
+                defaults.deadline.as_secs(),
+            )?,
+        )?;
+        let retries = layered(
+            flags.fetch_retries,
+            &env,
+            "TVARR_FETCH_RETRIES",
+            file.fetch_retries,
+            defaults.retries,
+        )?;
+        if retries > MAX_FETCH_RETRIES {
+            return Err(SettingsError::Invalid {
+                name: "fetch_retries",
+                value: retries.to_string(),
+                reason: format!(
+                    "at most {MAX_FETCH_RETRIES}; each retry waits longer than the one before"
+                ),
+            });
+        }
+        let fetch = FetchOptions {
+            max_bytes,
+            connect_timeout,
+            read_timeout,
+            deadline,
+            retries,
+            ..defaults
+        };
         Ok(Settings {
             listen,
             data_dir,
@@ -241,6 +369,8 @@ impl Settings {
             admin_password,
             otlp_endpoint,
             job_stale_after: std::time::Duration::from_secs(stale_seconds as u64),
+            fetch,
+            ingest,
         })
     }
 
@@ -253,6 +383,50 @@ impl Settings {
             std::io::stderr().is_terminal(),
         )
     }
+}
+
+/// More retries than this only delay the failure (the delays double up to 15 s each).
+const MAX_FETCH_RETRIES: usize = 10;
+
+/// The first of the flag, the environment variable, the file and the default. An environment
+/// value that does not parse is an error naming the variable (flags and the file are parsed
+/// by clap and serde, which name them).
+fn layered<T>(
+    flag: Option<T>,
+    env: &dyn Fn(&str) -> Option<String>,
+    env_name: &'static str,
+    file: Option<T>,
+    default: T,
+) -> Result<T, SettingsError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    if let Some(value) = flag {
+        return Ok(value);
+    }
+    if let Some(text) = env(env_name) {
+        return text
+            .trim()
+            .parse::<T>()
+            .map_err(|e| SettingsError::Invalid {
+                name: env_name,
+                value: text.clone(),
+                reason: e.to_string(),
+            });
+    }
+    Ok(file.unwrap_or(default))
+}
+
+fn positive_seconds(name: &'static str, seconds: u64) -> Result<Duration, SettingsError> {
+    if seconds == 0 {
+        return Err(SettingsError::Invalid {
+            name,
+            value: "0".into(),
+            reason: "expected a number of seconds above 0".into(),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 fn sqlite_url(dir: &Path, file: &str) -> String {
@@ -353,6 +527,126 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn ingest_and_fetch_limits_default_to_the_library_defaults() {
+        let s = load(Flags::default(), &[]).unwrap();
+        assert_eq!(s.ingest, IngestSettings::default());
+        assert_eq!(s.fetch, FetchOptions::default());
+        assert_eq!(s.ingest.max_shrink, 0.5);
+        assert_eq!(s.fetch.deadline, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn ingest_and_fetch_limits_come_from_file_environment_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tvarr.toml");
+        std::fs::write(
+            &file,
+            "ingest_max_shrink = 1\nfetch_max_bytes = 1000\nfetch_connect_timeout_seconds = 2\n\
+             fetch_read_timeout_seconds = 3\nfetch_deadline_seconds = 4\nfetch_retries = 5\n",
+        )
+        .unwrap();
+        let from_file = load(
+            Flags {
+                config: Some(file.clone()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(from_file.ingest.max_shrink, 1.0);
+        assert_eq!(from_file.fetch.max_bytes, 1000);
+        assert_eq!(from_file.fetch.connect_timeout, Duration::from_secs(2));
+        assert_eq!(from_file.fetch.read_timeout, Duration::from_secs(3));
+        assert_eq!(from_file.fetch.deadline, Duration::from_secs(4));
+        assert_eq!(from_file.fetch.retries, 5);
+
+        let env = [
+            ("TVARR_INGEST_MAX_SHRINK", "0.25"),
+            ("TVARR_FETCH_MAX_BYTES", "2000"),
+            ("TVARR_FETCH_CONNECT_TIMEOUT_SECONDS", "6"),
+            ("TVARR_FETCH_READ_TIMEOUT_SECONDS", "7"),
+            ("TVARR_FETCH_DEADLINE_SECONDS", "8"),
+            ("TVARR_FETCH_RETRIES", "0"),
+        ];
+        let from_env = load(
+            Flags {
+                config: Some(file.clone()),
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(from_env.ingest.max_shrink, 0.25);
+        assert_eq!(from_env.fetch.max_bytes, 2000);
+        assert_eq!(from_env.fetch.connect_timeout, Duration::from_secs(6));
+        assert_eq!(from_env.fetch.read_timeout, Duration::from_secs(7));
+        assert_eq!(from_env.fetch.deadline, Duration::from_secs(8));
+        assert_eq!(from_env.fetch.retries, 0);
+
+        let flags = Flags::try_parse_from([
+            "tvarr",
+            "--ingest-max-shrink",
+            "0.75",
+            "--fetch-max-bytes",
+            "3000",
+            "--fetch-connect-timeout-seconds",
+            "9",
+            "--fetch-read-timeout-seconds",
+            "10",
+            "--fetch-deadline-seconds",
+            "11",
+            "--fetch-retries",
+            "1",
+        ])
+        .unwrap();
+        let from_flags = load(
+            Flags {
+                config: Some(file),
+                ..flags
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(from_flags.ingest.max_shrink, 0.75);
+        assert_eq!(from_flags.fetch.max_bytes, 3000);
+        assert_eq!(from_flags.fetch.connect_timeout, Duration::from_secs(9));
+        assert_eq!(from_flags.fetch.read_timeout, Duration::from_secs(10));
+        assert_eq!(from_flags.fetch.deadline, Duration::from_secs(11));
+        assert_eq!(from_flags.fetch.retries, 1);
+    }
+
+    #[test]
+    fn refuses_a_shrink_outside_zero_to_one_and_zero_limits() {
+        for bad in ["1.5", "-0.1", "NaN", "half"] {
+            let err = load(Flags::default(), &[("TVARR_INGEST_MAX_SHRINK", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("MAX_SHRINK") || err.to_string().contains("max_shrink"),
+                "{bad}: {err}"
+            );
+        }
+        let flags = Flags {
+            ingest_max_shrink: Some(2.0),
+            ..Default::default()
+        };
+        assert!(load(flags, &[]).is_err());
+        for (name, value) in [
+            ("TVARR_FETCH_MAX_BYTES", "0"),
+            ("TVARR_FETCH_CONNECT_TIMEOUT_SECONDS", "0"),
+            ("TVARR_FETCH_READ_TIMEOUT_SECONDS", "0"),
+            ("TVARR_FETCH_DEADLINE_SECONDS", "0"),
+            ("TVARR_FETCH_DEADLINE_SECONDS", "-5"),
+            ("TVARR_FETCH_RETRIES", "11"),
+        ] {
+            let err = load(Flags::default(), &[(name, value)]).unwrap_err();
+            let setting = name.trim_start_matches("TVARR_").to_ascii_lowercase();
+            assert!(
+                err.to_string().contains(name) || err.to_string().contains(&setting),
+                "{name}={value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -77,7 +77,9 @@ pub struct IngestOutcome {
     pub at: DateTime<Utc>,
     /// Records now current (unchanged from before when the ingest did not succeed).
     pub record_count: u64,
-    /// Lines or elements skipped as malformed during this ingest.
+    /// Lines or elements skipped as malformed by the ingest that produced the current records.
+    /// Like `record_count`, unchanged from before when the ingest did not succeed (what a
+    /// failed or suspicious attempt skipped is told in `error`).
     pub skipped_count: u64,
     /// Why the ingest failed or looks suspicious.
     pub error: Option<String>,

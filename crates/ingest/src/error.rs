@@ -26,6 +26,14 @@ pub enum IngestError {
         /// The redacted URL.
         url: String,
     },
+    /// The whole download took longer than the configured deadline.
+    #[error("fetching {url} did not finish within the download deadline of {seconds} s")]
+    DeadlineExceeded {
+        /// The redacted URL.
+        url: String,
+        /// The deadline, in seconds.
+        seconds: u64,
+    },
     /// The server answered with an error status.
     #[error("{url} answered HTTP {status}")]
     HttpStatus {
@@ -48,9 +56,17 @@ pub enum IngestError {
         /// Bytes announced by `Content-Length`.
         expected: u64,
     },
-    /// The server sent an HTML page where a playlist or a guide was expected.
-    #[error("the server sent an HTML page instead of a {expected}")]
+    /// The provider answered with an HTML page (a login, error or parking page) where a
+    /// playlist, a guide or a JSON answer was expected.
+    #[error("the provider answered with an HTML page instead of a {expected}")]
     HtmlPage {
+        /// What was expected (`playlist`, `guide`, …).
+        expected: &'static str,
+    },
+    /// The provider answered with JSON (often an API error object) where a playlist or a
+    /// guide was expected.
+    #[error("the provider answered with JSON, not a {expected}")]
+    JsonAnswer {
         /// What was expected (`playlist`, `guide`).
         expected: &'static str,
     },

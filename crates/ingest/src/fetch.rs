@@ -26,7 +26,7 @@ use crate::error::IngestError;
 use crate::redact::redact_url;
 
 /// Limits and timeouts of fetching.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FetchOptions {
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
@@ -38,6 +38,10 @@ pub struct FetchOptions {
     pub max_redirects: usize,
     /// Retries after the first attempt, for 5xx answers and timeouts only.
     pub retries: usize,
+    /// The longest a whole download may take, from the first request to the last byte,
+    /// retries included. The read timeout alone never ends a server that drips a byte now
+    /// and then; this does.
+    pub deadline: Duration,
     /// The first retry delay (doubling, with jitter).
     pub retry_min_delay: Duration,
     /// The longest retry delay.
@@ -54,6 +58,7 @@ impl Default for FetchOptions {
             max_bytes: 1 << 30,
             max_redirects: 5,
             retries: 3,
+            deadline: Duration::from_secs(30 * 60),
             retry_min_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(15),
             default_user_agent: concat!("tvarr/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -103,6 +108,8 @@ pub struct Download {
     pub body: Pin<Box<dyn AsyncRead + Send>>,
     /// The announced size of the body as sent, when known.
     pub content_length: Option<u64>,
+    /// The `Content-Type` the server announced (HTTP only), to tell an error page from data.
+    pub content_type: Option<String>,
     /// Bytes received, as sent (compressed when compressed).
     pub received: ByteCounter,
     /// Where it came from, redacted.
@@ -113,6 +120,7 @@ impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Download")
             .field("content_length", &self.content_length)
+            .field("content_type", &self.content_type)
             .field("received", &self.received.get())
             .field("location", &self.location)
             .finish_non_exhaustive()
@@ -155,7 +163,12 @@ impl HttpFetcher {
         &self.options
     }
 
-    async fn fetch_http(&self, url: Url, request: &FetchRequest) -> Result<Download, IngestError> {
+    async fn fetch_http(
+        &self,
+        url: Url,
+        request: &FetchRequest,
+        deadline: Deadline,
+    ) -> Result<Download, IngestError> {
         let redacted = redact_url(url.as_str());
         let attempt = || async {
             let mut builder = self.client.get(url.clone());
@@ -183,14 +196,16 @@ impl HttpFetcher {
             .with_max_delay(self.options.retry_max_delay)
             .with_max_times(self.options.retries)
             .with_jitter();
-        let response = attempt
+        let attempts = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(is_retryable)
             .notify(|error, delay| {
                 tracing::warn!(%error, ?delay, "fetch failed, retrying");
-            })
-            .await?;
+            });
+        let response = tokio::time::timeout_at(deadline.at, attempts)
+            .await
+            .map_err(|_| deadline.exceeded(&redacted))??;
         if let Some(length) = response.content_length()
             && length > self.options.max_bytes
         {
@@ -199,12 +214,26 @@ impl HttpFetcher {
             });
         }
         let content_length = response.content_length();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let stream = response.bytes_stream().map_err(body_error);
         let reader = StreamReader::new(Box::pin(stream));
-        finish(reader, content_length, self.options.max_bytes, redacted).await
+        let mut download = finish(
+            reader,
+            content_length,
+            self.options.max_bytes,
+            redacted,
+            deadline,
+        )
+        .await?;
+        download.content_type = content_type;
+        Ok(download)
     }
 
-    async fn fetch_file(&self, path: PathBuf) -> Result<Download, IngestError> {
+    async fn fetch_file(&self, path: PathBuf, deadline: Deadline) -> Result<Download, IngestError> {
         let file = tokio::fs::File::open(&path).await?;
         let length = file.metadata().await?.len();
         if length > self.options.max_bytes {
@@ -217,6 +246,7 @@ impl HttpFetcher {
             Some(length),
             self.options.max_bytes,
             path.display().to_string(),
+            deadline,
         )
         .await
     }
@@ -225,9 +255,37 @@ impl HttpFetcher {
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, request: &FetchRequest) -> Result<Download, IngestError> {
+        let deadline = Deadline::from_now(self.options.deadline);
         match parse_location(&request.location)? {
-            Location::Http(url) => self.fetch_http(url, request).await,
-            Location::File(path) => self.fetch_file(path).await,
+            Location::Http(url) => self.fetch_http(url, request, deadline).await,
+            Location::File(path) => self.fetch_file(path, deadline).await,
+        }
+    }
+}
+
+/// When a download must be over.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn from_now(limit: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        // A limit too large for the clock means no limit, not a panic.
+        let far = Duration::from_secs(100 * 365 * 24 * 3600);
+        let at = now
+            .checked_add(limit)
+            .or_else(|| now.checked_add(far))
+            .unwrap_or(now);
+        Self { at, limit }
+    }
+
+    fn exceeded(&self, url: &str) -> IngestError {
+        IngestError::DeadlineExceeded {
+            url: url.to_owned(),
+            seconds: self.limit.as_secs(),
         }
     }
 }
@@ -309,6 +367,7 @@ async fn finish<R>(
     content_length: Option<u64>,
     max_bytes: u64,
     location: String,
+    deadline: Deadline,
 ) -> Result<Download, IngestError>
 where
     R: AsyncRead + Send + Unpin + 'static,
@@ -320,6 +379,11 @@ where
         count: 0,
         limit: max_bytes,
         expected: content_length,
+        deadline: Some(BodyDeadline {
+            sleep: Box::pin(tokio::time::sleep_until(deadline.at)),
+            deadline,
+            url: location.clone(),
+        }),
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, metered);
     let head = buffered.fill_buf().await.map_err(from_io)?;
@@ -332,6 +396,8 @@ where
             count: 0,
             limit: max_bytes,
             expected: None,
+            // The raw body under the decoder already watches the deadline.
+            deadline: None,
         })
     } else {
         Box::pin(buffered)
@@ -339,18 +405,28 @@ where
     Ok(Download {
         body,
         content_length,
+        content_type: None,
         received,
         location,
     })
 }
 
-/// Counts bytes, enforces the size limit, and turns an early end into [`IngestError::Truncated`].
+/// Counts bytes, enforces the size limit and the deadline, and turns an early end into
+/// [`IngestError::Truncated`].
 struct Metered<R> {
     inner: R,
     counter: ByteCounter,
     count: u64,
     limit: u64,
     expected: Option<u64>,
+    deadline: Option<BodyDeadline>,
+}
+
+/// The deadline as the body sees it: a timer, and what to say when it fires.
+struct BodyDeadline {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: Deadline,
+    url: String,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
@@ -360,6 +436,13 @@ impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Checked on every read, not only while waiting: a slow drip is never pending for long.
+        if let Some(body) = this.deadline.as_mut()
+            && body.sleep.as_mut().poll(cx).is_ready()
+        {
+            let error = body.deadline.exceeded(&body.url);
+            return Poll::Ready(Err(io::Error::other(error)));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         let n = (buf.filled().len() - before) as u64;
@@ -411,6 +494,12 @@ pub fn from_io(error: io::Error) -> IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_huge_deadline_means_no_deadline_not_a_panic() {
+        let deadline = Deadline::from_now(Duration::MAX);
+        assert!(deadline.at > tokio::time::Instant::now() + Duration::from_secs(3600));
+    }
 
     #[test]
     fn locations() {

@@ -37,7 +37,7 @@ pub mod xtream;
 pub use error::{IngestError, IngestResult};
 pub use redact::redact_url;
 pub use service::{
-    IngestProgress, IngestReport, IngestSettings, NoProgress, ingest_epg_source,
-    ingest_stream_source, looks_like_html,
+    IngestProgress, IngestReport, IngestSettings, IngestStage, NoProgress, PROGRESS_INTERVAL,
+    ProgressSnapshot, ingest_epg_source, ingest_stream_source, looks_like_html,
 };
 pub use skip::{SkipReason, SkipReport, SkippedExample};

@@ -10,11 +10,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::BufRead;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use chrono::Utc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tvarr_core::{
     Channel, ChannelData, ChannelRepository, EpgChannel, EpgSource, EpgSourceType, IngestOutcome,
     IngestState, ProgrammeData, ProgrammeRepository, StreamSource, StreamSourceId,
@@ -31,32 +36,74 @@ use crate::xtream::{
     Category, LiveStream, XtreamAccount, XtreamEndpoint, category_names, for_each_in_array,
 };
 
+/// Where an ingest is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestStage {
+    /// Connecting and receiving the first bytes; no record has been parsed yet.
+    Downloading,
+    /// Records are parsed and written while the download goes on.
+    Parsing,
+    /// Everything was read; the records are being committed.
+    Storing,
+}
+
+impl IngestStage {
+    /// A short stable name: `downloading`, `parsing`, `storing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestStage::Downloading => "downloading",
+            IngestStage::Parsing => "parsing",
+            IngestStage::Storing => "storing",
+        }
+    }
+}
+
+/// How far an ingest has come: bytes and records together, so that neither hides the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// The stage.
+    pub stage: IngestStage,
+    /// Bytes received, as sent (compressed when the source is compressed).
+    pub bytes: u64,
+    /// Bytes announced (`Content-Length`, or a file's size), when known.
+    pub total_bytes: Option<u64>,
+    /// Records written to the replacement so far.
+    pub records: u64,
+    /// What the records are: `channels` or `programmes`.
+    pub unit: &'static str,
+}
+
 /// Receives progress and says whether to go on.
 pub trait IngestProgress: Send + Sync {
-    /// `stage` is `download` (bytes) or `channels` / `programmes` (records); `total` is known
-    /// for downloads with a length. Returns `false` to ask the ingest to stop.
-    fn report(&self, stage: &str, done: u64, total: Option<u64>) -> bool;
+    /// Called after every batch and at least every [`PROGRESS_INTERVAL`] while the download
+    /// runs. Returns `false` to ask the ingest to stop. Called from the ingest's task: keep it
+    /// cheap and never block.
+    fn report(&self, progress: &ProgressSnapshot) -> bool;
 }
+
+/// How often progress is reported while no batch arrives (a slow download, a large header).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Progress that nobody watches.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoProgress;
 
 impl IngestProgress for NoProgress {
-    fn report(&self, _stage: &str, _done: u64, _total: Option<u64>) -> bool {
+    fn report(&self, _progress: &ProgressSnapshot) -> bool {
         true
     }
 }
 
 /// Tuning and guard settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct IngestSettings {
     /// Records per batch written to the repository.
     pub batch_size: usize,
     /// Batches buffered between the parser and the writer.
     pub queued_batches: usize,
     /// A result smaller than `(1 - max_shrink) ×` the current count is suspicious and not
-    /// stored (0.5: losing more than half the channels).
+    /// stored (0.5: losing more than half the channels; 1: never suspicious). A fraction in
+    /// `0..=1`; values outside are clamped.
     pub max_shrink: f64,
 }
 
@@ -177,10 +224,14 @@ pub async fn ingest_stream_source<C>(
 where
     C: ChannelRepository + ?Sized,
 {
-    let previous = match channels.count(source.id).await {
-        Ok(count) => count,
-        Err(e) => return failed_report(0, IngestError::Repo(e), 0),
+    let mut previous = Previous {
+        records: source.channel_count,
+        skipped: source.skipped_count,
     };
+    match channels.count(source.id).await {
+        Ok(count) => previous.records = count,
+        Err(e) => return failed_report(previous, IngestError::Repo(e), 0),
+    }
     let request = FetchRequest {
         location: source.url.clone(),
         user_agent: source.user_agent.clone(),
@@ -222,10 +273,14 @@ pub async fn ingest_epg_source<P>(
 where
     P: ProgrammeRepository + ?Sized,
 {
-    let previous = match programmes.count(source.id).await {
-        Ok(count) => count,
-        Err(e) => return failed_report(0, IngestError::Repo(e), 0),
+    let mut previous = Previous {
+        records: source.programme_count,
+        skipped: source.skipped_count,
     };
+    match programmes.count(source.id).await {
+        Ok(count) => previous.records = count,
+        Err(e) => return failed_report(previous, IngestError::Repo(e), 0),
+    }
     let options =
         match XmltvOptions::for_source(source.time_offset_minutes, source.timezone.as_deref()) {
             Ok(options) => options,
@@ -250,7 +305,7 @@ where
         user_agent: source.user_agent.clone(),
         headers: source.headers.clone(),
     };
-    let download = match open_checked(fetcher, &request, "guide").await {
+    let download = match open_checked(fetcher, &request, Expected::Guide).await {
         Ok(download) => download,
         Err(e) => return failed_report(previous, e, 0),
     };
@@ -284,7 +339,7 @@ async fn prepare_m3u(
     request: &FetchRequest,
     settings: &IngestSettings,
 ) -> Result<(Download, ParseFn<Vec<Channel>>), IngestError> {
-    let download = open_checked(fetcher, request, "playlist").await?;
+    let download = open_checked(fetcher, request, Expected::Playlist).await?;
     let base_url = Url::parse(source.url.trim()).ok().or_else(|| {
         std::path::Path::new(source.url.trim())
             .canonicalize()
@@ -358,7 +413,7 @@ async fn prepare_xtream(
     let download = open_checked(
         fetcher,
         &with_location(endpoint.player_api(Some("get_live_streams"))),
-        "stream list",
+        Expected::Json("stream list"),
     )
     .await?;
     let source_id = source.id;
@@ -404,7 +459,7 @@ async fn read_small_json<T: serde::de::DeserializeOwned>(
     fetcher: &dyn Fetcher,
     request: &FetchRequest,
 ) -> Result<T, IngestError> {
-    let mut download = open_checked(fetcher, request, "JSON answer").await?;
+    let mut download = open_checked(fetcher, request, Expected::Json("JSON answer")).await?;
     let mut body = Vec::new();
     download
         .body
@@ -414,32 +469,154 @@ async fn read_small_json<T: serde::de::DeserializeOwned>(
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// Fetches and refuses an HTML page served in place of the expected document.
+/// What a download should hold, to tell it from an error page.
+#[derive(Clone, Copy, Debug)]
+enum Expected {
+    /// An M3U playlist.
+    Playlist,
+    /// An XMLTV guide.
+    Guide,
+    /// A JSON answer of an Xtream panel, named for messages.
+    Json(&'static str),
+}
+
+impl Expected {
+    fn name(self) -> &'static str {
+        match self {
+            Expected::Playlist => "playlist",
+            Expected::Guide => "guide",
+            Expected::Json(name) => name,
+        }
+    }
+
+    /// Whether the first bytes clearly are the expected document, whatever the content type.
+    fn starts_like(self, head: &[u8]) -> bool {
+        match self {
+            // A directive or comment, or a bare stream URL (playlists without a header).
+            Expected::Playlist => {
+                head.starts_with(b"#")
+                    || head
+                        .iter()
+                        .take(16)
+                        .position(|b| *b == b':')
+                        .is_some_and(|colon| {
+                            colon > 0
+                                && head[..colon].iter().all(u8::is_ascii_alphanumeric)
+                                && head[colon + 1..].starts_with(b"//")
+                        })
+            }
+            Expected::Guide => {
+                starts_with_ignore_case(head, b"<?xml")
+                    || starts_with_ignore_case(head, b"<tv")
+                    || starts_with_ignore_case(head, b"<!doctype tv")
+            }
+            Expected::Json(_) => head.starts_with(b"{") || head.starts_with(b"["),
+        }
+    }
+}
+
+/// Fetches and refuses an error page served in place of the expected document: an HTML page
+/// (by its first bytes, or by `Content-Type: text/html` when the bytes are not clearly the
+/// expected document), or JSON where a playlist or a guide was expected.
 async fn open_checked(
     fetcher: &dyn Fetcher,
     request: &FetchRequest,
-    expected: &'static str,
+    expected: Expected,
 ) -> Result<Download, IngestError> {
     let download = fetcher.fetch(request).await?;
+    let content_type = download.content_type.clone();
     let mut reader = BufReader::with_capacity(64 * 1024, download.body);
     let head = reader.fill_buf().await.map_err(from_io)?;
-    if looks_like_html(head) {
-        return Err(IngestError::HtmlPage { expected });
-    }
+    check_head(head, content_type.as_deref(), expected)?;
     Ok(Download {
         body: Box::pin(reader),
         ..download
     })
 }
 
-/// `<!DOCTYPE html` or `<html` at the start (after a BOM and whitespace), any case.
-pub fn looks_like_html(head: &[u8]) -> bool {
-    let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
-    let head = head.trim_ascii_start();
-    let starts = |prefix: &[u8]| {
-        head.len() >= prefix.len() && head[..prefix.len()].eq_ignore_ascii_case(prefix)
+fn check_head(
+    head: &[u8],
+    content_type: Option<&str>,
+    expected: Expected,
+) -> Result<(), IngestError> {
+    let html = IngestError::HtmlPage {
+        expected: expected.name(),
     };
-    starts(b"<!doctype html") || starts(b"<html")
+    if looks_like_html(head) {
+        return Err(html);
+    }
+    // A comment longer than the head leaves nothing to judge by.
+    let Some(start) = skip_comments(trim_start(head)) else {
+        return Ok(());
+    };
+    // PHP panels label everything text/html, playlists and JSON included: the content type
+    // only decides when the bytes are not clearly what was expected.
+    let html_type = content_type.is_some_and(|t| {
+        let essence = t.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("text/html")
+            || essence.eq_ignore_ascii_case("application/xhtml+xml")
+    });
+    if html_type && !start.is_empty() && !expected.starts_like(start) {
+        return Err(html);
+    }
+    if matches!(expected, Expected::Playlist | Expected::Guide) && looks_like_json(start) {
+        return Err(IngestError::JsonAnswer {
+            expected: expected.name(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the first bytes of a body are an HTML page: an `<!DOCTYPE html>`, `<html>`,
+/// `<head>` or `<body>` tag at the start, after a BOM, whitespace and any `<!-- … -->`
+/// comments; any case.
+pub fn looks_like_html(head: &[u8]) -> bool {
+    let Some(rest) = skip_comments(trim_start(head)) else {
+        return false;
+    };
+    // The tag name must end there: `<header-less text` is no `<head`.
+    [&b"<!doctype html"[..], b"<html", b"<head", b"<body"]
+        .iter()
+        .any(|tag| {
+            starts_with_ignore_case(rest, tag)
+                && rest
+                    .get(tag.len())
+                    .is_none_or(|b| matches!(b, b'>' | b'/') || b.is_ascii_whitespace())
+        })
+}
+
+/// The bytes after leading `<!-- … -->` comments (a generator's banner) and the whitespace
+/// around them; `None` when a comment does not end within `start`.
+fn skip_comments(mut start: &[u8]) -> Option<&[u8]> {
+    while let Some(comment) = start.strip_prefix(b"<!--") {
+        let end = memchr::memmem::find(comment, b"-->")?;
+        start = comment[end + 3..].trim_ascii_start();
+    }
+    Some(start)
+}
+
+/// A JSON object or array at the start: `{` then `"` or `}`, or `[` then a value or `]`
+/// (`[NO PUBLIC STREAM]` and other bracketed text are not JSON).
+fn looks_like_json(start: &[u8]) -> bool {
+    let after = |open: usize| start.get(open..).map(<[u8]>::trim_ascii_start);
+    match start.first() {
+        Some(b'{') => after(1).is_some_and(|a| a.is_empty() || matches!(a[0], b'"' | b'}')),
+        Some(b'[') => after(1).is_some_and(|a| {
+            a.is_empty() || matches!(a[0], b'{' | b'[' | b'"' | b']' | b'-' | b'0'..=b'9')
+        }),
+        _ => false,
+    }
+}
+
+/// The bytes after a UTF-8 BOM and leading whitespace.
+fn trim_start(head: &[u8]) -> &[u8] {
+    head.strip_prefix(&[0xEF, 0xBB, 0xBF])
+        .unwrap_or(head)
+        .trim_ascii_start()
+}
+
+fn starts_with_ignore_case(head: &[u8], prefix: &[u8]) -> bool {
+    head.len() >= prefix.len() && head[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// Gives parsed channels their identity and position, and groups them in batches.
@@ -540,44 +717,86 @@ fn parse_guide(
     })
 }
 
+/// What is current before an ingest; an ingest that does not succeed leaves both as they were.
+#[derive(Clone, Copy, Debug)]
+struct Previous {
+    records: u64,
+    skipped: u64,
+}
+
 /// Runs the parser on a blocking thread and the writer here; commits or aborts.
 async fn run_pipeline<S: Replacement>(
     download: Download,
     parse: ParseFn<S::Batch>,
     mut replacement: S,
-    previous: u64,
+    previous: Previous,
     progress: &dyn IngestProgress,
     settings: &IngestSettings,
-    stage: &'static str,
+    unit: &'static str,
 ) -> IngestReport {
     let (tx, mut rx) = mpsc::channel::<S::Batch>(settings.queued_batches.max(1));
     let received = download.received.clone();
     let total = download.content_length;
-    let bridge = SyncIoBridge::new(download.body);
+    let stop = CancellationToken::new();
+    let bridge = SyncIoBridge::new(StopOnCancel {
+        inner: download.body,
+        stopped: Box::pin(stop.clone().cancelled_owned()),
+    });
+    // The parser's logs belong to the ingest (its job and source ids): run it inside the
+    // caller's span, with the caller's subscriber (which may be a scoped one, not the global).
+    let span = tracing::Span::current();
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let parser = tokio::task::spawn_blocking(move || {
-        let input: Box<dyn BufRead + Send> =
-            Box::new(std::io::BufReader::with_capacity(256 * 1024, bridge));
-        parse(input, tx)
+        tracing::dispatcher::with_default(&dispatch, || {
+            let _entered = span.enter();
+            let input: Box<dyn BufRead + Send> =
+                Box::new(std::io::BufReader::with_capacity(256 * 1024, bridge));
+            parse(input, tx)
+        })
     });
 
+    let snapshot = |stage: IngestStage, records: u64| ProgressSnapshot {
+        stage,
+        bytes: received.get(),
+        total_bytes: total,
+        records,
+        unit,
+    };
     let mut written = 0u64;
+    let mut stage = IngestStage::Downloading;
     let mut failure: Option<IngestError> = None;
     let mut cancelled = false;
-    while let Some(batch) = rx.recv().await {
-        let len = S::records(&batch);
-        if let Err(e) = replacement.write(batch).await {
-            failure = Some(e);
-            break;
+    let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The first report is always `downloading`; the ticker's next one comes an interval later.
+    ticker.reset();
+    if !progress.report(&snapshot(stage, 0)) {
+        cancelled = true;
+    }
+    while !cancelled {
+        tokio::select! {
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                stage = IngestStage::Parsing;
+                let len = S::records(&batch);
+                if let Err(e) = replacement.write(batch).await {
+                    failure = Some(e);
+                    break;
+                }
+                written += len;
+            }
+            // Progress and cancellation while no batch arrives (a slow download).
+            _ = ticker.tick() => {}
         }
-        written += len;
-        let go_on = progress.report("download", received.get(), total)
-            && progress.report(stage, written, None);
-        if !go_on {
+        if !progress.report(&snapshot(stage, written)) {
             cancelled = true;
-            break;
         }
     }
-    // Stop the parser (its sends fail once the receiver is gone) and wait for it.
+    if failure.is_some() || cancelled {
+        // The parser may be blocked reading a slow download: make its reads fail now.
+        stop.cancel();
+    }
+    // Its sends fail once the receiver is gone; wait for it.
     drop(rx);
     let parsed = match parser.await {
         Ok(result) => result,
@@ -601,38 +820,51 @@ async fn run_pipeline<S: Replacement>(
         }
         (None, false, Ok(summary)) => summary,
     };
-    progress.report("download", bytes, total);
-    let skipped_count = summary.skipped.total();
+    progress.report(&snapshot(IngestStage::Storing, written));
     let mut report = IngestReport {
         outcome: IngestOutcome {
             state: IngestState::Ok,
             at: Utc::now(),
-            record_count: previous,
-            skipped_count,
+            record_count: previous.records,
+            skipped_count: summary.skipped.total(),
             error: None,
         },
-        skipped: summary.skipped,
         parsed: summary.records,
         bytes,
         cancelled: false,
         playlist: summary.playlist,
         lossy_lines: summary.lossy_lines,
+        skipped: summary.skipped,
     };
-    if summary.records == 0 {
+    let problem = if summary.records == 0 {
+        Some((
+            IngestState::Failed,
+            format!("the source returned no {unit}"),
+        ))
+    } else {
+        let floor = (previous.records as f64) * (1.0 - settings.max_shrink.clamp(0.0, 1.0));
+        (previous.records > 0 && (summary.records as f64) < floor).then(|| {
+            (
+                IngestState::Suspicious,
+                format!(
+                    "the source shrank from {} to {} {unit} (more than {:.0} %); the previous data is kept",
+                    previous.records,
+                    summary.records,
+                    settings.max_shrink.clamp(0.0, 1.0) * 100.0
+                ),
+            )
+        })
+    };
+    if let Some((state, mut message)) = problem {
         replacement.abort().await;
-        report.outcome.state = IngestState::Failed;
-        report.outcome.error = Some(format!("the source returned no {stage}"));
-        return report;
-    }
-    let floor = (previous as f64) * (1.0 - settings.max_shrink.clamp(0.0, 1.0));
-    if previous > 0 && (summary.records as f64) < floor {
-        replacement.abort().await;
-        report.outcome.state = IngestState::Suspicious;
-        report.outcome.error = Some(format!(
-            "the source shrank from {previous} to {} {stage} (more than {:.0} %); the previous data is kept",
-            summary.records,
-            settings.max_shrink * 100.0
-        ));
+        // Like the record count, the skipped count stays that of the data still current;
+        // what this attempt skipped is told in the message.
+        if report.skipped.total() > 0 {
+            message.push_str(&format!("; this attempt skipped {}", report.skipped));
+        }
+        report.outcome.state = state;
+        report.outcome.skipped_count = previous.skipped;
+        report.outcome.error = Some(message);
         return report;
     }
     match replacement.commit().await {
@@ -642,20 +874,22 @@ async fn run_pipeline<S: Replacement>(
         }
         Err(e) => {
             report.outcome.state = IngestState::Failed;
+            report.outcome.skipped_count = previous.skipped;
             report.outcome.error = Some(e.to_string());
             report
         }
     }
 }
 
-fn failed_report(previous: u64, error: IngestError, bytes: u64) -> IngestReport {
+/// The outcome of an ingest that ended early: the previous records and skipped count stay.
+fn failed_report(previous: Previous, error: IngestError, bytes: u64) -> IngestReport {
     tracing::warn!(error = %error, "ingest failed; previous data kept");
     IngestReport {
         outcome: IngestOutcome {
             state: IngestState::Failed,
             at: Utc::now(),
-            record_count: previous,
-            skipped_count: 0,
+            record_count: previous.records,
+            skipped_count: previous.skipped,
             error: Some(error.to_string()),
         },
         skipped: SkipReport::default(),
@@ -664,5 +898,118 @@ fn failed_report(previous: u64, error: IngestError, bytes: u64) -> IngestReport 
         cancelled: false,
         playlist: None,
         lossy_lines: 0,
+    }
+}
+
+/// A download body that fails as soon as `stopped` completes, so that a parser blocked on a
+/// slow download ends when the writer gives up instead of when the download does.
+struct StopOnCancel {
+    inner: Pin<Box<dyn AsyncRead + Send>>,
+    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl AsyncRead for StopOnCancel {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::other(IngestError::Cancelled)));
+        }
+        self.inner.as_mut().poll_read(cx, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(head: &str, content_type: Option<&str>, expected: Expected) -> Option<String> {
+        check_head(head.as_bytes(), content_type, expected)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn html_is_recognised_after_a_bom_whitespace_and_comments() {
+        for head in [
+            "<!DOCTYPE html><html>",
+            "\u{feff} \r\n<HTML lang=en>",
+            "<head><title>x</title></head>",
+            "<body>Suspended</body>",
+            "<!-- banner -->\n<!doctype HTML>",
+            "<!----><!-- a --> <html>",
+        ] {
+            assert!(looks_like_html(head.as_bytes()), "{head}");
+        }
+        for head in [
+            "#EXTM3U\n",
+            "<?xml version=\"1.0\"?><tv>",
+            "<!-- generated --><tv>",
+            "<!-- a comment that never ends <html>",
+            "<header-less text",
+            "<htmlish>",
+            "",
+        ] {
+            assert!(!looks_like_html(head.as_bytes()), "{head}");
+        }
+    }
+
+    #[test]
+    fn json_is_recognised_but_bracketed_text_is_not() {
+        for head in [
+            "{\"a\":1}",
+            "{ }",
+            "[]",
+            "[ {\"a\":1}]",
+            "[1,2]",
+            "[\"x\"]",
+            "{",
+        ] {
+            assert!(looks_like_json(head.as_bytes()), "{head}");
+        }
+        for head in ["[NO PUBLIC STREAM]", "[ Channel ]", "{name}", "#EXTM3U", ""] {
+            assert!(!looks_like_json(head.as_bytes()), "{head}");
+        }
+    }
+
+    #[test]
+    fn a_text_html_content_type_refuses_only_what_does_not_look_expected() {
+        let html = Some("text/html; charset=UTF-8");
+        assert_eq!(
+            refused("#EXTM3U\n#EXTINF:-1,A\n", html, Expected::Playlist),
+            None
+        );
+        assert_eq!(refused("http://h/a.ts\n", html, Expected::Playlist), None);
+        assert_eq!(
+            refused("<?xml version=\"1.0\"?>", html, Expected::Guide),
+            None
+        );
+        assert_eq!(refused("<!-- grabber --><tv>", html, Expected::Guide), None);
+        assert_eq!(
+            refused("[{\"num\":1}]", html, Expected::Json("stream list")),
+            None
+        );
+        assert_eq!(refused("", html, Expected::Playlist), None);
+        let message = refused("Access denied", html, Expected::Playlist).unwrap();
+        assert!(
+            message.contains("HTML page instead of a playlist"),
+            "{message}"
+        );
+        assert!(refused("Forbidden", html, Expected::Json("JSON answer")).is_some());
+        assert!(refused("Access denied", Some("text/plain"), Expected::Playlist).is_none());
+    }
+
+    #[test]
+    fn json_is_refused_only_where_a_playlist_or_guide_was_expected() {
+        let message = refused("{\"error\":1}", None, Expected::Playlist).unwrap();
+        assert!(message.contains("JSON, not a playlist"), "{message}");
+        let message = refused("[]", Some("application/json"), Expected::Guide).unwrap();
+        assert!(message.contains("JSON, not a guide"), "{message}");
+        assert_eq!(
+            refused("{\"user_info\":{}}", None, Expected::Json("JSON answer")),
+            None
+        );
     }
 }

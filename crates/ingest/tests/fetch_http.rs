@@ -265,3 +265,61 @@ async fn reads_local_files_by_path_and_file_url_and_gz() {
         .unwrap_err();
     assert!(matches!(err, IngestError::Io(_)), "{err}");
 }
+
+#[tokio::test]
+async fn the_deadline_cuts_off_a_server_that_drips_its_body() {
+    // A byte every 20 ms never trips the read timeout, but 4 KB would take 80 s.
+    let server =
+        TestServer::start(|_, _| Reply::ok(vec![b'#'; 4096]).drip(1, Duration::from_millis(20)))
+            .await;
+    let fetcher = HttpFetcher::new(FetchOptions {
+        deadline: Duration::from_millis(700),
+        ..fast_options()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = read_all(&fetcher, &server.url("/slow.m3u"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IngestError::DeadlineExceeded { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn the_deadline_covers_waiting_for_the_answer_and_retries() {
+    let server = TestServer::start(|_, _| {
+        let mut reply = Reply::status(503, "busy");
+        reply.delay = Duration::from_millis(300);
+        reply
+    })
+    .await;
+    let fetcher = HttpFetcher::new(FetchOptions {
+        deadline: Duration::from_millis(500),
+        retries: 10,
+        ..fast_options()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = read_all(&fetcher, &server.url("/busy")).await.unwrap_err();
+    assert!(matches!(err, IngestError::DeadlineExceeded { .. }), "{err}");
+    assert!(server.hits("/busy") < 11, "retries stop at the deadline");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn reports_the_announced_content_type() {
+    let server = TestServer::start(|_, _| {
+        Reply::ok("#EXTM3U\n").header("Content-Type", "audio/x-mpegurl; charset=utf-8")
+    })
+    .await;
+    let fetcher = HttpFetcher::new(fast_options()).unwrap();
+    let download = fetcher
+        .fetch(&FetchRequest::new(server.url("/a.m3u")))
+        .await
+        .unwrap();
+    assert_eq!(
+        download.content_type.as_deref(),
+        Some("audio/x-mpegurl; charset=utf-8")
+    );
+}

@@ -13,7 +13,8 @@ use tvarr_core::{
 };
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::{
-    IngestProgress, IngestSettings, NoProgress, SkipReason, ingest_epg_source, ingest_stream_source,
+    IngestProgress, IngestSettings, IngestStage, NoProgress, ProgressSnapshot, SkipReason,
+    ingest_epg_source, ingest_stream_source,
 };
 
 fn stream_source(url: String, source_type: StreamSourceType) -> StreamSource {
@@ -356,16 +357,14 @@ async fn exceeding_the_size_limit_fails() {
 struct CancelAfter {
     records: AtomicU64,
     limit: u64,
-    stages: std::sync::Mutex<Vec<String>>,
+    stages: std::sync::Mutex<Vec<IngestStage>>,
 }
 
 impl IngestProgress for CancelAfter {
-    fn report(&self, stage: &str, done: u64, _total: Option<u64>) -> bool {
-        self.stages.lock().unwrap().push(stage.to_owned());
-        if stage == "channels" {
-            self.records.store(done, Ordering::Relaxed);
-        }
-        done < self.limit || stage == "download"
+    fn report(&self, progress: &ProgressSnapshot) -> bool {
+        self.stages.lock().unwrap().push(progress.stage);
+        self.records.store(progress.records, Ordering::Relaxed);
+        progress.records < self.limit
     }
 }
 
@@ -399,8 +398,7 @@ async fn cancellation_stops_and_aborts() {
             .stages
             .lock()
             .unwrap()
-            .iter()
-            .any(|s| s == "download")
+            .contains(&IngestStage::Parsing)
     );
 }
 
@@ -661,4 +659,315 @@ async fn a_connection_reset_mid_stream_fails_and_keeps_data() {
     assert_eq!(report.outcome.record_count, 9);
     assert_eq!(repo.channels(source.id).len(), 9);
     assert_eq!(*repo.commits.lock().unwrap(), 0);
+}
+
+/// Every progress report, in order.
+#[derive(Default)]
+struct RecordedProgress(std::sync::Mutex<Vec<ProgressSnapshot>>);
+
+impl IngestProgress for RecordedProgress {
+    fn report(&self, progress: &ProgressSnapshot) -> bool {
+        self.0.lock().unwrap().push(*progress);
+        true
+    }
+}
+
+#[tokio::test]
+async fn progress_reports_bytes_and_records_together() {
+    let text = playlist(5_000);
+    let length = text.len() as u64;
+    let server = TestServer::start(move |_, _| Reply::ok(text.clone())).await;
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
+    let progress = RecordedProgress::default();
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &progress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Ok);
+    let reports = progress.0.lock().unwrap().clone();
+    assert_eq!(reports[0].stage, IngestStage::Downloading);
+    assert_eq!(reports[0].records, 0);
+    assert!(
+        reports.iter().any(|p| p.stage == IngestStage::Parsing
+            && p.records > 0
+            && p.bytes > 0
+            && p.total_bytes == Some(length)),
+        "{reports:?}"
+    );
+    assert!(reports.windows(2).all(|w| w[0].records <= w[1].records));
+    let last = reports.last().unwrap();
+    assert_eq!(last.stage, IngestStage::Storing);
+    assert_eq!(
+        (last.bytes, last.total_bytes, last.records, last.unit),
+        (length, Some(length), 5_000, "channels")
+    );
+}
+
+/// Asks to stop once the ingest has run for `after`.
+struct StopAfter {
+    started: std::time::Instant,
+    after: Duration,
+}
+
+impl IngestProgress for StopAfter {
+    fn report(&self, _progress: &ProgressSnapshot) -> bool {
+        self.started.elapsed() < self.after
+    }
+}
+
+#[tokio::test]
+async fn cancelling_during_a_slow_download_stops_at_once() {
+    // About 70 KB at 256 bytes every 50 ms: some 14 s to download, and no batch fills before.
+    let text = playlist(1_000);
+    let server =
+        TestServer::start(move |_, _| Reply::ok(text.clone()).drip(256, Duration::from_millis(50)))
+            .await;
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/slow.m3u"), StreamSourceType::M3u);
+    let started = std::time::Instant::now();
+    let progress = StopAfter {
+        started,
+        after: Duration::from_millis(400),
+    };
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &progress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert!(report.cancelled, "{:?}", report.outcome);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the parser stopped reading at once, not at the end of the download ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(*repo.commits.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_download_past_its_deadline_fails_and_keeps_data() {
+    let text = playlist(1_000);
+    let server =
+        TestServer::start(move |_, _| Reply::ok(text.clone()).drip(64, Duration::from_millis(20)))
+            .await;
+    let fetcher = HttpFetcher::new(FetchOptions {
+        deadline: Duration::from_millis(600),
+        ..FetchOptions::default()
+    })
+    .unwrap();
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/drip.m3u"), StreamSourceType::M3u);
+    repo.set(source.id, previous_channels(source.id, 6));
+    let report = ingest_stream_source(
+        &source,
+        &fetcher,
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Failed);
+    let error = report.outcome.error.unwrap();
+    assert!(error.contains("deadline"), "{error}");
+    assert_eq!(report.outcome.record_count, 6);
+    assert_eq!(repo.channels(source.id).len(), 6);
+}
+
+#[tokio::test]
+async fn a_failed_ingest_keeps_the_last_known_skipped_count() {
+    let server = TestServer::start(|_, _| Reply::status(500, "boom")).await;
+    let repo = MemoryChannels::default();
+    let mut source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
+    source.channel_count = 10;
+    source.skipped_count = 7;
+    repo.set(source.id, previous_channels(source.id, 10));
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Failed);
+    assert_eq!(
+        (report.outcome.record_count, report.outcome.skipped_count),
+        (10, 7)
+    );
+}
+
+#[tokio::test]
+async fn a_suspicious_ingest_keeps_the_skipped_count_and_tells_what_it_skipped() {
+    let text = format!("{}=====junk=====\n=====more=====\n", playlist(40));
+    let server = TestServer::start(move |_, _| Reply::ok(text.clone())).await;
+    let repo = MemoryChannels::default();
+    let mut source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
+    source.skipped_count = 3;
+    repo.set(source.id, previous_channels(source.id, 100));
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Suspicious);
+    assert_eq!(
+        (report.outcome.record_count, report.outcome.skipped_count),
+        (100, 3),
+        "both describe the data still current"
+    );
+    assert_eq!(report.skipped.count(SkipReason::NotAUrl), 2);
+    let error = report.outcome.error.unwrap();
+    assert!(error.contains("not_a_url: 2"), "{error}");
+
+    // An empty result keeps it too.
+    let server = TestServer::start(|_, _| Reply::ok("#EXTM3U\n=====junk=====\n")).await;
+    source.url = server.url("/empty.m3u");
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Failed);
+    assert_eq!(report.outcome.skipped_count, 3);
+}
+
+async fn ingest_playlist_answer(reply: Reply) -> tvarr_ingest::IngestReport {
+    let server = TestServer::start(move |_, _| reply.clone()).await;
+    let repo = MemoryChannels::default();
+    let source = stream_source(server.url("/get.php"), StreamSourceType::M3u);
+    ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await
+}
+
+async fn ingest_guide_answer(reply: Reply) -> tvarr_ingest::IngestReport {
+    let server = TestServer::start(move |_, _| reply.clone()).await;
+    let repo = MemoryGuide::default();
+    let source = epg_source(server.url("/xmltv.php"));
+    ingest_epg_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await
+}
+
+fn failure(report: &tvarr_ingest::IngestReport) -> String {
+    assert_eq!(report.outcome.state, IngestState::Failed);
+    report.outcome.error.clone().unwrap()
+}
+
+#[tokio::test]
+async fn html_error_pages_are_named_as_such_not_as_an_empty_playlist() {
+    for body in [
+        "<head><title>Login</title></head><body>Please log in</body>",
+        "\u{feff}\r\n  <BODY>Account suspended</BODY>",
+        "<!-- generated by nginx -->\n<!DOCTYPE html><html><body>403</body></html>",
+        "<!---->\n<!-- two comments -->\n<html lang=\"en\"></html>",
+    ] {
+        let error = failure(&ingest_playlist_answer(Reply::ok(body)).await);
+        assert!(
+            error.contains("provider answered with an HTML page"),
+            "{body}: {error}"
+        );
+    }
+    let by_type = Reply::ok("Access denied for your IP address\n")
+        .header("Content-Type", "text/html; charset=UTF-8");
+    let error = failure(&ingest_playlist_answer(by_type).await);
+    assert!(error.contains("HTML page"), "{error}");
+}
+
+#[tokio::test]
+async fn json_where_a_playlist_or_guide_was_expected_is_named_as_such() {
+    for body in [
+        r#"{"user_info":{"auth":0}}"#,
+        "\n [ {\"error\": \"expired\"} ]",
+        "[]",
+    ] {
+        let error = failure(&ingest_playlist_answer(Reply::ok(body)).await);
+        assert!(
+            error.contains("provider answered with JSON, not a playlist"),
+            "{body}: {error}"
+        );
+    }
+    let error = failure(&ingest_guide_answer(Reply::ok(r#"{"error":"not found"}"#)).await);
+    assert!(error.contains("JSON, not a guide"), "{error}");
+}
+
+#[tokio::test]
+async fn a_php_panel_labelling_real_data_text_html_is_still_read() {
+    let playlist_reply = Reply::ok(playlist(5)).header("Content-Type", "text/html; charset=UTF-8");
+    let report = ingest_playlist_answer(playlist_reply).await;
+    assert_eq!(
+        report.outcome.state,
+        IngestState::Ok,
+        "{:?}",
+        report.outcome.error
+    );
+    let guide = "<?xml version=\"1.0\"?>\n<tv><programme channel=\"a\" start=\"20240101000000 +0000\"><title>t</title></programme></tv>";
+    let report = ingest_guide_answer(Reply::ok(guide).header("Content-Type", "text/html")).await;
+    assert_eq!(
+        report.outcome.state,
+        IngestState::Ok,
+        "{:?}",
+        report.outcome.error
+    );
+    let error = failure(
+        &ingest_guide_answer(
+            Reply::ok("<h1>Service unavailable</h1>").header("Content-Type", "text/html"),
+        )
+        .await,
+    );
+    assert!(error.contains("HTML page instead of a guide"), "{error}");
+}
+
+#[tokio::test]
+async fn the_guide_doctype_is_never_fetched() {
+    let guide = std::fs::read(fixture("xmltv/xmltv-project/attrs.xml")).unwrap();
+    let server = TestServer::start(move |request, _| {
+        if request.path.ends_with(".dtd") {
+            Reply::ok("<!ENTITY boom \"fetched\">")
+        } else {
+            Reply::ok(guide.clone())
+        }
+    })
+    .await;
+    let repo = MemoryGuide::default();
+    let source = epg_source(server.url("/guides/attrs.xml"));
+    let report = ingest_epg_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(
+        report.outcome.state,
+        IngestState::Ok,
+        "{:?}",
+        report.outcome.error
+    );
+    assert_eq!(server.hits("/"), 1, "{:?}", server.requests());
+    assert_eq!(server.hits("/guides/xmltv.dtd"), 0);
 }

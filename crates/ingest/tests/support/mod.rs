@@ -27,6 +27,8 @@ pub struct Reply {
     pub close_delimited: bool,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Send the body this many bytes at a time, waiting this long before each piece.
+    pub drip: Option<(usize, Duration)>,
 }
 
 impl Reply {
@@ -42,7 +44,14 @@ impl Reply {
             announced_length: None,
             close_delimited: false,
             delay: Duration::ZERO,
+            drip: None,
         }
+    }
+
+    /// Sends the body `bytes` at a time, one piece every `every`.
+    pub fn drip(mut self, bytes: usize, every: Duration) -> Self {
+        self.drip = Some((bytes.max(1), every));
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -135,7 +144,21 @@ impl TestServer {
                     }
                     out.push_str("Connection: close\r\n\r\n");
                     let _ = stream.write_all(out.as_bytes()).await;
-                    let _ = stream.write_all(&reply.body).await;
+                    match reply.drip {
+                        Some((bytes, every)) => {
+                            for piece in reply.body.chunks(bytes) {
+                                tokio::time::sleep(every).await;
+                                if stream.write_all(piece).await.is_err()
+                                    || stream.flush().await.is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        }
+                        None => {
+                            let _ = stream.write_all(&reply.body).await;
+                        }
+                    }
                     let _ = stream.flush().await;
                     let _ = stream.shutdown().await;
                 });
