@@ -68,6 +68,9 @@ pub enum ApiError {
     /// The request is malformed (bad JSON, bad id, bad query).
     #[error("{0}")]
     BadRequest(String),
+    /// The request body is larger than the endpoint accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The request is well-formed but its values are invalid.
     #[error("{detail}")]
     Validation {
@@ -154,6 +157,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "Bad request",
+            ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::Validation { .. } => "Invalid fields",
             ApiError::InvalidExpression { .. } => "Invalid expression",
             ApiError::Unauthorized(_) => "Unauthorized",
@@ -204,6 +208,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation { .. } | ApiError::InvalidExpression { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -295,10 +300,24 @@ pub(crate) mod extractors {
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
     use actix_web::{HttpRequest, web};
 
-    use super::ApiError;
+    use super::{ApiError, ApiResult};
 
     /// The largest JSON body accepted.
     pub const JSON_LIMIT: usize = 1024 * 1024;
+
+    /// The body of a handler that reads raw bytes, up to [`JSON_LIMIT`]: actix's `Bytes`
+    /// extractor would answer an oversized body with plain text, and offers no error handler.
+    pub async fn body_bytes(payload: web::Payload) -> ApiResult<web::Bytes> {
+        match payload.to_bytes_limited(JSON_LIMIT).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+                "the body could not be read: {e}"
+            ))),
+            Err(_) => Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {JSON_LIMIT} bytes"
+            ))),
+        }
+    }
 
     pub fn json_config() -> web::JsonConfig {
         web::JsonConfig::default()
@@ -306,12 +325,12 @@ pub(crate) mod extractors {
             .error_handler(|err, _req: &HttpRequest| {
                 let api = match &err {
                     JsonPayloadError::OverflowKnownLength { length, limit } => {
-                        ApiError::BadRequest(format!(
+                        ApiError::PayloadTooLarge(format!(
                             "the body is {length} bytes; at most {limit} are accepted"
                         ))
                     }
                     JsonPayloadError::Overflow { limit } => {
-                        ApiError::BadRequest(format!("the body is larger than {limit} bytes"))
+                        ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
                     }
                     JsonPayloadError::ContentType => ApiError::BadRequest(
                         "the body must be JSON, sent with Content-Type: application/json".into(),

@@ -220,6 +220,8 @@ pub async fn test_filter(
     let body = body.into_inner();
     let filter = CompiledFilter::compile(expr_domain(body.domain), &body.expression)
         .map_err(|e| ApiError::expression("expression", e.diagnostics(), Vec::new()))?;
+    // One `@time:now` for the whole scan, so every record is judged against the same instant.
+    let now = Utc::now();
     let mut matched = 0;
     let mut sample = Vec::new();
     let total = match body.domain {
@@ -230,7 +232,7 @@ pub async fn test_filter(
                 .map(StreamSourceId::from)
                 .collect();
             scan_channels(&state, ids, |channel, context| {
-                if filter.matches(&ChannelRecord::new(&channel.data, context)) {
+                if filter.matches_at(&ChannelRecord::new(&channel.data, context), now) {
                     matched += 1;
                     if sample.len() < SAMPLE_SIZE {
                         sample.push(RecordView::Channel(channel.into()));
@@ -242,7 +244,7 @@ pub async fn test_filter(
         Domain::Epg => {
             let ids = body.source_ids.into_iter().map(EpgSourceId::from).collect();
             scan_programmes(&state, ids, |programme, context| {
-                if filter.matches(&ProgrammeRecord::new(&programme.data, context)) {
+                if filter.matches_at(&ProgrammeRecord::new(&programme.data, context), now) {
                     matched += 1;
                     if sample.len() < SAMPLE_SIZE {
                         sample.push(RecordView::Programme(programme.into()));

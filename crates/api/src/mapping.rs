@@ -9,7 +9,7 @@ use tvarr_core::{
     Domain, EpgSourceId, FieldError, MappingRule, MappingRuleId, MappingRuleInput, PageRequest,
     RepoError, StreamSourceId,
 };
-use tvarr_expr::ApplyReport;
+use tvarr_expr::{ApplyReport, RunHelpers};
 use tvarr_pipeline::{MappingPipeline, field_name};
 use utoipa::ToSchema;
 
@@ -328,15 +328,17 @@ pub async fn test_mapping_rule(
 ) -> ApiResult<web::Json<MappingTestResult>> {
     let body = body.into_inner();
     let domain = body.domain;
-    let pipeline =
-        MappingPipeline::compile(domain, [("test", body.expression.as_str())]).map_err(|e| {
+    let pipeline = MappingPipeline::compile(domain, [("test", body.expression.as_str())])
+        .map_err(|e| {
             let diagnostics = e
                 .invalid_expressions()
                 .first()
                 .map(|i| i.diagnostics.clone())
                 .unwrap_or_default();
             ApiError::expression("expression", &diagnostics, Vec::new())
-        })?;
+        })?
+        // `@logo:ID` as the outputs will show it, and one `@time:now` for the whole scan.
+        .with_helpers(RunHelpers::new(&state.settings.base_url));
     let mut affected = 0;
     let mut sample = Vec::new();
     let total = match domain {

@@ -17,6 +17,7 @@ use tvarr_core::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::error::extractors::body_bytes;
 use crate::error::{ApiError, ApiResult, ExpressionDiagnostic, Problem, ProblemFieldError};
 use crate::expressions::{ExpressionKindParam, check};
 use crate::mapping::{all_rules, next_priority};
@@ -169,13 +170,14 @@ pub(crate) fn build_export(
 /// Exports filters and data-mapping rules as a `tvarr-rules` document, without ids.
 #[utoipa::path(tag = "filters", request_body = ExportBody, responses(
     (status = 200, body = RulesDocument),
+    (status = 413, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[post("/export/filters")]
 pub async fn export_rules(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> ApiResult<web::Json<RulesDocument>> {
-    let body = read_export_body(&body)?;
+    let body = read_export_body(&body_bytes(body).await?)?;
     let filters = all_filters(&state).await?;
     let rules = all_rules(&state, None).await?;
     Ok(web::Json(build_export(
@@ -665,6 +667,7 @@ pub struct ImportParams {
 #[utoipa::path(tag = "filters", params(ImportParams), request_body = Object, responses(
     (status = 200, body = ImportReport),
     (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 413, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[post("/import/filters")]
 pub async fn import_rules(

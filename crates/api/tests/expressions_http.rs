@@ -601,3 +601,254 @@ async fn exported_rules_preview_and_import_into_another_server() {
     );
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// Posts `body` as JSON and returns the status, the content type and the body (JSON, or the raw
+/// text as a JSON string when it is not JSON).
+macro_rules! post_raw {
+    ($app:expr, $uri:expr, $body:expr) => {{
+        let req = TestRequest::post()
+            .uri($uri)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload($body)
+            .to_request();
+        let res = call_service(&$app, req).await;
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = actix_web::test::read_body(res).await;
+        let body = serde_json::from_slice::<Value>(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, content_type, body)
+    }};
+}
+
+/// The endpoints that take an expression in a JSON body, each with a body template whose
+/// `EXPRESSION` is replaced by the raw JSON value of the expression.
+const EXPRESSION_ENDPOINTS: &[(&str, &str)] = &[
+    (
+        "/api/v1/expressions/validate",
+        r#"{"domain": "stream", "kind": "filter", "expression": EXPRESSION}"#,
+    ),
+    (
+        "/api/v1/filters",
+        r#"{"name": "bad input", "domain": "stream", "action": "include", "expression": EXPRESSION}"#,
+    ),
+    (
+        "/api/v1/filters/test",
+        r#"{"domain": "stream", "expression": EXPRESSION}"#,
+    ),
+    (
+        "/api/v1/import/filters?preview=true",
+        r#"{"format": "tvarr-rules", "version": 1, "filters": [{"name": "bad input", "domain": "stream", "action": "include", "expression": EXPRESSION}]}"#,
+    ),
+];
+
+fn body_with(template: &str, expression: &[u8]) -> Vec<u8> {
+    let (before, after) = template.split_once("EXPRESSION").unwrap();
+    [before.as_bytes(), expression, after.as_bytes()].concat()
+}
+
+fn assert_problem(what: &str, status: StatusCode, content_type: &str, body: &Value) {
+    assert!(
+        status.is_client_error(),
+        "{what}: wanted a 4xx, got {status}: {body}"
+    );
+    assert_eq!(content_type, "application/problem+json", "{what}: {body}");
+    assert_eq!(body["status"], status.as_u16(), "{what}: {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{what}: {body}"
+    );
+}
+
+#[actix_web::test]
+async fn malformed_bodies_get_problem_documents_on_every_expression_endpoint() {
+    let server = test_server().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let oversized = format!("\"{}\"", "x".repeat(1_100_000));
+    let bad_inputs: [(&str, Vec<u8>, StatusCode); 3] = [
+        (
+            "invalid UTF-8",
+            b"\"name contains \xff\xfe\xc0\"".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "lone surrogate",
+            br#""name contains \ud800""#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "body over the JSON limit",
+            oversized.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (uri, template) in EXPRESSION_ENDPOINTS {
+        for (what, expression, want) in &bad_inputs {
+            let (status, content_type, body) =
+                post_raw!(app, *uri, body_with(template, expression));
+            let what = format!("{what} to {uri}");
+            assert_problem(&what, status, &content_type, &body);
+            assert_eq!(status, *want, "{what}: {body}");
+        }
+    }
+
+    let nested = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let (status, content_type, body) = post_raw!(
+        app,
+        "/api/v1/import/filters?preview=true",
+        nested.into_bytes()
+    );
+    assert_problem("deeply nested JSON", status, &content_type, &body);
+}
+
+#[actix_web::test]
+async fn pathological_expressions_are_refused_with_diagnostics_not_errors() {
+    let server = test_server().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let deep = format!(
+        "\"{}name contains \\\"x\\\"{}\"",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let huge = format!("\"name contains \\\"{}\\\"\"", "x".repeat(1_000_000));
+    let many_regexes = format!(
+        "\"{}\"",
+        (0..2_000)
+            .map(|i| format!(r#"name =~ \"\\w{{20}}{i}\""#))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    );
+    for (what, expression, message) in [
+        ("10,000 nested parentheses", deep, "nest deeper than"),
+        ("a 1 MB expression", huge, "bytes long"),
+        ("2,000 large regexes", many_regexes, "too large together"),
+    ] {
+        for (uri, template) in EXPRESSION_ENDPOINTS {
+            let (status, content_type, body) =
+                post_raw!(app, *uri, body_with(template, expression.as_bytes()));
+            let what = format!("{what} to {uri}");
+            let diagnostics = if uri.contains("validate") {
+                assert_eq!(status, StatusCode::OK, "{what}: {body}");
+                assert_eq!(body["valid"], false, "{what}: {body}");
+                &body["errors"]
+            } else if uri.contains("import") {
+                // An import reports each item; a bad expression makes its item invalid.
+                assert_eq!(status, StatusCode::OK, "{what}: {body}");
+                assert_eq!(body["items"][0]["outcome"], "invalid", "{what}: {body}");
+                &body["items"][0]["diagnostics"]
+            } else {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+                assert_problem(&what, status, &content_type, &body);
+                &body["diagnostics"]
+            };
+            let first = &diagnostics[0];
+            assert!(
+                first["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(message)),
+                "{what}: {body}"
+            );
+            assert!(first["start"].as_u64() <= first["end"].as_u64(), "{what}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn export_refuses_oversized_and_malformed_bodies_with_problem_documents() {
+    let server = test_server().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let oversized = format!(r#"{{"ids": ["{}"]}}"#, "0".repeat(1_100_000));
+    let (status, content_type, body) =
+        post_raw!(app, "/api/v1/export/filters", oversized.into_bytes());
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_problem("oversized export body", status, &content_type, &body);
+
+    let (status, content_type, body) = post_raw!(
+        app,
+        "/api/v1/export/filters",
+        b"{\"ids\": [\"\xff\"]}".to_vec()
+    );
+    assert_problem("invalid UTF-8 export body", status, &content_type, &body);
+
+    let (status, _, body) = post_raw!(app, "/api/v1/export/filters", Vec::new());
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an empty body exports everything: {body}"
+    );
+}
+
+#[actix_web::test]
+async fn fields_list_the_hyphenated_m3u_attribute_spellings_as_aliases() {
+    let server = test_server().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let (status, list) = send!(app, TestRequest::get().uri("/api/v1/filters/fields/stream"));
+    assert_eq!(status, StatusCode::OK);
+    let aliases = |name: &str| -> Vec<String> {
+        list["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no field {name}"))["aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    for (field, spelling) in [
+        ("tvg_id", "tvg-id"),
+        ("tvg_name", "tvg-name"),
+        ("tvg_logo", "tvg-logo"),
+        ("tvg_chno", "tvg-chno"),
+        ("tvg_shift", "tvg-shift"),
+        ("group_title", "group-title"),
+        ("catchup_days", "catchup-days"),
+        ("catchup_source", "catchup-source"),
+        ("tvg_country", "tvg-country"),
+        ("tvg_language", "tvg-language"),
+        ("tvg_url", "tvg-url"),
+    ] {
+        assert!(
+            aliases(field).iter().any(|a| a == spelling),
+            "{field}: {:?}",
+            aliases(field)
+        );
+    }
+}
+
+#[actix_web::test]
+async fn logo_helper_resolves_under_the_server_base_url() {
+    let server = test_server().await;
+    let source = ingest_channels(
+        &server.repos,
+        &unique("logos"),
+        vec![ChannelData {
+            name: "BBC One".into(),
+            stream_url: "http://example.com/bbc1".into(),
+            ..Default::default()
+        }],
+    )
+    .await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let (status, body) = send!(
+        app,
+        TestRequest::post()
+            .uri("/api/v1/data-mapping/test")
+            .set_json(json!({
+                "domain": "stream", "source_ids": [source.to_string()],
+                "expression": "SET tvg_logo = \"@logo:01ARZ3NDEKTSV4RRFFQ69G5FAV\""
+            }))
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["sample"][0]["after"]["tvg_logo"],
+        "http://localhost:8080/logos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png"
+    );
+}
