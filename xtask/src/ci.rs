@@ -106,6 +106,10 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
                 &["deny", "--offline", "check", "licenses", "bans", "sources"],
                 &[],
             )?;
+        } else if in_ci {
+            bail!(
+                "cargo-deny is not installed: CI must run the licence checks (cargo install cargo-deny)"
+            );
         } else {
             println!(
                 "==> cargo-deny is not installed: licence checks skipped (cargo install cargo-deny)"
@@ -125,6 +129,9 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
             continue;
         }
         println!("==> tests on {}", db.name);
+        if db.name != "sqlite" {
+            crate::dbserver::reset(&db.url);
+        }
         // Every test runs on SQLite; the crates whose tests use the main database run again on
         // PostgreSQL and MariaDB.
         let mut args = if db.name == "sqlite" {

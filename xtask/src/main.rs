@@ -6,6 +6,7 @@
 
 mod bench_e2e;
 mod ci;
+mod dbserver;
 mod gen_fixtures;
 
 use anyhow::{Result, bail};

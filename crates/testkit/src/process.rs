@@ -1,7 +1,6 @@
 //! A running tvarr binary, stopped (SIGKILL) when dropped.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,15 +10,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(18080)
-}
-
-/// The database the test suite runs on: `TVARR_TEST_DATABASE_URL` when set (the CI sets it to
-/// PostgreSQL and MariaDB in turn), else a SQLite file inside `data_dir`.
-pub fn test_database_url(data_dir: &Path) -> String {
-    match std::env::var("TVARR_TEST_DATABASE_URL") {
-        Ok(url) if !url.starts_with("sqlite") => url,
-        _ => format!("sqlite://{}?mode=rwc", data_dir.join("tvarr.db").display()),
-    }
 }
 
 /// A child tvarr process.
