@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tvarr_testkit::{ProviderServer, Route, TvarrProcess, free_port, test_database_url};
+use tvarr_testkit::{
+    ProviderServer, Route, TvarrProcess, free_port, test_database_url, testing_on_sqlite,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tvarr-server");
 
@@ -13,6 +15,7 @@ struct Server {
     client: reqwest::Client,
     _dir: tempfile::TempDir,
     data_dir: std::path::PathBuf,
+    database: String,
 }
 
 impl Server {
@@ -21,10 +24,11 @@ impl Server {
         let data_dir = dir.path().to_path_buf();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let database = test_database_url(&data_dir);
+        let database = test_database_url(&data_dir).await;
+        let data_dir_text = data_dir.to_str().unwrap().to_string();
         let mut env = vec![
             ("TVARR_LISTEN", listen.as_str()),
-            ("TVARR_DATA_DIR", data_dir.to_str().unwrap()),
+            ("TVARR_DATA_DIR", data_dir_text.as_str()),
             ("TVARR_DATABASE_URL", database.as_str()),
             ("TVARR_WORKERS", "1"),
         ];
@@ -35,6 +39,7 @@ impl Server {
             client: reqwest::Client::new(),
             _dir: dir,
             data_dir,
+            database,
         };
         server.wait_until_live().await;
         server
@@ -86,7 +91,7 @@ async fn answers_readyz_and_creates_its_sqlite_database() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    if test_database_url(&server.data_dir).starts_with("sqlite") {
+    if testing_on_sqlite() {
         assert!(server.data_dir.join("tvarr.db").exists());
     }
     let (status, health) = server.get("/health").await;
@@ -126,6 +131,41 @@ async fn serves_its_openapi_document_and_docs_page() {
         .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn counts_requests_by_route_pattern_in_its_metrics() {
+    let server = Server::start(&[]).await;
+    let (status, _) = server.get("/api/v1/sources/stream").await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .get("/api/v1/sources/stream/0191d1f4-7c5e-7a8b-9c0d-1e2f3a4b5c6d")
+        .await;
+    assert_eq!(status, 404);
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |route: &str, status: u16| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("tvarr_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(str::to_owned)
+    };
+    let listed = line("/api/v1/sources/stream", 200).expect("the list request is counted");
+    assert!(listed.ends_with(" 1"), "{listed}");
+    // The id is folded into the route's pattern, so ids never make a series each.
+    assert!(line("/api/v1/sources/stream/{id}", 404).is_some(), "{text}");
+    assert!(!text.contains("0191d1f4"), "an id leaked into a label");
+    assert!(text.contains("tvarr_http_request_duration_seconds"));
 }
 
 #[tokio::test]
@@ -369,6 +409,52 @@ async fn requires_credentials_once_an_admin_password_is_set() {
 }
 
 #[tokio::test]
+async fn stops_within_ten_seconds_on_sigterm_while_an_ingest_hangs() {
+    let provider = ProviderServer::start().await.unwrap();
+    let playlist =
+        std::fs::read("../../fixtures/external/m3u/iptv-org/gh-pages_countries_iq.m3u").unwrap();
+    // The download sends half the playlist and then hangs, so the job is mid-run at SIGTERM.
+    provider.route(
+        "/hang.m3u",
+        Route::ok("audio/x-mpegurl", playlist).stalling_first(1),
+    );
+    let mut server = Server::start(&[]).await;
+    let (status, source) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "hangs", "source_type": "m3u", "url": provider.url("/hang.m3u")}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = source["id"].as_str().unwrap().to_string();
+    let (status, accepted) = server
+        .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let job_id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.hits("/hang.m3u") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the ingest never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!(job["status"], "running", "{job}");
+
+    let started = Instant::now();
+    server.process.signal("TERM");
+    let status = server
+        .process
+        .wait_timeout(Duration::from_secs(10))
+        .expect("still running 10 s after SIGTERM with a job running");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    provider.release();
+}
+
+#[tokio::test]
 async fn stops_within_ten_seconds_on_sigterm() {
     let mut server = Server::start(&[]).await;
     let started = Instant::now();
@@ -409,4 +495,95 @@ fn refuses_an_invalid_setting_naming_it() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("listen"));
+}
+
+/// Runs `sql` on the PostgreSQL server of `database_url`, connected to its `postgres` database.
+async fn postgres_admin(database_url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let (prefix, _) = database_url.rsplit_once('/').unwrap();
+    let mut conn = sqlx::PgConnection::connect(&format!("{prefix}/postgres"))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+async fn wait_for_status(server: &Server, path: &str, want: u16, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = server.get(path).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {status} ({body}), not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The database goes away under a running server (PostgreSQL refuses every connection to it)
+/// and comes back: `/readyz` and the API say so with 503 problem documents, never a 500, and
+/// both recover without a restart. Runs on the PostgreSQL pass, where a database can be taken
+/// away; an embedded SQLite file cannot be.
+#[tokio::test]
+async fn reports_a_lost_database_and_recovers_when_it_returns() {
+    if !std::env::var("TVARR_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return;
+    }
+    let server = Server::start(&[]).await;
+    let (status, _) = server.get("/readyz").await;
+    assert_eq!(status, 200);
+    let name = server
+        .database
+        .rsplit_once('/')
+        .unwrap()
+        .1
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+
+    postgres_admin(
+        &server.database,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    postgres_admin(
+        &server.database,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    )
+    .await;
+    wait_for_status(&server, "/readyz", 503, Duration::from_secs(30)).await;
+    let r = server
+        .client
+        .get(server.url("/api/v1/sources/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("unavailable"),
+        "{problem}"
+    );
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["database"], false);
+
+    postgres_admin(
+        &server.database,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    wait_for_status(&server, "/readyz", 200, Duration::from_secs(30)).await;
+    let (status, _) = server.get("/api/v1/sources/stream").await;
+    assert_eq!(status, 200);
 }

@@ -180,21 +180,25 @@ impl Authenticator {
         Uuid::parse_str(user).ok()
     }
 
-    async fn verify_key(&self, key: &str) -> Option<Uuid> {
+    /// The id of the active key `key`, `None` when no active key matches, or an error when the
+    /// database cannot say (a 503, not a misleading 401 that would make clients drop the key).
+    async fn verify_key(&self, key: &str) -> Result<Option<Uuid>, ApiError> {
         let digest = *blake3::hash(key.as_bytes()).as_bytes();
         if let Some(id) = self.verified_keys.get(&digest).await {
-            return Some(id);
+            return Ok(Some(id));
         }
-        let prefix = key_prefix(key)?;
-        let candidates = self.keys.active_with_prefix(prefix).await.ok()?;
+        let Some(prefix) = key_prefix(key) else {
+            return Ok(None);
+        };
+        let candidates = self.keys.active_with_prefix(prefix).await?;
         for candidate in candidates {
             if verify_secret(key, &candidate.key_hash) {
                 self.verified_keys.insert(digest, candidate.id).await;
                 let _ = self.keys.touch(candidate.id, Utc::now()).await;
-                return Some(candidate.id);
+                return Ok(Some(candidate.id));
             }
         }
-        None
+        Ok(None)
     }
 
     /// Who made `req`, or why it is refused.
@@ -206,7 +210,7 @@ impl Authenticator {
             && let Ok(value) = header.to_str()
             && let Some(token) = value.strip_prefix("Bearer ").map(str::trim)
         {
-            return match self.verify_key(token).await {
+            return match self.verify_key(token).await? {
                 Some(id) => Ok(Principal::ApiKey { id }),
                 None => Err(ApiError::Unauthorized(
                     "the API key is invalid or revoked".into(),
@@ -318,6 +322,12 @@ pub async fn setup(
     Ok(HttpResponse::Created().finish())
 }
 
+/// An argon2 hash of a password nobody has, verified against when the user name is unknown.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_secret("no such user: equalises login timing").unwrap_or_default())
+}
+
 /// Logs in and sets the session cookie.
 #[utoipa::path(tag = "auth", request_body = LoginBody, responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
 #[post("/auth/login")]
@@ -330,7 +340,16 @@ pub async fn login(
         .users
         .find_by_username(body.username.trim())
         .await?;
-    let Some(user) = user.filter(|u| verify_secret(&body.password, &u.password_hash)) else {
+    let user = match user {
+        Some(user) => Some(user).filter(|u| verify_secret(&body.password, &u.password_hash)),
+        None => {
+            // Spend the same argon2 time on an unknown name as on a wrong password, so the
+            // answer's timing does not tell which user names exist.
+            let _ = verify_secret(&body.password, unknown_user_hash());
+            None
+        }
+    };
+    let Some(user) = user else {
         return Err(ApiError::Unauthorized("wrong user name or password".into()));
     };
     let expires = Utc::now() + SESSION_LIFETIME;

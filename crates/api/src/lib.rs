@@ -206,13 +206,30 @@ async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_string();
+    // The route pattern, not the path, labels the metrics: ids in paths would make one series
+    // per id. Paths no route knows share one label.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
     let result = next.call(req).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &result {
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    let status = match &result {
         Ok(res) => {
-            tracing::info!(%method, %path, status = res.status().as_u16(), elapsed_ms, "request")
+            let status = res.status().as_u16();
+            tracing::info!(%method, %path, status, elapsed_ms, "request");
+            status
         }
-        Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
+        Err(e) => {
+            tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed");
+            e.as_response_error().status_code().as_u16()
+        }
+    };
+    if let Some(metrics) = metrics {
+        metrics.observe_request(method.as_str(), &route, status, elapsed);
     }
     result
 }

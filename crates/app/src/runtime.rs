@@ -306,20 +306,41 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
     tracing::info!(listen = %settings.listen, base_url = %settings.base_url, "tvarr is serving");
     let handle = server.handle();
     let stopper = shutdown.clone();
+    // One deadline from the moment the signal arrives covers draining requests, running jobs
+    // and closing the database, so the whole stop fits in the promised ten seconds.
+    let stop_deadline = Arc::new(std::sync::OnceLock::new());
+    let deadline_setter = stop_deadline.clone();
     tokio::spawn(async move {
         stop_signal().await;
+        let _ = deadline_setter.set(tokio::time::Instant::now() + STOP_DEADLINE);
         tracing::info!("stopping: no new requests or jobs; running jobs get a few seconds");
         stopper.cancel();
         handle.stop(true).await;
     });
     let served = server.await;
     shutdown.cancel();
-    let _ = tokio::time::timeout(STOP_DEADLINE, async {
+    let deadline = stop_deadline
+        .get()
+        .copied()
+        .unwrap_or_else(|| tokio::time::Instant::now() + STOP_DEADLINE);
+    let _ = tokio::time::timeout_at(deadline, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
-    store.close().await.ok();
+    close_store(store, deadline).await;
     served.map_err(|e| AppError::Start(format!("the HTTP server failed: {e}")))
+}
+
+/// Closes the database pools, giving up at `deadline` (plus a moment, so a pool that is already
+/// closing can finish): a stuck connection must not hold the process past its stop deadline.
+async fn close_store(store: Store, deadline: tokio::time::Instant) {
+    let deadline = deadline.max(tokio::time::Instant::now()) + Duration::from_millis(500);
+    if tokio::time::timeout_at(deadline, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close in time; stopping anyway");
+    }
 }
 
 /// Runs workers only, until SIGTERM or SIGINT.
@@ -343,13 +364,20 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
         .with_options(worker_options(&settings, workers));
     let shutdown = CancellationToken::new();
     let stopper = shutdown.clone();
+    let stop_deadline = Arc::new(std::sync::OnceLock::new());
+    let deadline_setter = stop_deadline.clone();
     tokio::spawn(async move {
         stop_signal().await;
+        let _ = deadline_setter.set(tokio::time::Instant::now() + STOP_DEADLINE);
         tracing::info!("stopping: no new jobs; running jobs get a few seconds");
         stopper.cancel();
     });
     tracing::info!(workers, "tvarr-worker is running");
     let result = runtime.serve(shutdown).await;
-    store.close().await.ok();
+    let deadline = stop_deadline
+        .get()
+        .copied()
+        .unwrap_or_else(|| tokio::time::Instant::now() + STOP_DEADLINE);
+    close_store(store, deadline).await;
     result.map_err(|e| AppError::Start(format!("the workers failed: {e}")))
 }
