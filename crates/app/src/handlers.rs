@@ -95,22 +95,29 @@ fn ingest_span(job_id: JobId, source_id: Uuid, kind: &'static str) -> tracing::S
 }
 
 /// Runs `work` while forwarding `cell` to the job every 250 ms.
+///
+/// The forwarding runs *beside* the work, both polled together: never in a `select!` branch
+/// body, which would stop polling the work while the progress is written. The work may be
+/// holding SQLite's write lock mid-batch at that moment, so the progress write would wait out
+/// the busy timeout for a lock its own task holds (a 30 s stall per tick, seen in bench-e2e).
 async fn with_progress<F: std::future::Future<Output = IngestReport>>(
     cell: &ProgressCell,
     ctx: &JobContext,
     work: F,
 ) -> IngestReport {
-    tokio::pin!(work);
-    let mut ticker = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            report = &mut work => {
-                cell.forward(ctx).await;
-                return report;
-            }
-            _ = ticker.tick() => cell.forward(ctx).await,
+    let forwarding = async {
+        let mut ticker = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            ticker.tick().await;
+            cell.forward(ctx).await;
         }
-    }
+    };
+    let report = tokio::select! {
+        report = work => report,
+        never = forwarding => never,
+    };
+    cell.forward(ctx).await;
+    report
 }
 
 fn job_result(report: &IngestReport) -> Result<(), JobError> {

@@ -93,11 +93,19 @@ impl QueueConfig {
     pub const SQLITE_FILE: &'static str = "queue.db";
 
     /// A queue on `backend` with the default name and timings.
+    ///
+    /// An idle worker polls a local SQLite queue every 100 ms: a lookup in a local file costs
+    /// next to nothing, and an ingest of a few seconds should not wait half a second to
+    /// start. Shared servers (PostgreSQL, Redis) are polled every 500 ms, to spare them.
     pub fn new(backend: QueueBackend) -> Self {
+        let poll_interval = match backend {
+            QueueBackend::Sqlite { .. } => Duration::from_millis(100),
+            _ => Duration::from_millis(500),
+        };
         Self {
             backend,
             queue: Self::DEFAULT_QUEUE.to_owned(),
-            poll_interval: Duration::from_millis(500),
+            poll_interval,
             heartbeat_interval: Duration::from_secs(30),
         }
     }
