@@ -162,11 +162,14 @@ pub(crate) fn in_list(n: usize) -> String {
 
 /// How many rows one multi-row `INSERT` of `cols` columns may carry on `backend`.
 pub(crate) fn rows_per_insert(backend: DbBackend, cols: usize) -> usize {
-    let max_params = match backend {
-        DbBackend::Sqlite => 32_766,
-        _ => 65_535,
+    let (max_params, max_rows) = match backend {
+        // SQLite runs in this process: every connection caches the compiled program of each
+        // statement, and a 1,000-row statement's program is megabytes. 100 rows keep the
+        // round trips (function calls here) cheap and the caches small.
+        DbBackend::Sqlite => (32_766, 100),
+        _ => (65_535, 1_000),
     };
-    (max_params / cols.max(1)).clamp(1, 1_000)
+    (max_params / cols.max(1)).clamp(1, max_rows)
 }
 
 /// Not found, for `entity` `id`.
@@ -196,8 +199,10 @@ mod tests {
 
     #[test]
     fn batches_respect_parameter_limits() {
-        assert_eq!(rows_per_insert(DbBackend::Sqlite, 19), 1_000);
-        assert_eq!(rows_per_insert(DbBackend::Sqlite, 100), 327);
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 19), 100);
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 1_000), 32);
+        assert_eq!(rows_per_insert(DbBackend::Postgres, 19), 1_000);
+        assert_eq!(rows_per_insert(DbBackend::Postgres, 100), 655);
         assert!(rows_per_insert(DbBackend::Postgres, 70_000) >= 1);
         assert_eq!(values_list(2, 2), "(?,?),(?,?)");
     }
