@@ -395,11 +395,13 @@ impl<R: BufRead> XmltvReader<R> {
     }
 
     fn default_stop(&mut self, programme: &mut PendingProgramme) {
-        let length = programme
+        let start = programme.data.start;
+        // A length that would carry the stop past the last representable time is ignored.
+        programme.data.stop = programme
             .length
             .filter(|l| *l > Duration::zero())
-            .unwrap_or(self.default_duration);
-        programme.data.stop = programme.data.start + length;
+            .and_then(|l| start.checked_add_signed(l))
+            .unwrap_or(start + self.default_duration);
         self.stats.stops_defaulted += 1;
     }
 
@@ -1033,7 +1035,7 @@ fn parse_length(value: &str, units: Option<&str>) -> Option<Duration> {
         "hours" => amount.checked_mul(3600)?,
         _ => amount.checked_mul(60)?,
     };
-    Some(Duration::seconds(seconds))
+    Duration::try_seconds(seconds)
 }
 
 /// A whole guide in memory: for small guides, tests and tools.
@@ -1084,6 +1086,27 @@ mod tests {
             "a&b éA &lol;"
         );
         assert_eq!(unescape_attribute("two\r\nlines\tand &"), "two lines and &");
+    }
+
+    #[test]
+    fn a_length_too_large_for_a_time_falls_back_to_the_default_duration() {
+        // Each of these made the xmltv fuzz target panic in chrono (out of range, overflow).
+        for length in [
+            "<length>1000000000000000</length>",
+            "<length units=\"seconds\">1000000000000000</length>",
+            "<length units=\"hours\">1000000000000000</length>",
+        ] {
+            let xml = format!(
+                "<tv><programme channel=\"a\" start=\"20240101000000\">{length}</programme></tv>"
+            );
+            let guide = parse_xmltv(xml.as_bytes(), XmltvOptions::default()).unwrap();
+            let programme = &guide.programmes[0];
+            assert_eq!(
+                programme.stop - programme.start,
+                Duration::hours(1),
+                "{length}"
+            );
+        }
     }
 
     #[test]
