@@ -26,7 +26,6 @@ const STOP_DEADLINE: Duration = Duration::from_secs(9);
 struct Opened {
     store: Store,
     repos: Repositories,
-    queue_config: QueueConfig,
     queue: Queue,
 }
 
@@ -54,7 +53,6 @@ async fn open(settings: &Settings) -> Result<Opened, AppError> {
     Ok(Opened {
         store,
         repos,
-        queue_config,
         queue,
     })
 }
@@ -180,12 +178,14 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
     let Opened {
         store,
         repos,
-        queue_config,
         queue,
     } = opened;
     let metrics = Arc::new(Metrics::new());
     let events = JobEvents::new(1024);
-    let scheduler = JobScheduler::new(repos.jobs.clone(), queue).with_events(events.clone());
+    // The in-process workers share the scheduler's queue: one pool, and a push wakes them at
+    // once instead of at their next poll.
+    let scheduler =
+        JobScheduler::new(repos.jobs.clone(), queue.clone()).with_events(events.clone());
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -202,19 +202,9 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
             settings.ingest.clone(),
             metrics.clone(),
         );
-        let runtime = WorkerRuntime::new(
-            Queue::connect(&queue_config)
-                .await
-                .map_err(|e| AppError::Queue {
-                    url: redact(&settings.queue_url),
-                    reason: e.to_string(),
-                })?,
-            repos.jobs.clone(),
-            registry,
-            worker_name(),
-        )
-        .with_options(worker_options(&settings, settings.workers))
-        .with_events(events.clone());
+        let runtime = WorkerRuntime::new(queue, repos.jobs.clone(), registry, worker_name())
+            .with_options(worker_options(&settings, settings.workers))
+            .with_events(events.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = runtime.serve(token).await {
@@ -349,7 +339,6 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
     let Opened {
         store,
         repos,
-        queue_config: _,
         queue,
     } = opened;
     let metrics = Arc::new(Metrics::new());

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{TaskBuilder, TaskSink};
@@ -11,6 +12,7 @@ use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::Notify;
 use tvarr_core::JobId;
 
 use crate::error::JobsError;
@@ -94,11 +96,11 @@ impl QueueConfig {
 
     /// A queue on `backend` with the default name and timings.
     ///
-    /// An idle worker polls every 500 ms. A 100 ms poll of the local SQLite queue started jobs
-    /// sooner (a 100k-channel ingest 1.59 s -> 1.18 s in bench-e2e), but under a loaded CI
-    /// machine a worker at that pace once never picked a job up
-    /// (`a_binary_starts_the_runtime_with_one_call_from_a_queue_url`): until that lost wake-up
-    /// in apalis's polling is understood, the slower, proven pace stays.
+    /// An idle worker polls every 500 ms. A worker sharing the [`Queue`] with the scheduler
+    /// (the server's in-process workers) does not wait for the poll: every push wakes it.
+    /// A 100 ms poll was tried instead and, on a loaded CI machine, once left a job unseen
+    /// (`a_binary_starts_the_runtime_with_one_call_from_a_queue_url`); waking on push needs no
+    /// faster poll.
     pub fn new(backend: QueueBackend) -> Self {
         Self {
             backend,
@@ -186,6 +188,9 @@ pub(crate) fn redact_url(url: &str) -> String {
 pub struct Queue {
     pub(crate) storage: QueueStorage,
     config: QueueConfig,
+    /// Rung after every push, so a worker in this process starts the job at once instead of
+    /// at its next poll. Workers in other processes still find it by polling.
+    pub(crate) pushed: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -273,6 +278,7 @@ impl Queue {
         Ok(Self {
             storage,
             config: config.clone(),
+            pushed: Arc::new(Notify::new()),
         })
     }
 
@@ -287,10 +293,13 @@ impl Queue {
             .max_attempts(MAX_DELIVERIES)
             .build();
         match &self.storage {
-            QueueStorage::Sqlite(s) => s.clone().push_task(task).await.map_err(queue_err),
-            QueueStorage::Postgres(s) => s.clone().push_task(task).await.map_err(queue_err),
-            QueueStorage::Redis(s) => s.clone().push_task(task).await.map_err(queue_err),
+            QueueStorage::Sqlite(s) => s.clone().push_task(task).await.map_err(queue_err)?,
+            QueueStorage::Postgres(s) => s.clone().push_task(task).await.map_err(queue_err)?,
+            QueueStorage::Redis(s) => s.clone().push_task(task).await.map_err(queue_err)?,
         }
+        // A stored permit if no worker is waiting right now: the next look is immediate.
+        self.pushed.notify_one();
+        Ok(())
     }
 }
 

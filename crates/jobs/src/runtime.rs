@@ -1,6 +1,8 @@
 //! The worker side: consuming the queue and running jobs.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,8 @@ use apalis::prelude::{
     WorkerError,
 };
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::Instrument;
@@ -309,7 +313,8 @@ macro_rules! run_apalis_worker {
     }};
 }
 
-/// Wakes the apalis worker every `interval` to look for messages.
+/// Wakes the apalis worker every `interval` to look for messages, and at once when this
+/// process pushes one (`pushed`).
 ///
 /// apalis 1.0's `IntervalStrategy` replaces an elapsed timer without polling the new one, so
 /// when the timer fires while a fetch is in flight (a slow database, a busy machine) nothing
@@ -317,13 +322,20 @@ macro_rules! run_apalis_worker {
 /// strategy always leaves a registered timer behind.
 struct WakeEvery {
     interval: tokio::time::Interval,
+    pushed: Arc<Notify>,
+    notified: Pin<Box<OwnedNotified>>,
 }
 
 impl WakeEvery {
-    fn new(every: Duration) -> Self {
+    fn new(every: Duration, pushed: Arc<Notify>) -> Self {
         let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { interval }
+        let notified = Box::pin(pushed.clone().notified_owned());
+        Self {
+            interval,
+            pushed,
+            notified,
+        }
     }
 }
 
@@ -337,6 +349,12 @@ impl PollStrategy for WakeEvery {
         // Poll until Pending, so the next tick's waker is registered.
         while self.interval.poll_tick(cx).is_ready() {
             fired = true;
+        }
+        // The same for a push: a push while a fetch is in flight leaves a permit, so it is
+        // seen on the next call and nothing is lost.
+        while self.notified.as_mut().poll(cx).is_ready() {
+            fired = true;
+            self.notified = Box::pin(self.pushed.clone().notified_owned());
         }
         if fired {
             std::task::Poll::Ready(Some(()))
@@ -361,21 +379,21 @@ async fn consume(queue: Queue, shared: Arc<Shared>) {
                 let backend = s
                     .clone()
                     .with_config(sqlite_config(config, batch))
-                    .poll_with_strategy(WakeEvery::new(poll));
+                    .poll_with_strategy(WakeEvery::new(poll, queue.pushed.clone()));
                 run_apalis_worker!(backend, shared.clone())
             }
             QueueStorage::Postgres(s) => {
                 let backend = s
                     .clone()
                     .with_config(postgres_config(config, batch))
-                    .poll_with_strategy(WakeEvery::new(poll));
+                    .poll_with_strategy(WakeEvery::new(poll, queue.pushed.clone()));
                 run_apalis_worker!(backend, shared.clone())
             }
             QueueStorage::Redis(s) => {
                 let backend = s
                     .clone()
                     .with_config(redis_config(config, batch))
-                    .poll_with_strategy(WakeEvery::new(poll));
+                    .poll_with_strategy(WakeEvery::new(poll, queue.pushed.clone()));
                 run_apalis_worker!(backend, shared.clone())
             }
         };

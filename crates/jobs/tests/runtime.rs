@@ -694,3 +694,33 @@ async fn a_binary_starts_the_runtime_with_one_call_from_a_queue_url() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_a_worker_sharing_the_queue_long_before_its_poll() {
+    // The poll (60 s) and apalis's heartbeat (30 s) are both far beyond the 10 s each job is
+    // given: only the push's own wake-up can start them in time.
+    let dir = tempfile::tempdir().unwrap();
+    let config = QueueConfig::sqlite_in(dir.path()).with_poll_interval(Duration::from_secs(60));
+    let queue = Queue::connect(&config).await.unwrap();
+    let repo = Arc::new(MemoryJobRepository::new());
+    let recorder = Recorder::default();
+    let runtime = WorkerRuntime::new(
+        queue.clone(),
+        repo.clone(),
+        registry(&recorder, behaviour(|_, _| async { Ok(()) })),
+        "in-process",
+    )
+    .with_options(fast_options());
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(runtime.serve(shutdown.clone()));
+    let running = Running { shutdown, handle };
+    // Let the worker's first look (at start) find nothing, so it is idle on its poll.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let scheduler = JobScheduler::new(repo.clone(), queue);
+    for _ in 0..3 {
+        let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
+        assert_eq!(wait_ended(&repo, id, 10).await.status, JobStatus::Succeeded);
+        assert_eq!(recorder.runs(id), 1);
+    }
+    running.stop().await;
+}
