@@ -14,6 +14,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgCopyIn, PgPoolCopyExt, Postgres};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Value};
 use tvarr_core::{RepoError, RepoResult};
 
@@ -271,7 +273,7 @@ async fn delete_where(
     let mut deleted = 0;
     loop {
         let result = db
-            .conn
+            .writer
             .execute_raw(db.stmt(&sql, values.to_vec()))
             .await
             .map_err(repo_err)?;
@@ -315,6 +317,36 @@ impl RowInserter {
         self.rows_per_statement
     }
 
+    /// Starts writing one batch: on PostgreSQL one `COPY … FROM STDIN` (several times faster
+    /// than multi-row `INSERT`s there), elsewhere one write transaction of multi-row `INSERT`s.
+    /// Feed it with [`BatchWrite::rows`], end it with [`BatchWrite::finish`]. A batch dropped
+    /// unfinished writes nothing.
+    pub(crate) async fn begin<'a>(&'a self, db: &'a Db) -> RepoResult<BatchWrite<'a>> {
+        if db.backend == DbBackend::Postgres {
+            let sql = format!(
+                "COPY {} ({}) FROM STDIN",
+                self.table,
+                self.columns.join(",")
+            );
+            let copy = db
+                .writer
+                .get_postgres_connection_pool()
+                .copy_in_raw(&sql)
+                .await
+                .map_err(copy_err)?;
+            return Ok(BatchWrite::Copy(CopyBatch {
+                copy: Some(copy),
+                columns: self.columns.len(),
+                text: Vec::new(),
+            }));
+        }
+        Ok(BatchWrite::Insert {
+            inserter: self,
+            db,
+            tx: begin(db).await?,
+        })
+    }
+
     /// Inserts `rows` rows whose values, row after row, are `values`.
     pub(crate) async fn insert(
         &self,
@@ -336,6 +368,136 @@ impl RowInserter {
         tx.execute_raw(stmt).await.map_err(repo_err)?;
         Ok(())
     }
+}
+
+/// One batch being written (see [`RowInserter::begin`]).
+pub(crate) enum BatchWrite<'a> {
+    Insert {
+        inserter: &'a RowInserter,
+        db: &'a Db,
+        tx: DatabaseTransaction,
+    },
+    Copy(CopyBatch),
+}
+
+impl BatchWrite<'_> {
+    /// Writes `rows` rows whose values, row after row, are `values`: at most
+    /// [`RowInserter::rows_per_statement`] rows a call.
+    pub(crate) async fn rows(&mut self, rows: usize, values: Vec<Value>) -> RepoResult<()> {
+        match self {
+            BatchWrite::Insert { inserter, db, tx } => inserter.insert(db, tx, rows, values).await,
+            BatchWrite::Copy(copy) => copy.rows(rows, &values).await,
+        }
+    }
+
+    /// Makes the batch's rows durable.
+    pub(crate) async fn finish(self) -> RepoResult<()> {
+        match self {
+            BatchWrite::Insert { tx, .. } => commit(tx).await,
+            BatchWrite::Copy(copy) => copy.finish().await,
+        }
+    }
+}
+
+/// A PostgreSQL `COPY … FROM STDIN` in progress. Dropped unfinished (an error, a cancelled
+/// ingest), it is aborted in a task of its own, so its pooled connection goes back clean.
+pub(crate) struct CopyBatch {
+    copy: Option<PgCopyIn<PoolConnection<Postgres>>>,
+    columns: usize,
+    /// The rows of one call in `COPY`'s text format, reused from call to call.
+    text: Vec<u8>,
+}
+
+impl CopyBatch {
+    async fn rows(&mut self, rows: usize, values: &[Value]) -> RepoResult<()> {
+        debug_assert_eq!(values.len(), rows * self.columns);
+        self.text.clear();
+        for row in values.chunks(self.columns) {
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(b'\t');
+                }
+                copy_text(&mut self.text, value)?;
+            }
+            self.text.push(b'\n');
+        }
+        let copy = self.copy.as_mut().ok_or_else(copy_finished)?;
+        copy.send(self.text.as_slice()).await.map_err(copy_err)?;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> RepoResult<()> {
+        let copy = self.copy.take().ok_or_else(copy_finished)?;
+        copy.finish().await.map(|_| ()).map_err(copy_err)
+    }
+}
+
+impl Drop for CopyBatch {
+    fn drop(&mut self) {
+        if let Some(copy) = self.copy.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = copy.abort("tvarr: batch abandoned").await {
+                    tracing::debug!(error = %e, "aborting an abandoned COPY");
+                }
+            });
+        }
+    }
+}
+
+fn copy_finished() -> RepoError {
+    RepoError::Unavailable("the COPY has already ended".to_owned())
+}
+
+/// Appends `value` in PostgreSQL's `COPY` text format: `\N` for NULL, and backslash escapes
+/// for the characters that separate columns and rows.
+fn copy_text(out: &mut Vec<u8>, value: &Value) -> RepoResult<()> {
+    use std::io::Write as _;
+    let written = match value {
+        Value::String(None)
+        | Value::BigInt(None)
+        | Value::Int(None)
+        | Value::Bool(None)
+        | Value::ChronoDateTimeUtc(None) => {
+            out.extend_from_slice(b"\\N");
+            Ok(())
+        }
+        Value::String(Some(s)) => {
+            for &b in s.as_bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    _ => out.push(b),
+                }
+            }
+            Ok(())
+        }
+        Value::BigInt(Some(n)) => write!(out, "{n}"),
+        Value::Int(Some(n)) => write!(out, "{n}"),
+        Value::Bool(Some(b)) => {
+            out.push(if *b { b't' } else { b'f' });
+            Ok(())
+        }
+        Value::ChronoDateTimeUtc(Some(t)) => {
+            write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00"))
+        }
+        other => {
+            return Err(RepoError::Corrupt(format!(
+                "the bulk path cannot copy a value of this type: {other:?}"
+            )));
+        }
+    };
+    written.map_err(|e| RepoError::Corrupt(e.to_string()))
+}
+
+/// A `COPY` error, classified as any other statement's.
+fn copy_err(e: sea_orm::sqlx::Error) -> RepoError {
+    repo_err(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+        std::sync::Arc::new(e),
+    )))
 }
 
 /// Deletes a generation that was neither committed nor aborted when its replacement is dropped.

@@ -284,7 +284,7 @@ impl ChannelReplacement for ChannelWriter {
             )));
         }
         let db = &self.guard.db;
-        let tx = bulk::begin(db).await?;
+        let mut write = self.inserter.begin(db).await?;
         for chunk in batch.chunks(self.inserter.rows_per_statement()) {
             let mut values = Vec::with_capacity(chunk.len() * COLUMNS.len());
             for channel in chunk {
@@ -295,9 +295,9 @@ impl ChannelReplacement for ChannelWriter {
                     channel,
                 );
             }
-            self.inserter.insert(db, &tx, chunk.len(), values).await?;
+            write.rows(chunk.len(), values).await?;
         }
-        bulk::commit(tx).await?;
+        write.finish().await?;
         self.written += batch.len() as u64;
         Ok(())
     }

@@ -341,7 +341,7 @@ impl GuideReplacement for GuideWriter {
             check_channel_id(&channel.id)?;
         }
         let db = &self.guard.db;
-        let tx = bulk::begin(db).await?;
+        let mut write = self.channels.begin(db).await?;
         let mut position = self.channels_written;
         for chunk in batch.chunks(self.channels.rows_per_statement()) {
             let mut values = Vec::with_capacity(chunk.len() * CHANNEL_COLUMNS.len());
@@ -358,9 +358,9 @@ impl GuideReplacement for GuideWriter {
                 values.push(channel.extra_xml.clone().into());
                 position += 1;
             }
-            self.channels.insert(db, &tx, chunk.len(), values).await?;
+            write.rows(chunk.len(), values).await?;
         }
-        bulk::commit(tx).await?;
+        write.finish().await?;
         self.channels_written = position;
         Ok(())
     }
@@ -370,7 +370,7 @@ impl GuideReplacement for GuideWriter {
             check_channel_id(&programme.channel)?;
         }
         let db = &self.guard.db;
-        let tx = bulk::begin(db).await?;
+        let mut write = self.programmes.begin(db).await?;
         let mut position = self.programmes_written;
         for chunk in batch.chunks(self.programmes.rows_per_statement()) {
             let mut values = Vec::with_capacity(chunk.len() * PROGRAMME_COLUMNS.len());
@@ -385,9 +385,9 @@ impl GuideReplacement for GuideWriter {
                 values.push(payload_json(p)?.into());
                 position += 1;
             }
-            self.programmes.insert(db, &tx, chunk.len(), values).await?;
+            write.rows(chunk.len(), values).await?;
         }
-        bulk::commit(tx).await?;
+        write.finish().await?;
         self.programmes_written = position;
         Ok(())
     }

@@ -99,7 +99,7 @@ impl Store {
     pub async fn connect_without_migrating(url: &str) -> Result<Store, StorageError> {
         let backend =
             Backend::from_url(url).ok_or_else(|| StorageError::UnsupportedUrl(redact(url)))?;
-        let conn = match backend {
+        let (conn, writer) = match backend {
             Backend::Sqlite => connect_sqlite(url).await?,
             Backend::Postgres | Backend::MySql => {
                 let mut options = ConnectOptions::new(url);
@@ -109,18 +109,21 @@ impl Store {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_timeout(ACQUIRE_TIMEOUT)
                     .sqlx_logging(false);
-                Database::connect(options)
-                    .await
-                    .map_err(|source| StorageError::Connect {
-                        backend: backend.as_str(),
-                        source,
-                    })?
+                let conn =
+                    Database::connect(options)
+                        .await
+                        .map_err(|source| StorageError::Connect {
+                            backend: backend.as_str(),
+                            source,
+                        })?;
+                (conn.clone(), conn)
             }
         };
         let db_backend = conn.get_database_backend();
         Ok(Store {
             db: Db {
                 conn,
+                writer,
                 backend: db_backend,
             },
             url: url.to_owned(),
@@ -203,9 +206,15 @@ impl Store {
             .map_err(StorageError::Repository)
     }
 
-    /// Closes the pool.
+    /// Closes the pool (and the SQLite writer connection).
     pub async fn close(self) -> Result<(), StorageError> {
-        self.db.conn.close().await.map_err(StorageError::Database)
+        let Db { conn, writer, .. } = self.db;
+        let readers = conn.close().await.map_err(StorageError::Database);
+        // On PostgreSQL and MySQL the writer is the same pool, already closed.
+        if writer.get_database_backend() == DbBackend::Sqlite {
+            writer.close().await.map_err(StorageError::Database)?;
+        }
+        readers
     }
 
     /// Accounts ([`tvarr_core::UserRepository`]).
@@ -300,11 +309,55 @@ async fn exec(
         .map_err(StorageError::Migrate)
 }
 
-async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, StorageError> {
+/// Page cache of each pooled SQLite connection. The pool serves the API's reads and small
+/// writes, which touch few pages; SQLite's own default is 2 MB.
+const SQLITE_READER_CACHE_KIB: i64 = 2048;
+/// Page cache of the SQLite writer connection, which keeps the B-tree pages of a bulk ingest
+/// (tables and indexes) warm from one batch to the next.
+const SQLITE_WRITER_CACHE_KIB: i64 = 8192;
+
+/// The pool and the writer connection of an SQLite database (the same single connection for
+/// an in-memory one).
+async fn connect_sqlite(
+    url: &str,
+) -> Result<(DatabaseConnection, DatabaseConnection), StorageError> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if !in_memory {
         create_parent_dir(url)?;
     }
+    let connect = |options: ConnectOptions| async move {
+        Database::connect(options)
+            .await
+            .map_err(|source| StorageError::Connect {
+                backend: "sqlite",
+                source,
+            })
+    };
+    if in_memory {
+        // One connection that never closes: a second one would open another, empty database.
+        let mut options = sqlite_options(url, true, SQLITE_WRITER_CACHE_KIB);
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>);
+        let conn = connect(options).await?;
+        return Ok((conn.clone(), conn));
+    }
+    let mut options = sqlite_options(url, false, SQLITE_READER_CACHE_KIB);
+    options.max_connections(8).min_connections(1);
+    let readers = connect(options).await?;
+    let mut options = sqlite_options(url, false, SQLITE_WRITER_CACHE_KIB);
+    // Writers queue for this one connection instead of on SQLite's lock: give them as long.
+    options
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(SQLITE_BUSY_TIMEOUT);
+    let writer = connect(options).await?;
+    Ok((readers, writer))
+}
+
+fn sqlite_options(url: &str, in_memory: bool, cache_kib: i64) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -315,11 +368,7 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, StorageError> {
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .statement_cache_capacity(256)
-                // 4 MB per connection: the pool hands successive batches to different
-                // connections, each with a private cache, so a larger cache multiplies into the
-                // process's memory without making a million-programme ingest faster (measured
-                // with `cargo xtask bench-e2e`: 7.1 s either way).
-                .pragma("cache_size", "-4096")
+                .pragma("cache_size", format!("-{cache_kib}"))
                 .pragma("temp_store", "memory")
                 // Fewer, larger checkpoints (each one syncs the file) during a bulk ingest.
                 .pragma("wal_autocheckpoint", "16384");
@@ -330,22 +379,7 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, StorageError> {
                     .synchronous(SqliteSynchronous::Normal)
             }
         });
-    if in_memory {
-        // One connection that never closes: a second one would open another, empty database.
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None::<Duration>)
-            .max_lifetime(None::<Duration>);
-    } else {
-        options.max_connections(8).min_connections(1);
-    }
-    Database::connect(options)
-        .await
-        .map_err(|source| StorageError::Connect {
-            backend: "sqlite",
-            source,
-        })
+    options
 }
 
 /// Creates the directory of a `sqlite://dir/file.db` URL.

@@ -426,6 +426,58 @@ async fn records_ingest_outcomes() {
 // ---------------------------------------------------------------- channels
 
 #[tokio::test]
+async fn bulk_rows_keep_separators_backslashes_and_nulls_as_written() {
+    // PostgreSQL's bulk path is COPY's text format, where tab, newline, carriage return and
+    // backslash are syntax and `\N` is NULL: each must come back as it was written.
+    let store = store().await;
+    let source = new_stream_source(&store).await.id;
+    let awkward = "Tab\there, line\nbreak, CR\r, back\\slash, \\N, \\t, é 漢字 😀";
+    let mut list = channels(source, 3, "esc");
+    {
+        let c = &mut list[1];
+        c.data.name = awkward.to_owned();
+        c.data.group_title = Some("\\N".to_owned());
+        c.data.tvg_name = Some(String::new());
+        c.data.provider_id = None;
+        c.data.stream_url = "http://x/a\tb\\c.ts".to_owned();
+        c.data.extra = vec![("x-note".into(), "a\tb\nc\\".into())];
+    }
+    replace_channels(&store, source, &list, 2).await;
+    let got = store.channels().list(&only(source), all()).await.unwrap();
+    assert_eq!(got.items, list);
+
+    let repo = store.programmes();
+    let epg = new_epg_source(&store).await.id;
+    let mut p = programme("esc.uk", t(20, 0), 30, awkward);
+    p.descriptions = vec![LangText {
+        value: "\\N".into(),
+        lang: None,
+    }];
+    p.extra_xml = Some("<x-a>\t</x-a>\n<x-b/>".into());
+    let guide_channels = vec![EpgChannel {
+        id: "esc.uk".into(),
+        display_names: vec![LangText {
+            value: "Tab\tName".into(),
+            lang: None,
+        }],
+        icon: None,
+        extra_xml: None,
+    }];
+    let mut r = repo.begin_replace(epg).await.unwrap();
+    r.write_channels(&guide_channels).await.unwrap();
+    r.write_programmes(std::slice::from_ref(&p)).await.unwrap();
+    r.commit().await.unwrap();
+    let q = ProgrammeQuery {
+        source_ids: vec![epg],
+        ..Default::default()
+    };
+    let got = repo.list(&q, all()).await.unwrap();
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(got.items[0].data, p);
+    assert_eq!(repo.channels(&[epg]).await.unwrap(), guide_channels);
+}
+
+#[tokio::test]
 async fn readers_see_old_channels_until_commit_then_only_new_ones() {
     let store = store().await;
     let repo = store.channels();
