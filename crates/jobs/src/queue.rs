@@ -98,9 +98,6 @@ impl QueueConfig {
     ///
     /// An idle worker polls every 500 ms. A worker sharing the [`Queue`] with the scheduler
     /// (the server's in-process workers) does not wait for the poll: every push wakes it.
-    /// A 100 ms poll was tried instead and, on a loaded CI machine, once left a job unseen
-    /// (`a_binary_starts_the_runtime_with_one_call_from_a_queue_url`); waking on push needs no
-    /// faster poll.
     pub fn new(backend: QueueBackend) -> Self {
         Self {
             backend,
@@ -231,26 +228,37 @@ impl Queue {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await
-                    .map_err(queue_err)?;
-                // SQLite migrations take no lock: when the server's scheduler and its workers
-                // connect at once, one of them loses the race and sees the other's work on a
-                // second try.
+                // Two processes opening a new queue file at once race twice: switching the
+                // file to WAL takes a lock SQLite's busy timeout does not wait for ("database
+                // is locked" at once), and SQLite migrations take no lock. The loser of either
+                // race sees the winner's work on a later try.
                 let mut attempt = 0;
-                loop {
-                    match SqliteStorage::migrations().run(&pool).await {
-                        Ok(()) => break,
-                        Err(e) if attempt < 5 => {
+                let pool = loop {
+                    let opened = async {
+                        let pool = SqlitePoolOptions::new()
+                            .max_connections(4)
+                            .connect_with(options.clone())
+                            .await
+                            .map_err(queue_err)?;
+                        match SqliteStorage::migrations().run(&pool).await {
+                            Ok(()) => Ok(pool),
+                            Err(e) => {
+                                pool.close().await;
+                                Err(queue_err(e))
+                            }
+                        }
+                    }
+                    .await;
+                    match opened {
+                        Ok(pool) => break pool,
+                        Err(e) if attempt < 8 => {
                             attempt += 1;
-                            tracing::debug!(error = %e, attempt, "queue migrations raced; retrying");
+                            tracing::debug!(error = %e, attempt, "opening the queue raced; retrying");
                             tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
                         }
-                        Err(e) => return Err(queue_err(e)),
+                        Err(e) => return Err(e),
                     }
-                }
+                };
                 QueueStorage::Sqlite(
                     SqliteStorage::new(&pool).with_config(sqlite_config(config, 10)),
                 )

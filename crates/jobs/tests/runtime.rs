@@ -724,3 +724,25 @@ async fn a_push_wakes_a_worker_sharing_the_queue_long_before_its_poll() {
     }
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_new_queue_file_at_once_all_connect() {
+    // A server and its workers start together on a fresh data directory: each opens the queue
+    // file, switches it to WAL and runs apalis's migrations, racing the others.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = QueueConfig::sqlite_in(dir.path());
+        let opening: Vec<_> = (0..16)
+            .map(|_| {
+                let config = config.clone();
+                tokio::spawn(async move { Queue::connect(&config).await })
+            })
+            .collect();
+        for opened in opening {
+            opened
+                .await
+                .unwrap()
+                .expect("every process opens the queue");
+        }
+    }
+}
