@@ -288,6 +288,12 @@ async fn ingests_a_playlist_from_a_provider_through_a_job() {
     assert_eq!(source["state"], "ok");
     let count = source["channel_count"].as_u64().unwrap();
     assert_eq!(count, 25, "the fixture has 25 entries: {source}");
+    // The job's progress counts the bytes read and, beside them, the channels written.
+    let size = std::fs::metadata("../../fixtures/external/m3u/iptv-org/gh-pages_countries_iq.m3u")
+        .unwrap()
+        .len();
+    assert_eq!(job["progress"]["records"].as_u64(), Some(count), "{job}");
+    assert_eq!(job["progress"]["done"].as_u64(), Some(size), "{job}");
     let (_, channels) = server
         .get(&format!("/api/v1/sources/stream/{id}/channels?limit=5"))
         .await;

@@ -8,9 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::Instrument;
 use tvarr_api::Metrics;
-use tvarr_core::{EpgSourceId, IngestState, Job, JobId, JobKind, Repositories, StreamSourceId};
+use tvarr_core::{
+    EpgSourceId, IngestState, Job, JobId, JobKind, JobProgress, Repositories, StreamSourceId,
+};
 use tvarr_ingest::fetch::Fetcher;
-use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, IngestStage, ProgressSnapshot};
+use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, ProgressSnapshot};
 use tvarr_jobs::{HandlerRegistry, JobContext, JobError, JobHandler};
 use uuid::Uuid;
 
@@ -62,25 +64,25 @@ impl IngestProgress for ProgressCell {
 }
 
 impl ProgressCell {
-    /// The job's `{stage, done, total}` for the latest report, once, when it changed: bytes in
-    /// `done`/`total` (the total known from `Content-Length`), and the records written so far
-    /// in the stage, `parsing: 4000 channels`, as the job progress has no field of its own
-    /// for a second count.
-    fn take_job_progress(&self) -> Option<(String, u64, Option<u64>)> {
+    /// The job's progress for the latest report, once, when it changed: the stage, bytes in
+    /// `done`/`total` (the total known from `Content-Length` or the file's size), and the
+    /// records (channels or programmes, as the job's kind says) written so far in `records`.
+    fn take_job_progress(&self) -> Option<JobProgress> {
         if !self.changed.swap(false, Ordering::AcqRel) {
             return None;
         }
         let latest = (*self.latest.lock().ok()?)?;
-        let stage = match (latest.stage, latest.records) {
-            (IngestStage::Downloading, 0) => latest.stage.as_str().to_owned(),
-            (stage, records) => format!("{}: {records} {}", stage.as_str(), latest.unit),
-        };
-        Some((stage, latest.bytes, latest.total_bytes))
+        Some(JobProgress {
+            stage: latest.stage.as_str().to_owned(),
+            done: latest.bytes,
+            total: latest.total_bytes,
+            records: Some(latest.records),
+        })
     }
 
     async fn forward(&self, ctx: &JobContext) {
-        if let Some((stage, done, total)) = self.take_job_progress() {
-            ctx.progress(stage, done, total).await;
+        if let Some(progress) = self.take_job_progress() {
+            ctx.report(progress).await;
         }
         if ctx.is_cancelled() {
             self.cancelled.store(true, Ordering::Relaxed);
@@ -247,6 +249,7 @@ mod tests {
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, Subscriber};
+    use tvarr_ingest::IngestStage;
 
     use super::*;
 
@@ -260,26 +263,35 @@ mod tests {
         }
     }
 
+    fn job_progress(stage: &str, done: u64, records: u64) -> Option<JobProgress> {
+        Some(JobProgress {
+            stage: stage.to_owned(),
+            done,
+            total: Some(10_000),
+            records: Some(records),
+        })
+    }
+
     #[test]
     fn job_progress_shows_bytes_and_records_together() {
         let cell = ProgressCell::default();
         assert!(cell.report(&snapshot(IngestStage::Downloading, 100, 0)));
         assert_eq!(
             cell.take_job_progress(),
-            Some(("downloading".to_owned(), 100, Some(10_000)))
+            job_progress("downloading", 100, 0)
         );
         assert_eq!(cell.take_job_progress(), None, "written once per change");
         cell.report(&snapshot(IngestStage::Parsing, 4_000, 2_000));
         cell.report(&snapshot(IngestStage::Parsing, 6_000, 4_000));
         assert_eq!(
             cell.take_job_progress(),
-            Some(("parsing: 4000 channels".to_owned(), 6_000, Some(10_000))),
-            "the record count does not replace the byte count"
+            job_progress("parsing", 6_000, 4_000),
+            "the latest report, with bytes and records side by side"
         );
         cell.report(&snapshot(IngestStage::Storing, 10_000, 5_000));
         assert_eq!(
             cell.take_job_progress(),
-            Some(("storing: 5000 channels".to_owned(), 10_000, Some(10_000)))
+            job_progress("storing", 10_000, 5_000)
         );
     }
 

@@ -112,6 +112,10 @@ pub struct JobProgress {
     pub done: u64,
     /// Units in this stage, when known.
     pub total: Option<u64>,
+    /// Records handled so far (an ingest's channels or programmes), for jobs that count them:
+    /// `done`/`total` then stay free for bytes.
+    #[serde(default)]
+    pub records: Option<u64>,
 }
 
 /// A job to create.

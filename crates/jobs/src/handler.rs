@@ -149,12 +149,20 @@ impl JobContext {
     /// [`JobContext::PROGRESS_INTERVAL`]; a failed write is logged, not returned: progress is
     /// for people, the work goes on.
     pub async fn progress(&self, stage: impl Into<String>, done: u64, total: Option<u64>) {
-        let mut state = self.inner.progress.lock().await;
-        state.current = JobProgress {
+        self.report(JobProgress {
             stage: stage.into(),
             done,
             total,
-        };
+            records: None,
+        })
+        .await;
+    }
+
+    /// Records `progress` whole: a stage, its units, and the records handled so far.
+    /// Written through as [`JobContext::progress`] is.
+    pub async fn report(&self, progress: JobProgress) {
+        let mut state = self.inner.progress.lock().await;
+        state.current = progress;
         state.dirty = true;
         if state
             .last_write

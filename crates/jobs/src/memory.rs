@@ -294,6 +294,7 @@ mod tests {
             stage: "parsing".into(),
             done: 3,
             total: Some(10),
+            records: Some(2),
         };
         assert!(!repo.report_progress(job.id, &p).await.unwrap());
         assert_eq!(repo.get(job.id).await.unwrap().progress, p);

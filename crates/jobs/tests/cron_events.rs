@@ -172,6 +172,7 @@ async fn polling_the_jobs_table_emits_changes() {
         stage: "writing".into(),
         done: 7,
         total: Some(9),
+        records: None,
     };
     repo.report_progress(job.id, &progress).await.unwrap();
     assert_eq!(next(&mut rx).await.progress, progress);

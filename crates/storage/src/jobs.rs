@@ -54,6 +54,7 @@ fn job_from_model(m: job::Model) -> RepoResult<Job> {
             stage: m.stage,
             done: to_u64(m.done),
             total: m.total.map(to_u64),
+            records: m.records.map(to_u64),
         },
         error: m.error,
         cancel_requested: m.cancel_requested,
@@ -77,6 +78,7 @@ impl JobRepository for Jobs {
             stage: String::new(),
             done: 0,
             total: None,
+            records: None,
             error: None,
             cancel_requested: false,
             attempts: 0,
@@ -166,6 +168,10 @@ impl JobRepository for Jobs {
             .col_expr(job::Column::Stage, Expr::value(progress.stage.as_str()))
             .col_expr(job::Column::Done, Expr::value(to_i64(progress.done)))
             .col_expr(job::Column::Total, Expr::value(progress.total.map(to_i64)))
+            .col_expr(
+                job::Column::Records,
+                Expr::value(progress.records.map(to_i64)),
+            )
             .col_expr(job::Column::HeartbeatAt, Expr::value(now()))
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))

@@ -1392,6 +1392,7 @@ async fn progress_heartbeats_and_cancellation() {
         stage: "parsing".into(),
         done: 500,
         total: Some(1_000),
+        records: Some(250),
     };
     assert!(!jobs.report_progress(job.id, &progress).await.unwrap());
     let got = jobs.get(job.id).await.unwrap();

@@ -12,6 +12,7 @@ pub struct Model {
     pub stage: String,
     pub done: i64,
     pub total: Option<i64>,
+    pub records: Option<i64>,
     pub error: Option<String>,
     pub cancel_requested: bool,
     pub attempts: i32,
