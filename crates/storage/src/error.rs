@@ -80,6 +80,21 @@ pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
     RepoError::Corrupt(format!("unreadable {what} `{value}`"))
 }
 
+impl StorageError {
+    /// Whether this is what a process loses when it opens a new SQLite file at the same time
+    /// as another: "database is locked" while connecting or migrating, or a migration that
+    /// failed because the other process applied it first.
+    pub(crate) fn is_sqlite_race(&self) -> bool {
+        match self {
+            StorageError::Connect { source, .. } => {
+                source.to_string().contains("database is locked")
+            }
+            StorageError::Migrate(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// The error code the database itself gave, if any.
 fn database_code(err: &DbErr) -> Option<String> {
     match err {

@@ -88,11 +88,31 @@ impl Store {
     /// - `postgres://…`, `mysql://…` (MariaDB too).
     ///
     /// Several processes may connect at once: migrations are serialised with an advisory lock
-    /// on PostgreSQL and `GET_LOCK` on MySQL/MariaDB.
+    /// on PostgreSQL and `GET_LOCK` on MySQL/MariaDB. SQLite has no such lock, and switching a
+    /// new file to WAL takes a lock its busy timeout does not wait for: there the loser of a
+    /// race opens and migrates again, a few times, and then sees the winner's work.
     pub async fn connect(url: &str) -> Result<Store, StorageError> {
-        let store = Store::connect_without_migrating(url).await?;
-        store.migrate().await?;
-        Ok(store)
+        let sqlite = Backend::from_url(url) == Some(Backend::Sqlite);
+        let mut attempt = 0u32;
+        loop {
+            let result = async {
+                let store = Store::connect_without_migrating(url).await?;
+                if let Err(e) = store.migrate().await {
+                    let _ = store.close().await;
+                    return Err(e);
+                }
+                Ok(store)
+            }
+            .await;
+            match result {
+                Err(e) if sqlite && attempt < 8 && e.is_sqlite_race() => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "opening the database raced; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Opens the database at `url` without touching its schema; call [`Store::migrate`] next.

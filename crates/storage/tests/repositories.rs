@@ -253,6 +253,39 @@ async fn creates_the_sqlite_file_and_its_directory() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_new_sqlite_file_at_once_all_connect() {
+    // A server and a worker process starting together on a fresh data directory: each creates
+    // the file, switches it to WAL and migrates it, racing the others.
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("tvarr.db").display());
+        let opening: Vec<_> = (0..12)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Store::connect(&url).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for opened in opening {
+            stores.push(
+                opened
+                    .await
+                    .unwrap()
+                    .expect("every process opens the database"),
+            );
+        }
+        let created = new_stream_source(&stores[0]).await;
+        assert_eq!(
+            stores[11].stream_sources().get(created.id).await.unwrap(),
+            created
+        );
+        for store in stores {
+            store.close().await.unwrap();
+        }
+    }
+}
+
 // ---------------------------------------------------------------- sources
 
 #[tokio::test]
