@@ -95,14 +95,17 @@ impl Store {
         let sqlite = Backend::from_url(url) == Some(Backend::Sqlite);
         let mut attempt = 0u32;
         loop {
-            let result = async {
+            // Boxed: the nested futures of connect and migrate are deep enough that, inlined
+            // into a binary's `main`, computing their layout overflows rustc's query depth in
+            // release builds.
+            let result = Box::pin(async {
                 let store = Store::connect_without_migrating(url).await?;
                 if let Err(e) = store.migrate().await {
                     let _ = store.close().await;
                     return Err(e);
                 }
                 Ok(store)
-            }
+            })
             .await;
             match result {
                 Err(e) if sqlite && attempt < 8 && e.is_sqlite_race() => {
