@@ -97,6 +97,20 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
             ],
             &[],
         )?;
+        // The binaries as the README runs them: a release build once failed where every debug
+        // build passed (rustc's query depth overflowed laying out `main`'s future).
+        cargo(
+            &[
+                "check",
+                "--release",
+                "--locked",
+                "-p",
+                "tvarr-server",
+                "-p",
+                "tvarr-worker",
+            ],
+            &[],
+        )?;
         let has_deny = Command::new("cargo")
             .args(["deny", "--version"])
             .output()

@@ -38,7 +38,8 @@ fn print_usage() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
-         ci      cargo fmt --check, cargo clippy -D warnings, cargo deny (if installed),\n          \
+         ci      cargo fmt --check, cargo clippy -D warnings, a release check of the binaries,\n          \
+                 cargo deny (if installed),\n          \
                  and the tests on SQLite, PostgreSQL and MariaDB\n  \
          test    the tests on every database that answers\n  \
          gen-fixtures [--out DIR]\n          \
