@@ -9,6 +9,7 @@ use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
 use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::SqliteStorage;
+use backon::{ExponentialBuilder, Retryable};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -232,33 +233,32 @@ impl Queue {
                 // file to WAL takes a lock SQLite's busy timeout does not wait for ("database
                 // is locked" at once), and SQLite migrations take no lock. The loser of either
                 // race sees the winner's work on a later try.
-                let mut attempt = 0;
-                let pool = loop {
-                    let opened = async {
-                        let pool = SqlitePoolOptions::new()
-                            .max_connections(4)
-                            .connect_with(options.clone())
-                            .await
-                            .map_err(queue_err)?;
-                        match SqliteStorage::migrations().run(&pool).await {
-                            Ok(()) => Ok(pool),
-                            Err(e) => {
-                                pool.close().await;
-                                Err(queue_err(e))
-                            }
+                let open = || async {
+                    let pool = SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .connect_with(options.clone())
+                        .await
+                        .map_err(queue_err)?;
+                    match SqliteStorage::migrations().run(&pool).await {
+                        Ok(()) => Ok(pool),
+                        Err(e) => {
+                            pool.close().await;
+                            Err(queue_err(e))
                         }
-                    }
-                    .await;
-                    match opened {
-                        Ok(pool) => break pool,
-                        Err(e) if attempt < 8 => {
-                            attempt += 1;
-                            tracing::debug!(error = %e, attempt, "opening the queue raced; retrying");
-                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                        }
-                        Err(e) => return Err(e),
                     }
                 };
+                let backoff = ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(8)
+                    .with_jitter();
+                let pool = open
+                    .retry(backoff)
+                    .sleep(tokio::time::sleep)
+                    .notify(|error, delay| {
+                        tracing::debug!(%error, ?delay, "opening the queue raced; retrying");
+                    })
+                    .await?;
                 QueueStorage::Sqlite(
                     SqliteStorage::new(&pool).with_config(sqlite_config(config, 10)),
                 )

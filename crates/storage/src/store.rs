@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
@@ -93,12 +95,11 @@ impl Store {
     /// race opens and migrates again, a few times, and then sees the winner's work.
     pub async fn connect(url: &str) -> Result<Store, StorageError> {
         let sqlite = Backend::from_url(url) == Some(Backend::Sqlite);
-        let mut attempt = 0u32;
-        loop {
-            // Boxed: the nested futures of connect and migrate are deep enough that, inlined
-            // into a binary's `main`, computing their layout overflows rustc's query depth in
-            // release builds.
-            let result = Box::pin(async {
+        // Boxed: the nested futures of connect and migrate are deep enough that, inlined into
+        // a binary's `main`, computing their layout overflows rustc's query depth in release
+        // builds.
+        let open = || {
+            Box::pin(async {
                 let store = Store::connect_without_migrating(url).await?;
                 if let Err(e) = store.migrate().await {
                     let _ = store.close().await;
@@ -106,16 +107,19 @@ impl Store {
                 }
                 Ok(store)
             })
-            .await;
-            match result {
-                Err(e) if sqlite && attempt < 8 && e.is_sqlite_race() => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "opening the database raced; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                other => return other,
-            }
-        }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(8)
+            .with_jitter();
+        open.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e| sqlite && e.is_sqlite_race())
+            .notify(|error, delay| {
+                tracing::debug!(%error, ?delay, "opening the database raced; retrying");
+            })
+            .await
     }
 
     /// Opens the database at `url` without touching its schema; call [`Store::migrate`] next.
