@@ -273,7 +273,7 @@ async fn delete_where(
     let mut deleted = 0;
     loop {
         let result = db
-            .writer
+            .writer()
             .execute_raw(db.stmt(&sql, values.to_vec()))
             .await
             .map_err(repo_err)?;
@@ -284,18 +284,24 @@ async fn delete_where(
     }
 }
 
-/// A multi-row `INSERT` into one table, its SQL built once per batch size.
+/// Writes rows into one table: multi-row `INSERT`s, or `COPY` on PostgreSQL. Its statement is
+/// built once.
 pub(crate) struct RowInserter {
     table: &'static str,
     columns: &'static [&'static str],
     rows_per_statement: usize,
+    /// The `COPY … FROM STDIN` on PostgreSQL, else the `INSERT` of `rows_per_statement` rows.
     full_sql: String,
 }
 
 impl RowInserter {
     pub(crate) fn new(db: &Db, table: &'static str, columns: &'static [&'static str]) -> Self {
         let rows_per_statement = crate::db::rows_per_insert(db.backend, columns.len());
-        let full_sql = Self::build(db, table, columns, rows_per_statement);
+        let full_sql = if db.backend == DbBackend::Postgres {
+            format!("COPY {table} ({}) FROM STDIN", columns.join(","))
+        } else {
+            Self::build(db, table, columns, rows_per_statement)
+        };
         Self {
             table,
             columns,
@@ -323,15 +329,10 @@ impl RowInserter {
     /// unfinished writes nothing.
     pub(crate) async fn begin<'a>(&'a self, db: &'a Db) -> RepoResult<BatchWrite<'a>> {
         if db.backend == DbBackend::Postgres {
-            let sql = format!(
-                "COPY {} ({}) FROM STDIN",
-                self.table,
-                self.columns.join(",")
-            );
             let copy = db
-                .writer
+                .writer()
                 .get_postgres_connection_pool()
-                .copy_in_raw(&sql)
+                .copy_in_raw(&self.full_sql)
                 .await
                 .map_err(copy_err)?;
             return Ok(BatchWrite::Copy(CopyBatch {

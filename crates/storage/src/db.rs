@@ -16,16 +16,21 @@ use crate::error::{corrupt, repo_err};
 pub(crate) struct Db {
     /// Reads, and single-statement writes.
     pub(crate) conn: DatabaseConnection,
-    /// Write transactions and the bulk path. On an SQLite file it is one connection of its
-    /// own: SQLite has one writer at a time anyway, and a connection keeps its page cache
-    /// only while no other connection writes, so bulk batches spread over the pool would each
-    /// start cold and fill a cache of their own (measured: a 100k-channel ingest 0.92 s and
-    /// 80.7 MiB peak through the pool, see docs/benchmarks.md). Elsewhere it is `conn`.
-    pub(crate) writer: DatabaseConnection,
+    /// A connection of its own for write transactions and the bulk path, on an SQLite file:
+    /// SQLite has one writer at a time anyway, and a connection keeps its page cache only
+    /// while no other connection writes, so bulk batches spread over the pool would each start
+    /// cold and fill a cache of their own (measured: a 100k-channel ingest 0.92 s and 80.7 MiB
+    /// peak through the pool, see docs/benchmarks.md). `None` elsewhere: see [`Db::writer`].
+    pub(crate) own_writer: Option<DatabaseConnection>,
     pub(crate) backend: DbBackend,
 }
 
 impl Db {
+    /// Where write transactions and the bulk path run: the SQLite writer, else the pool.
+    pub(crate) fn writer(&self) -> &DatabaseConnection {
+        self.own_writer.as_ref().unwrap_or(&self.conn)
+    }
+
     /// A statement from SQL written with `?` placeholders (numbered `$n` for PostgreSQL).
     pub(crate) fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
         Statement::from_sql_and_values(self.backend, self.sql(sql), values)
@@ -49,7 +54,7 @@ impl Db {
                 .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        self.writer
+        self.writer()
             .begin_with_options(options)
             .await
             .map_err(repo_err)

@@ -143,14 +143,14 @@ impl Store {
                             backend: backend.as_str(),
                             source,
                         })?;
-                (conn.clone(), conn)
+                (conn, None)
             }
         };
         let db_backend = conn.get_database_backend();
         Ok(Store {
             db: Db {
                 conn,
-                writer,
+                own_writer: writer,
                 backend: db_backend,
             },
             url: url.to_owned(),
@@ -235,10 +235,11 @@ impl Store {
 
     /// Closes the pool (and the SQLite writer connection).
     pub async fn close(self) -> Result<(), StorageError> {
-        let Db { conn, writer, .. } = self.db;
+        let Db {
+            conn, own_writer, ..
+        } = self.db;
         let readers = conn.close().await.map_err(StorageError::Database);
-        // On PostgreSQL and MySQL the writer is the same pool, already closed.
-        if writer.get_database_backend() == DbBackend::Sqlite {
+        if let Some(writer) = own_writer {
             writer.close().await.map_err(StorageError::Database)?;
         }
         readers
@@ -343,11 +344,11 @@ const SQLITE_READER_CACHE_KIB: i64 = 2048;
 /// (tables and indexes) warm from one batch to the next.
 const SQLITE_WRITER_CACHE_KIB: i64 = 8192;
 
-/// The pool and the writer connection of an SQLite database (the same single connection for
-/// an in-memory one).
+/// The pool and the writer connection of an SQLite database (none for an in-memory one, whose
+/// single connection does everything).
 async fn connect_sqlite(
     url: &str,
-) -> Result<(DatabaseConnection, DatabaseConnection), StorageError> {
+) -> Result<(DatabaseConnection, Option<DatabaseConnection>), StorageError> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if !in_memory {
         create_parent_dir(url)?;
@@ -368,8 +369,7 @@ async fn connect_sqlite(
             .min_connections(1)
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>);
-        let conn = connect(options).await?;
-        return Ok((conn.clone(), conn));
+        return Ok((connect(options).await?, None));
     }
     let mut options = sqlite_options(url, false, SQLITE_READER_CACHE_KIB);
     options.max_connections(8).min_connections(1);
@@ -381,7 +381,7 @@ async fn connect_sqlite(
         .min_connections(0)
         .acquire_timeout(SQLITE_BUSY_TIMEOUT);
     let writer = connect(options).await?;
-    Ok((readers, writer))
+    Ok((readers, Some(writer)))
 }
 
 fn sqlite_options(url: &str, in_memory: bool, cache_kib: i64) -> ConnectOptions {
