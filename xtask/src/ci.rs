@@ -166,6 +166,35 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
             ],
         )?;
     }
+    // The API against its own OpenAPI document, by a tool nobody here wrote. The debug server
+    // binary exists: the end-to-end tests above built it.
+    if crate::schemathesis::installed() {
+        crate::schemathesis::run(&[])?;
+    } else if in_ci {
+        bail!(
+            "schemathesis is not installed: CI must run it (pip install schemathesis=={})",
+            crate::schemathesis::VERSION
+        );
+    } else {
+        println!(
+            "==> schemathesis is not installed: the OpenAPI conformance run is skipped (pip install schemathesis=={})",
+            crate::schemathesis::VERSION
+        );
+    }
+    // The parsers' fuzz targets, a bounded time each.
+    if mode == Mode::Full {
+        if crate::fuzz::installed() {
+            crate::fuzz::run(&[])?;
+        } else if in_ci {
+            bail!(
+                "cargo-fuzz is not installed: CI must run the fuzz targets (cargo install cargo-fuzz --locked)"
+            );
+        } else {
+            println!(
+                "==> cargo-fuzz is not installed: the fuzz targets are skipped (cargo install cargo-fuzz --locked)"
+            );
+        }
+    }
     println!("==> done in {:.0}s", started.elapsed().as_secs_f64());
     if !skipped.is_empty() {
         if in_ci {

@@ -2,12 +2,16 @@
 //!
 //! - `cargo xtask ci`: formatting, lints, and the test suite on SQLite, PostgreSQL and MariaDB.
 //! - `cargo xtask test`: the test suite alone, on every database that answers.
+//! - `cargo xtask schemathesis`: the API against its OpenAPI document, by schemathesis.
+//! - `cargo xtask fuzz`: the parsers' fuzz targets for a bounded time.
 #![allow(clippy::print_stdout)]
 
 mod bench_e2e;
 mod ci;
 mod dbserver;
+mod fuzz;
 mod gen_fixtures;
+mod schemathesis;
 
 use anyhow::{Result, bail};
 
@@ -23,6 +27,8 @@ fn main() -> Result<()> {
         "test" => ci::run(ci::Mode::TestsOnly, rest),
         "gen-fixtures" => gen_fixtures::run(rest),
         "bench-e2e" => bench_e2e::run(rest),
+        "schemathesis" => schemathesis::run(rest),
+        "fuzz" => fuzz::run(rest),
         "help" | "--help" | "-h" => {
             print_usage();
             Ok(())
@@ -45,6 +51,11 @@ fn print_usage() {
          gen-fixtures [--out DIR]\n          \
                  deterministic large inputs: 100k-channel M3U, 1M-programme XMLTV, Xtream JSON\n  \
          bench-e2e [--database-url URL] [--only m3u|xmltv]\n          \
-                 ingest the generated inputs through the release server; time, peak RSS, API latency"
+                 ingest the generated inputs through the release server; time, peak RSS, API latency\n  \
+         schemathesis [--binary PATH] [--max-examples N] [--seed N]\n          \
+                 the OpenAPI document tested by schemathesis against the running server,\n          \
+                 with and without credentials\n  \
+         fuzz [--seconds N]\n          \
+                 every parser fuzz target for N seconds (cargo-fuzz, libFuzzer)"
     );
 }
