@@ -21,6 +21,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261201_000001_job_records;
+mod m20261201_000101_sessions;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261201_000001_job_records::Migration),
+            Box::new(m20261201_000101_sessions::Migration),
         ]
     }
 }

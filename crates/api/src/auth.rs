@@ -1,22 +1,62 @@
 //! Access control: an admin account, login sessions, and bearer API keys.
 //!
 //! Until an account exists the API is open (and `/health` and the log say so loudly). Once one
-//! exists, every `/api/v1/*` route except login and setup needs either the session cookie from
-//! `POST /api/v1/auth/login` or `Authorization: Bearer <api key>`.
+//! exists, every route needs either the session cookie from `POST /api/v1/auth/login` or
+//! `Authorization: Bearer <api key>` (the scheme in any case), except the public ones.
+//!
+//! # What is public, and why that cannot be bypassed by spelling a path differently
+//!
+//! Protection is decided by the router, not by comparing strings: `configure_routes` in this
+//! crate's `lib.rs` registers the public routes first, each as its own resource, and then every
+//! other route inside a scope wrapped by the credentials middleware; a last catch-all scope,
+//! wrapped the same way, holds `/metrics` and answers every path no route knows. The router
+//! matches the percent-decoded path, so whatever spelling reaches a protected handler has passed
+//! through its scope's middleware first; an unknown path, or one with `//`, dot segments or other
+//! case, matches no public route and is refused with 401 before it can be a 404. Paths are not
+//! rewritten (no `NormalizePath`): a request means exactly the path the router saw. The public
+//! routes, the one list of them:
+//!
+//! - `GET /livez`, `GET /readyz`, `GET /health`: probes;
+//! - `GET /`, `GET /docs` (redirects to `/docs/`) and `GET /docs/...` (the API docs page);
+//! - `GET /api/v1/openapi.json`, `GET /api/v1/auth/status`, `POST /api/v1/auth/setup`
+//!   (refused once an account exists), `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`.
+//!
+//! `/metrics` needs credentials once an account exists (an API key as a Prometheus bearer
+//! token): it tells job counts and request rates per route, and each scrape runs a count query
+//! per job kind and status, which nobody outside should be able to trigger at will.
+//!
+//! # Sessions
+//!
+//! A login stores a session row (`sessions`: user, created, expires after 7 days, revoked) and
+//! sets a cookie holding the session id and a keyed blake3 MAC of it, so forged or guessed ids
+//! are refused without a database query. Every request with a cookie looks its session up in
+//! the database, with no cache: logging out (which revokes the cookie's session) and changing a
+//! password (which revokes every session of the account, in the same transaction) take effect at
+//! once in every server process sharing the database.
+//!
+//! # Failed logins
+//!
+//! Login attempts are counted per account name (whether or not it exists, so the answer never
+//! tells) and per client address (IPv6 by /64): more than [`ACCOUNT_ATTEMPTS`] failed attempts
+//! on one name, or more than [`ADDRESS_ATTEMPTS`] from one address, within [`LOGIN_WINDOW`]
+//! (counted from the first) are answered 429 with `Retry-After` until the window ends, without
+//! checking the password. A successful login clears its account's count. The counts are kept in
+//! this process's memory: with several server processes an attacker gets the allowance once
+//! per process.
 //!
 //! Passwords and API keys are stored as argon2 hashes and checked in constant time by argon2.
-//! Sessions are stateless tokens (user id, expiry) signed with a keyed blake3 MAC, so several
-//! server processes sharing the key accept each other's sessions. A key that verified recently
-//! is remembered (by its blake3 digest) for a minute, so API clients do not pay argon2 on every
-//! request; revoking a key forgets them all.
+//! A key that verified recently is remembered (by its blake3 digest) for a minute, so API
+//! clients do not pay argon2 on every request; revoking a key forgets them all in this process,
+//! while other processes sharing the database may accept a revoked key for up to that minute.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::ServiceRequest;
-use actix_web::{HttpMessage, HttpResponse, delete, get, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
@@ -26,11 +66,21 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::pagination::{ListResponse, PageParams, Params};
 use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "tvarr_session";
 const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);
+/// Failed login attempts allowed per account name within [`LOGIN_WINDOW`].
+pub const ACCOUNT_ATTEMPTS: u32 = 5;
+/// Failed login attempts allowed per client address within [`LOGIN_WINDOW`].
+pub const ADDRESS_ATTEMPTS: u32 = 20;
+/// How long failed login attempts are counted, from the first one.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// What the MAC of a session id is computed over, before the id: a token of another kind
+/// signed with the same key never passes for a session.
+const SESSION_MAC_CONTEXT: &str = "tvarr session v2:";
 
 /// Who made a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +101,95 @@ pub enum Principal {
     },
 }
 
+/// Failed login attempts of one account name or one address, since the first of them.
+struct AttemptWindow {
+    started: Instant,
+    attempts: AtomicU32,
+}
+
+/// Counts login attempts per account name and per client address (see the module docs).
+struct LoginThrottle {
+    accounts: moka::future::Cache<String, Arc<AttemptWindow>>,
+    addresses: moka::future::Cache<IpAddr, Arc<AttemptWindow>>,
+}
+
+/// One admitted login attempt, to report its outcome with.
+struct LoginAttempt {
+    account: String,
+    address: Option<IpAddr>,
+}
+
+/// The key an address is counted under: IPv6 clients get a /64 each, so one client cannot
+/// rotate through its own prefix.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
+impl LoginThrottle {
+    fn new() -> Self {
+        Self {
+            accounts: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(LOGIN_WINDOW)
+                .build(),
+            addresses: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(LOGIN_WINDOW)
+                .build(),
+        }
+    }
+
+    /// Counts an attempt on `account` from `address`, or refuses it with how long to wait.
+    async fn admit(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+    ) -> Result<LoginAttempt, ApiError> {
+        let account = account.trim().to_lowercase();
+        let fresh = || async {
+            Arc::new(AttemptWindow {
+                started: Instant::now(),
+                attempts: AtomicU32::new(0),
+            })
+        };
+        let mut wait = Duration::ZERO;
+        let by_account = self.accounts.get_with(account.clone(), fresh()).await;
+        if by_account.attempts.fetch_add(1, Ordering::Relaxed) >= ACCOUNT_ATTEMPTS {
+            wait = wait.max(LOGIN_WINDOW.saturating_sub(by_account.started.elapsed()));
+        }
+        let address = address.map(address_key);
+        if let Some(ip) = address {
+            let by_address = self.addresses.get_with(ip, fresh()).await;
+            if by_address.attempts.fetch_add(1, Ordering::Relaxed) >= ADDRESS_ATTEMPTS {
+                wait = wait.max(LOGIN_WINDOW.saturating_sub(by_address.started.elapsed()));
+            }
+        }
+        if wait > Duration::ZERO {
+            tracing::warn!(client = ?address, "login refused: too many failed attempts");
+            return Err(ApiError::TooManyRequests {
+                detail: "too many failed login attempts; try again later".into(),
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        Ok(LoginAttempt { account, address })
+    }
+
+    /// The attempt logged in: its account starts afresh, and it does not count for its address.
+    async fn succeeded(&self, attempt: &LoginAttempt) {
+        self.accounts.invalidate(&attempt.account).await;
+        if let Some(ip) = attempt.address
+            && let Some(window) = self.addresses.get(&ip).await
+        {
+            let _ = window
+                .attempts
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
 /// The authentication state shared by handlers and the middleware.
 pub struct Authenticator {
     users: Arc<dyn UserRepository>,
@@ -58,6 +197,7 @@ pub struct Authenticator {
     session_key: [u8; 32],
     required: AtomicBool,
     verified_keys: moka::future::Cache<[u8; 32], Uuid>,
+    throttle: LoginThrottle,
 }
 
 fn random_bytes() -> [u8; 32] {
@@ -108,9 +248,20 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The credential in an `Authorization` header value if its scheme is `Bearer`, in any case
+/// (RFC 9110 §11.1: schemes are case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 impl Authenticator {
-    /// A new authenticator. `session_key` signs session tokens; keep it stable across restarts
-    /// (and shared between server processes) so sessions survive them.
+    /// A new authenticator. `session_key` signs session cookies; keep it stable across restarts
+    /// (and shared between server processes) so sessions survive them. Sessions themselves
+    /// live in the database `users` reaches.
     pub async fn new(
         users: Arc<dyn UserRepository>,
         keys: Arc<dyn ApiKeyRepository>,
@@ -126,15 +277,30 @@ impl Authenticator {
                 .max_capacity(1024)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            throttle: LoginThrottle::new(),
         })
     }
 
-    /// Whether access control is on (an account exists).
+    /// Whether access control is on (an account exists), as this process last saw it.
     pub fn is_required(&self) -> bool {
         self.required.load(Ordering::Relaxed)
     }
 
+    /// Whether access control is on, asking the database while this process has seen no
+    /// account yet: another server process may have run the first-run setup.
+    async fn check_required(&self) -> Result<bool, ApiError> {
+        if self.is_required() {
+            return Ok(true);
+        }
+        let required = self.users.count().await? > 0;
+        if required {
+            self.required.store(true, Ordering::Relaxed);
+        }
+        Ok(required)
+    }
+
     /// Makes sure the `admin` account exists with `password` (from `TVARR_ADMIN_PASSWORD`).
+    /// A changed password revokes every session of the account.
     pub async fn ensure_admin(&self, password: &str) -> Result<(), ApiError> {
         match self.users.find_by_username("admin").await? {
             Some(user) if verify_secret(password, &user.password_hash) => {}
@@ -142,7 +308,9 @@ impl Authenticator {
                 self.users
                     .set_password_hash(user.id, &hash_secret(password)?)
                     .await?;
-                tracing::info!("admin password updated from the configuration");
+                tracing::info!(
+                    "admin password updated from the configuration; its sessions are revoked"
+                );
             }
             None => {
                 self.users
@@ -155,29 +323,56 @@ impl Authenticator {
         Ok(())
     }
 
-    fn sign(&self, user: Uuid, expires: i64) -> String {
-        let payload = format!("{}.{expires}", user.simple());
-        let mac = blake3::keyed_hash(&self.session_key, payload.as_bytes());
-        format!("{payload}.{}", mac.to_hex())
+    fn session_mac(&self, session: Uuid) -> blake3::Hash {
+        let message = format!("{SESSION_MAC_CONTEXT}{}", session.simple());
+        blake3::keyed_hash(&self.session_key, message.as_bytes())
     }
 
-    fn verify_session(&self, token: &str) -> Option<Uuid> {
-        let mut parts = token.split('.');
-        let (user, expires, mac) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let expected =
-            blake3::keyed_hash(&self.session_key, format!("{user}.{expires}").as_bytes());
+    /// The cookie value naming `session`: its id and the MAC of it.
+    fn sign(&self, session: Uuid) -> String {
+        format!(
+            "{}.{}",
+            session.simple(),
+            self.session_mac(session).to_hex()
+        )
+    }
+
+    /// The session id a cookie value names, if its MAC is right.
+    fn session_id(&self, token: &str) -> Option<Uuid> {
+        let (id, mac) = token.split_once('.')?;
+        let id = Uuid::try_parse(id).ok()?;
         let given: [u8; 32] = unhex(mac)?.try_into().ok()?;
         // blake3::Hash compares in constant time.
-        if expected != blake3::Hash::from(given) {
-            return None;
+        (self.session_mac(id) == blake3::Hash::from(given)).then_some(id)
+    }
+
+    /// Starts a session of `user`: the cookie value and when it expires.
+    async fn start_session(&self, user: Uuid) -> Result<String, ApiError> {
+        let session = self
+            .users
+            .create_session(user, Utc::now() + SESSION_LIFETIME)
+            .await?;
+        Ok(self.sign(session.id))
+    }
+
+    /// The account a cookie value logs in, if its session is active.
+    async fn session_user(&self, token: &str) -> Result<Option<Uuid>, ApiError> {
+        let Some(id) = self.session_id(token) else {
+            return Ok(None);
+        };
+        Ok(self
+            .users
+            .active_session(id, Utc::now())
+            .await?
+            .map(|s| s.user_id))
+    }
+
+    /// Ends the session a cookie value names (nothing when it names none).
+    async fn end_session(&self, token: &str) -> Result<(), ApiError> {
+        if let Some(id) = self.session_id(token) {
+            self.users.revoke_session(id).await?;
         }
-        if expires.parse::<i64>().ok()? < Utc::now().timestamp() {
-            return None;
-        }
-        Uuid::parse_str(user).ok()
+        Ok(())
     }
 
     /// The id of the active key `key`, `None` when no active key matches, or an error when the
@@ -203,12 +398,14 @@ impl Authenticator {
 
     /// Who made `req`, or why it is refused.
     pub async fn authenticate(&self, req: &ServiceRequest) -> Result<Principal, ApiError> {
-        if !self.is_required() {
+        if !self.check_required().await? {
             return Ok(Principal::Open);
         }
-        if let Some(header) = req.headers().get("authorization")
-            && let Ok(value) = header.to_str()
-            && let Some(token) = value.strip_prefix("Bearer ").map(str::trim)
+        if let Some(token) = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(bearer_token)
         {
             return match self.verify_key(token).await? {
                 Some(id) => Ok(Principal::ApiKey { id }),
@@ -218,7 +415,7 @@ impl Authenticator {
             };
         }
         if let Some(cookie) = req.cookie(SESSION_COOKIE)
-            && let Some(user) = self.verify_session(cookie.value())
+            && let Some(user) = self.session_user(cookie.value()).await?
         {
             return Ok(Principal::User {
                 id: user,
@@ -238,25 +435,13 @@ fn key_prefix(key: &str) -> Option<&str> {
     (rest.as_bytes().get(8) == Some(&b'_')).then_some(prefix)
 }
 
-/// Paths that never need credentials under `/api/v1`.
-pub(crate) fn is_public_api_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/v1/auth/login"
-            | "/api/v1/auth/setup"
-            | "/api/v1/auth/status"
-            | "/api/v1/openapi.json"
-    )
-}
-
-/// Middleware body: checks credentials on `/api/v1/*`.
+/// Middleware body of the protected scopes: every request in them needs credentials once an
+/// account exists. Which requests reach it is decided by the router (see the module docs).
 pub(crate) async fn guard(req: &ServiceRequest) -> Result<(), ApiError> {
-    let path = req.path();
-    if !path.starts_with("/api/v1/") || is_public_api_path(path) {
-        return Ok(());
-    }
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Ok(());
+        return Err(ApiError::Internal(
+            "the application state is missing".into(),
+        ));
     };
     let principal = state.auth.authenticate(req).await?;
     req.extensions_mut().insert(principal);
@@ -283,10 +468,10 @@ pub struct AuthStatus {
 /// Whether the API needs credentials.
 #[utoipa::path(tag = "auth", responses((status = 200, body = AuthStatus)))]
 #[get("/auth/status")]
-pub async fn status(state: web::Data<AppState>) -> web::Json<AuthStatus> {
-    web::Json(AuthStatus {
-        required: state.auth.is_required(),
-    })
+pub async fn status(state: web::Data<AppState>) -> ApiResult<web::Json<AuthStatus>> {
+    Ok(web::Json(AuthStatus {
+        required: state.auth.check_required().await?,
+    }))
 }
 
 /// First-run setup: creates the admin account. Refused once any account exists.
@@ -328,18 +513,22 @@ fn unknown_user_hash() -> &'static str {
     HASH.get_or_init(|| hash_secret("no such user: equalises login timing").unwrap_or_default())
 }
 
-/// Logs in and sets the session cookie.
-#[utoipa::path(tag = "auth", request_body = LoginBody, responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json")))]
+/// Logs in and sets the session cookie. After too many failed attempts on one account name or
+/// from one address the answer is 429 with `Retry-After`, whatever the password.
+#[utoipa::path(tag = "auth", request_body = LoginBody, responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "seconds to wait")))))]
 #[post("/auth/login")]
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> ApiResult<HttpResponse> {
-    let user = state
-        .repos
-        .users
-        .find_by_username(body.username.trim())
+    let username = body.username.trim();
+    let attempt = state
+        .auth
+        .throttle
+        .admit(username, req.peer_addr().map(|a| a.ip()))
         .await?;
+    let user = state.repos.users.find_by_username(username).await?;
     let user = match user {
         Some(user) => Some(user).filter(|u| verify_secret(&body.password, &u.password_hash)),
         None => {
@@ -352,24 +541,30 @@ pub async fn login(
     let Some(user) = user else {
         return Err(ApiError::Unauthorized("wrong user name or password".into()));
     };
-    let expires = Utc::now() + SESSION_LIFETIME;
-    let token = state.auth.sign(user.id, expires.timestamp());
+    state.auth.throttle.succeeded(&attempt).await;
+    let token = state.auth.start_session(user.id).await?;
     let cookie = Cookie::build(SESSION_COOKIE, token)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::days(7))
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            SESSION_LIFETIME.num_seconds(),
+        ))
         .finish();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
 
-/// Logs out (clears the session cookie).
+/// Logs out: revokes the session the cookie names, everywhere at once, and clears the cookie.
+/// Public, so an expired or revoked session can still clear its cookie.
 #[utoipa::path(tag = "auth", responses((status = 204)))]
 #[post("/auth/logout")]
-pub async fn logout() -> HttpResponse {
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        state.auth.end_session(cookie.value()).await?;
+    }
     let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     cookie.make_removal();
-    HttpResponse::NoContent().cookie(cookie).finish()
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
 
 /// The body that creates an API key.
@@ -420,12 +615,23 @@ pub struct CreatedApiKey {
     pub record: ApiKeyView,
 }
 
-/// API keys, newest first.
-#[utoipa::path(tag = "auth", responses((status = 200, body = Vec<ApiKeyView>)))]
+/// API keys, newest first, revoked ones included.
+#[utoipa::path(tag = "auth", params(PageParams), responses((status = 200, body = ListResponse<ApiKeyView>)))]
 #[get("/auth/api-keys")]
-pub async fn list_api_keys(state: web::Data<AppState>) -> ApiResult<web::Json<Vec<ApiKeyView>>> {
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    page: Params<PageParams>,
+) -> ApiResult<web::Json<ListResponse<ApiKeyView>>> {
+    let page = page.request()?;
     let keys = state.repos.api_keys.list().await?;
-    Ok(web::Json(keys.into_iter().map(ApiKeyView::from).collect()))
+    let total = u64::try_from(keys.len()).unwrap_or(u64::MAX);
+    let items = keys
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .map(ApiKeyView::from)
+        .collect();
+    Ok(web::Json(ListResponse { items, total }))
 }
 
 /// Creates an API key.
@@ -436,8 +642,11 @@ pub async fn create_api_key(
     body: web::Json<NewApiKeyBody>,
 ) -> ApiResult<HttpResponse> {
     let name = body.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::field("name", "must not be empty"));
+    // The limits every name is held to (1 to 200 characters, no control characters).
+    let mut errors = Vec::new();
+    tvarr_core::limits::check_name("name", name, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
     }
     let bytes = random_bytes();
     let prefix = hex(&bytes[..4]);
@@ -484,6 +693,27 @@ mod tests {
         assert_eq!(key_prefix("tvarr_0123abcd_ffff"), Some("0123abcd"));
         assert_eq!(key_prefix("tvarr_0123abcdffff"), None);
         assert_eq!(key_prefix("other_0123abcd_ffff"), None);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

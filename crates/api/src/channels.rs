@@ -1,14 +1,17 @@
 //! All channels across sources: list, one, groups.
+//!
+//! A channel's URLs are shown with provider credentials masked (`tvarr_core::redact_url`):
+//! Xtream panels put the user name and password into every stream path.
 
 use std::collections::BTreeMap;
 
 use actix_web::{get, web};
 use serde::{Deserialize, Serialize};
-use tvarr_core::{Channel, ChannelId, ChannelQuery, StreamSourceId};
+use tvarr_core::{Channel, ChannelId, ChannelQuery, StreamSourceId, redact_text, redact_url};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiResult, Problem};
-use crate::pagination::{ListResponse, PageParams};
+use crate::pagination::{ListResponse, PageParams, Params, check_text};
 use crate::state::AppState;
 
 /// A channel as the API shows it.
@@ -34,15 +37,15 @@ pub struct ChannelView {
     pub tvg_chno: Option<String>,
     /// `tvg-shift`.
     pub tvg_shift: Option<String>,
-    /// Stream URL.
+    /// Stream URL, with provider credentials masked as `***`.
     pub stream_url: String,
     /// `catchup`.
     pub catchup: Option<String>,
     /// `catchup-days`.
     pub catchup_days: Option<String>,
-    /// `catchup-source`.
+    /// `catchup-source`, with provider credentials masked.
     pub catchup_source: Option<String>,
-    /// Other attributes, by name.
+    /// Other attributes, by name (URLs among them with provider credentials masked).
     pub extra: BTreeMap<String, String>,
 }
 
@@ -53,18 +56,30 @@ impl From<Channel> for ChannelView {
             id: c.id,
             source_id: c.source_id,
             position: c.position,
-            name: d.name,
+            // A mapping rule may copy a URL (`source_url`) into any text field.
+            name: redact_text(&d.name),
             tvg_id: d.tvg_id,
-            tvg_name: d.tvg_name,
-            tvg_logo: d.tvg_logo,
-            group_title: d.group_title,
+            tvg_name: d.tvg_name.as_deref().map(redact_text),
+            tvg_logo: d.tvg_logo.as_deref().map(redact_url),
+            group_title: d.group_title.as_deref().map(redact_text),
             tvg_chno: d.tvg_chno,
             tvg_shift: d.tvg_shift,
-            stream_url: d.stream_url,
+            stream_url: redact_url(&d.stream_url),
             catchup: d.catchup,
             catchup_days: d.catchup_days,
-            catchup_source: d.catchup_source,
-            extra: d.extra.into_iter().collect(),
+            catchup_source: d.catchup_source.as_deref().map(redact_url),
+            extra: d
+                .extra
+                .into_iter()
+                .map(|(name, value)| {
+                    let value = if value.contains("://") {
+                        redact_url(&value)
+                    } else {
+                        value
+                    };
+                    (name, value)
+                })
+                .collect(),
         }
     }
 }
@@ -82,12 +97,12 @@ pub struct ChannelFilter {
 }
 
 impl ChannelFilter {
-    fn query(&self) -> ChannelQuery {
-        ChannelQuery {
+    fn query(&self) -> ApiResult<ChannelQuery> {
+        Ok(ChannelQuery {
             source_ids: self.source_id.into_iter().collect(),
-            group: self.group.clone().filter(|g| !g.is_empty()),
-            q: self.q.clone().filter(|q| !q.trim().is_empty()),
-        }
+            group: check_text("group", self.group.as_deref())?,
+            q: check_text("q", self.q.as_deref())?,
+        })
     }
 }
 
@@ -96,13 +111,13 @@ impl ChannelFilter {
 #[get("/channels")]
 pub async fn list_channels(
     state: web::Data<AppState>,
-    filter: web::Query<ChannelFilter>,
-    page: web::Query<PageParams>,
+    filter: Params<ChannelFilter>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<ChannelView>>> {
     let page = state
         .repos
         .channels
-        .list(&filter.query(), page.request())
+        .list(&filter.query()?, page.request()?)
         .await?;
     Ok(web::Json(ListResponse::from_page(page, ChannelView::from)))
 }
@@ -116,20 +131,21 @@ pub struct GroupCount {
     pub count: u64,
 }
 
-/// Group titles with their channel counts.
-#[utoipa::path(tag = "channels", params(ChannelFilter), responses((status = 200, body = Vec<GroupCount>)))]
+/// Group titles with their channel counts, as `{items, total}` like every list (all groups
+/// in one page; `total` is the number of groups).
+#[utoipa::path(tag = "channels", params(ChannelFilter), responses((status = 200, body = ListResponse<GroupCount>)))]
 #[get("/channels/groups")]
 pub async fn channel_groups(
     state: web::Data<AppState>,
-    filter: web::Query<ChannelFilter>,
-) -> ApiResult<web::Json<Vec<GroupCount>>> {
-    let groups = state.repos.channels.groups(&filter.query()).await?;
-    Ok(web::Json(
+    filter: Params<ChannelFilter>,
+) -> ApiResult<web::Json<ListResponse<GroupCount>>> {
+    let groups = state.repos.channels.groups(&filter.query()?).await?;
+    Ok(web::Json(ListResponse::all(
         groups
             .into_iter()
             .map(|(name, count)| GroupCount { name, count })
             .collect(),
-    ))
+    )))
 }
 
 /// One channel.

@@ -15,15 +15,27 @@ pub fn normalise_cron(expr: &str) -> String {
     }
 }
 
-/// Adds an `update_cron` error when `expr` is set and not a valid schedule.
+/// Adds an `update_cron` error when `expr` is set and not a valid schedule. The message is
+/// plain words and an example, not the parser's internals.
 pub fn check_cron(expr: Option<&str>, errors: &mut Vec<FieldError>) {
     let Some(expr) = expr else { return };
-    if let Err(e) = cron::Schedule::from_str(&normalise_cron(expr)) {
-        errors.push(FieldError::new(
-            "update_cron",
-            format!("`{expr}` is not a cron schedule ({e}); for example `0 */6 * * *` runs every six hours"),
-        ));
+    if cron::Schedule::from_str(&normalise_cron(expr)).is_ok() {
+        return;
     }
+    let shown: String = expr.chars().filter(|c| !c.is_control()).take(64).collect();
+    let fields = expr.split_whitespace().count();
+    let problem = if (5..=7).contains(&fields) {
+        "has a field out of range or unreadable".to_string()
+    } else {
+        format!("has {fields} fields")
+    };
+    errors.push(FieldError::new(
+        "update_cron",
+        format!(
+            "`{shown}` is not a cron schedule: it {problem}. Use five fields (minute, hour, \
+             day of month, month, day of week), for example `0 */6 * * *` for every six hours"
+        ),
+    ));
 }
 
 #[cfg(test)]
@@ -40,5 +52,12 @@ mod tests {
         check_cron(Some("61 * * * *"), &mut errors);
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].field, "update_cron");
+        // Plain words, not the parser's internals.
+        assert!(errors[0].message.contains("has 2 fields"), "{}", errors[0].message);
+        assert!(errors[1].message.contains("out of range"), "{}", errors[1].message);
+        for error in &errors {
+            assert!(!error.message.contains("Invalid"), "{}", error.message);
+            assert!(!error.message.contains("Error"), "{}", error.message);
+        }
     }
 }

@@ -68,6 +68,15 @@ pub enum ApiError {
     /// The request is malformed (bad JSON, bad id, bad query).
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter is malformed or out of range: 400, with the parameter named in
+    /// `errors`.
+    #[error("invalid query parameter `{name}`: {message}")]
+    InvalidParameter {
+        /// The parameter as the URL spells it.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The request body is larger than the endpoint accepts.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -102,6 +111,14 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts (failed logins); try again after `retry_after_secs` seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What happened.
+        detail: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// A dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -116,6 +133,14 @@ impl ApiError {
         ApiError::Validation {
             detail: "the request has invalid fields".into(),
             errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// A query parameter that is malformed or out of range (400).
+    pub fn parameter(name: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidParameter {
+            name: name.to_string(),
+            message: message.into(),
         }
     }
 
@@ -157,6 +182,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "Bad request",
+            ApiError::InvalidParameter { .. } => "Invalid query parameter",
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::Validation { .. } => "Invalid fields",
             ApiError::InvalidExpression { .. } => "Invalid expression",
@@ -164,6 +190,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -187,6 +214,10 @@ impl ApiError {
                     })
                     .collect()
             }
+            ApiError::InvalidParameter { name, message } => vec![ProblemFieldError {
+                field: name.clone(),
+                message: message.clone(),
+            }],
             _ => Vec::new(),
         };
         let diagnostics = match self {
@@ -207,7 +238,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation { .. } | ApiError::InvalidExpression { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -216,6 +247,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,6 +262,12 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"tvarr\""));
         }
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
         response.json(self.problem())
     }
 }
@@ -241,6 +279,7 @@ impl From<RepoError> for ApiError {
                 ApiError::NotFound(format!("{entity} {id} not found"))
             }
             RepoError::Conflict(detail) => ApiError::Conflict(detail),
+            taken @ RepoError::AlreadyExists { .. } => ApiError::Conflict(taken.to_string()),
             RepoError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; try again shortly".into())

@@ -2,7 +2,7 @@
 
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
-use tvarr_core::{Domain, FieldError};
+use tvarr_core::{Domain, FieldError, limits};
 use tvarr_expr::{ExpressionKind, FieldRegistry, FieldType};
 use tvarr_pipeline::expr_domain;
 use utoipa::ToSchema;
@@ -59,15 +59,33 @@ pub(crate) fn check(
     tvarr_expr::validate(expr_domain(domain), kind.into(), expression)
 }
 
+/// `Ok` when the expression is within the limits every expression is held to (size, no NUL);
+/// otherwise a 422 naming `field`.
+pub(crate) fn require_within_limits(field: &str, expression: &str) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    limits::check_expression(field, expression, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::fields(errors))
+    }
+}
+
 /// `Ok` when the expression is valid; otherwise a 422 naming `field`, which also carries
-/// `other` field errors found in the same request.
+/// `other` field errors found in the same request. An expression over the limits is not
+/// parsed at all.
 pub(crate) fn require_valid(
     domain: Domain,
     kind: ExpressionKindParam,
     field: &str,
     expression: &str,
-    other: Vec<FieldError>,
+    mut other: Vec<FieldError>,
 ) -> ApiResult<()> {
+    let before = other.len();
+    limits::check_expression(field, expression, &mut other);
+    if other.len() > before {
+        return Err(ApiError::fields(other));
+    }
     let diagnostics = check(domain, kind, expression);
     if diagnostics.is_empty() {
         if other.is_empty() {
@@ -81,11 +99,24 @@ pub(crate) fn require_valid(
 }
 
 /// Checks an expression without saving it. Any text gets a 200 answer; an invalid expression
-/// is `valid: false` with its problems.
+/// is `valid: false` with its problems (one over the size limit, or with a NUL, is not parsed).
 #[utoipa::path(tag = "expressions", request_body = ValidateBody,
     responses((status = 200, body = ValidationResult)))]
 #[post("/expressions/validate")]
 pub async fn validate_expression(body: web::Json<ValidateBody>) -> web::Json<ValidationResult> {
+    let mut limit = Vec::new();
+    limits::check_expression("expression", &body.expression, &mut limit);
+    if let Some(problem) = limit.into_iter().next() {
+        return web::Json(ValidationResult {
+            valid: false,
+            errors: vec![ExpressionDiagnostic {
+                message: format!("the expression {}", problem.message),
+                start: 0,
+                end: body.expression.len(),
+                suggestion: None,
+            }],
+        });
+    }
     let errors: Vec<ExpressionDiagnostic> = check(body.domain, body.kind, &body.expression)
         .iter()
         .map(ExpressionDiagnostic::from)

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
-    Domain, EpgSourceId, FieldError, Filter, FilterAction, FilterId, FilterInput, StreamSourceId,
+    Domain, EpgSourceId, Filter, FilterAction, FilterId, FilterInput, StreamSourceId, limits,
 };
 use tvarr_expr::CompiledFilter;
 use tvarr_pipeline::{ChannelRecord, ProgrammeRecord, expr_domain};
@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::channels::ChannelView;
 use crate::epg::ProgrammeView;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::expressions::{ExpressionKindParam, require_valid};
-use crate::pagination::{ListResponse, PageParams};
+use crate::expressions::{ExpressionKindParam, require_valid, require_within_limits};
+use crate::pagination::{ListResponse, PageParams, Params};
 use crate::record_scan::{scan_channels, scan_programmes};
 use crate::state::AppState;
 
@@ -41,9 +41,7 @@ impl FilterBody {
     pub(crate) fn into_input(self) -> ApiResult<FilterInput> {
         let name = self.name.trim().to_string();
         let mut errors = Vec::new();
-        if name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
+        limits::check_name("name", &name, &mut errors);
         require_valid(
             self.domain,
             ExpressionKindParam::Filter,
@@ -106,13 +104,13 @@ pub struct DomainParam {
 #[get("/filters")]
 pub async fn list_filters(
     state: web::Data<AppState>,
-    domain: web::Query<DomainParam>,
-    page: web::Query<PageParams>,
+    domain: Params<DomainParam>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<FilterView>>> {
     let page = state
         .repos
         .filters
-        .list(domain.domain, page.request())
+        .list(domain.domain, page.request()?)
         .await?;
     Ok(web::Json(ListResponse::from_page(page, FilterView::from)))
 }
@@ -218,6 +216,7 @@ pub async fn test_filter(
     body: web::Json<TryExpressionBody>,
 ) -> ApiResult<web::Json<FilterTestResult>> {
     let body = body.into_inner();
+    require_within_limits("expression", &body.expression)?;
     let filter = CompiledFilter::compile(expr_domain(body.domain), &body.expression)
         .map_err(|e| ApiError::expression("expression", e.diagnostics(), Vec::new()))?;
     // One `@time:now` for the whole scan, so every record is judged against the same instant.

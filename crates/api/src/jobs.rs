@@ -7,12 +7,12 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tvarr_core::{Job, JobId, JobKind, JobProgress, JobQuery, JobStatus};
+use tvarr_core::{Job, JobId, JobKind, JobProgress, JobQuery, JobStatus, redact_text};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiResult, Problem};
-use crate::pagination::{ListResponse, PageParams};
+use crate::pagination::{ListResponse, PageParams, Params};
 use crate::state::AppState;
 
 /// A job as the API shows it.
@@ -28,7 +28,7 @@ pub struct JobView {
     pub status: JobStatus,
     /// How far it has come.
     pub progress: JobProgress,
-    /// Why it failed.
+    /// Why it failed (provider credentials in URLs masked).
     pub error: Option<String>,
     /// Whether cancellation was requested.
     pub cancel_requested: bool,
@@ -50,7 +50,7 @@ impl From<Job> for JobView {
             subject_id: j.subject_id,
             status: j.status,
             progress: j.progress,
-            error: j.error,
+            error: j.error.as_deref().map(redact_text),
             cancel_requested: j.cancel_requested,
             attempts: j.attempts,
             created_at: j.created_at,
@@ -75,14 +75,14 @@ pub struct JobFilter {
 #[get("/jobs")]
 pub async fn list_jobs(
     state: web::Data<AppState>,
-    filter: web::Query<JobFilter>,
-    page: web::Query<PageParams>,
+    filter: Params<JobFilter>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<JobView>>> {
     let query = JobQuery {
         kind: filter.kind,
         status: filter.status,
     };
-    let page = state.repos.jobs.list(&query, page.request()).await?;
+    let page = state.repos.jobs.list(&query, page.request()?).await?;
     Ok(web::Json(ListResponse::from_page(page, JobView::from)))
 }
 

@@ -68,63 +68,91 @@ pub use state::{ApiSettings, AppState, Readiness};
 )]
 struct ApiDoc;
 
+/// Every route, in the order the router tries them. Access control is structural (see the
+/// `auth` module): the public routes come first, each its own resource, and everything else sits
+/// in scopes wrapped by [`require_credentials`], down to the catch-all that answers unknown paths.
+/// A route added anywhere but the public list below needs credentials once an account exists.
 fn configure_routes(cfg: &mut ServiceConfig) {
+    // The public routes, the one list of them.
     cfg.service(health::livez)
         .service(health::readyz)
         .service(health::health)
-        .service(metrics::metrics)
-        .service(
-            utoipa_actix_web::scope("/api/v1")
-                .service(openapi_json)
-                .service(auth::status)
-                .service(auth::setup)
-                .service(auth::login)
-                .service(auth::logout)
-                .service(auth::list_api_keys)
-                .service(auth::create_api_key)
-                .service(auth::revoke_api_key)
-                .service(sources::list_stream_sources)
-                .service(sources::create_stream_source)
-                .service(sources::get_stream_source)
-                .service(sources::update_stream_source)
-                .service(sources::delete_stream_source)
-                .service(sources::ingest_stream_source)
-                .service(sources::stream_source_channels)
-                .service(sources::list_epg_sources)
-                .service(sources::create_epg_source)
-                .service(sources::get_epg_source)
-                .service(sources::update_epg_source)
-                .service(sources::delete_epg_source)
-                .service(sources::ingest_epg_source)
-                .service(channels::list_channels)
-                .service(channels::channel_groups)
-                .service(channels::get_channel)
-                .service(epg::list_programmes)
-                .service(epg::now_playing)
-                .service(epg::search_programmes)
-                .service(jobs::list_jobs)
-                .service(jobs::get_job)
-                .service(jobs::cancel_job)
-                .service(jobs::progress_events)
-                // Fixed paths before `{id}` paths, so `fields`, `test` and `reorder` are not ids.
-                .service(expressions::validate_expression)
-                .service(expressions::list_fields)
-                .service(filters::test_filter)
-                .service(filters::list_filters)
-                .service(filters::create_filter)
-                .service(filters::get_filter)
-                .service(filters::update_filter)
-                .service(filters::delete_filter)
-                .service(mapping::test_mapping_rule)
-                .service(mapping::reorder_mapping_rules)
-                .service(mapping::list_mapping_rules)
-                .service(mapping::create_mapping_rule)
-                .service(mapping::get_mapping_rule)
-                .service(mapping::update_mapping_rule)
-                .service(mapping::delete_mapping_rule)
-                .service(rule_exchange::export_rules)
-                .service(rule_exchange::import_rules),
-        );
+        .map(|cfg| {
+            cfg.service(web::redirect("/", "/docs/"))
+                .service(web::redirect("/docs", "/docs/"))
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
+                )
+        });
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(openapi_json)
+            .service(auth::status)
+            .service(auth::setup)
+            .service(auth::login)
+            .service(auth::logout)
+            // Every other `/api/v1` path, known or not, needs credentials.
+            .service(
+                utoipa_actix_web::scope("")
+                    .wrap(middleware::from_fn(require_credentials))
+                    .configure(protected_api_routes),
+            ),
+    );
+    // Every other path, known or not: `/metrics`, and the 404 of unknown paths.
+    cfg.service(
+        utoipa_actix_web::scope("")
+            .wrap(middleware::from_fn(require_credentials))
+            .service(metrics::metrics),
+    );
+}
+
+/// The `/api/v1` routes that need credentials once an account exists.
+fn protected_api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(auth::list_api_keys)
+        .service(auth::create_api_key)
+        .service(auth::revoke_api_key)
+        .service(sources::list_stream_sources)
+        .service(sources::create_stream_source)
+        .service(sources::get_stream_source)
+        .service(sources::update_stream_source)
+        .service(sources::delete_stream_source)
+        .service(sources::ingest_stream_source)
+        .service(sources::stream_source_channels)
+        .service(sources::list_epg_sources)
+        .service(sources::create_epg_source)
+        .service(sources::get_epg_source)
+        .service(sources::update_epg_source)
+        .service(sources::delete_epg_source)
+        .service(sources::ingest_epg_source)
+        .service(channels::list_channels)
+        .service(channels::channel_groups)
+        .service(channels::get_channel)
+        .service(epg::list_programmes)
+        .service(epg::now_playing)
+        .service(epg::search_programmes)
+        .service(jobs::list_jobs)
+        .service(jobs::get_job)
+        .service(jobs::cancel_job)
+        .service(jobs::progress_events)
+        // Fixed paths before `{id}` paths, so `fields`, `test` and `reorder` are not ids.
+        .service(expressions::validate_expression)
+        .service(expressions::list_fields)
+        .service(filters::test_filter)
+        .service(filters::list_filters)
+        .service(filters::create_filter)
+        .service(filters::get_filter)
+        .service(filters::update_filter)
+        .service(filters::delete_filter)
+        .service(mapping::test_mapping_rule)
+        .service(mapping::reorder_mapping_rules)
+        .service(mapping::list_mapping_rules)
+        .service(mapping::create_mapping_rule)
+        .service(mapping::get_mapping_rule)
+        .service(mapping::update_mapping_rule)
+        .service(mapping::delete_mapping_rule)
+        .service(rule_exchange::export_rules)
+        .service(rule_exchange::import_rules);
 }
 
 /// The OpenAPI document of every route, as served at `/api/v1/openapi.json`.
@@ -150,8 +178,8 @@ async fn openapi_json() -> actix_web::HttpResponse {
         .body(body.clone())
 }
 
-/// The whole application: routes, OpenAPI document and docs page, extractor error handling,
-/// and request logging. The binaries serve it; tests call it with `actix_web::test`.
+/// The whole application: routes, access control, OpenAPI document and docs page, extractor
+/// error handling, and request logging. The binaries serve it; tests call it with `actix_web::test`.
 pub fn build_app(
     state: AppState,
 ) -> App<
@@ -163,7 +191,6 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let version = state.settings.version.clone();
     App::new()
         .app_data(web::Data::new(state))
         .app_data(error::extractors::json_config())
@@ -172,13 +199,8 @@ pub fn build_app(
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure_routes)
-        .openapi_service(move |mut api| {
-            api.info.version = version;
-            SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", api)
-        })
         .into_app()
         .default_service(web::to(not_found))
-        .wrap(middleware::from_fn(require_credentials))
         .wrap(middleware::from_fn(log_request))
 }
 
@@ -210,7 +232,7 @@ async fn log_request(
     // per id. Paths no route knows share one label.
     let route = req
         .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+        .unwrap_or_else(|| metrics::OTHER.to_string());
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());

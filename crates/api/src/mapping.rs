@@ -7,16 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
     Domain, EpgSourceId, FieldError, MappingRule, MappingRuleId, MappingRuleInput, PageRequest,
-    RepoError, StreamSourceId,
+    RepoError, StreamSourceId, limits,
 };
 use tvarr_expr::{ApplyReport, RunHelpers};
 use tvarr_pipeline::{MappingPipeline, field_name};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::expressions::{ExpressionKindParam, require_valid};
+use crate::expressions::{ExpressionKindParam, require_valid, require_within_limits};
 use crate::filters::{DomainParam, RecordView, SAMPLE_SIZE, TryExpressionBody};
-use crate::pagination::{ListResponse, PageParams};
+use crate::pagination::{ListResponse, PageParams, Params};
 use crate::record_scan::{scan_channels, scan_programmes};
 use crate::state::AppState;
 
@@ -42,9 +42,7 @@ impl MappingRuleBody {
     pub(crate) fn into_input(self, defaults: (i32, bool)) -> ApiResult<MappingRuleInput> {
         let name = self.name.trim().to_string();
         let mut errors = Vec::new();
-        if name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
+        limits::check_name("name", &name, &mut errors);
         require_valid(
             self.domain,
             ExpressionKindParam::Mapping,
@@ -135,13 +133,13 @@ pub(crate) fn next_priority(rules: &[MappingRule]) -> i32 {
 #[get("/data-mapping")]
 pub async fn list_mapping_rules(
     state: web::Data<AppState>,
-    domain: web::Query<DomainParam>,
-    page: web::Query<PageParams>,
+    domain: Params<DomainParam>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<MappingRuleView>>> {
     let page = state
         .repos
         .mapping_rules
-        .list(domain.domain, page.request())
+        .list(domain.domain, page.request()?)
         .await?;
     Ok(web::Json(ListResponse::from_page(
         page,
@@ -327,6 +325,7 @@ pub async fn test_mapping_rule(
     body: web::Json<TryExpressionBody>,
 ) -> ApiResult<web::Json<MappingTestResult>> {
     let body = body.into_inner();
+    require_within_limits("expression", &body.expression)?;
     let domain = body.domain;
     let pipeline = MappingPipeline::compile(domain, [("test", body.expression.as_str())])
         .map_err(|e| {

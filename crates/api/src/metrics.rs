@@ -18,6 +18,33 @@ use tvarr_core::{JobKind, JobQuery, JobStatus, PageRequest};
 
 use crate::state::AppState;
 
+/// The label of whatever falls outside a bounded label set.
+pub(crate) const OTHER: &str = "other";
+
+/// The HTTP methods that get a label of their own; any other method is `other`, so a client
+/// inventing methods cannot grow the metrics.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A route pattern longer than this is labelled `other` (patterns come from the route table,
+/// so this only guards against a caller passing a raw path).
+pub const MAX_ROUTE_LEN: usize = 128;
+
+fn method_label(method: &str) -> &str {
+    METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+fn route_label(route: &str) -> &str {
+    if route.starts_with('/') && route.len() <= MAX_ROUTE_LEN {
+        route
+    } else {
+        OTHER
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
@@ -100,12 +127,19 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request. `route` is the matched pattern, not the raw path.
+    /// Records one answered request. `route` is the matched pattern, not the raw path (or
+    /// `other` for a path no route knows). Every label has a bounded set of values: the
+    /// method folds into [`METHODS`] or `other`, a route longer than [`MAX_ROUTE_LEN`] into
+    /// `other`, and the status is a real HTTP status code (100 to 999), else `0`.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = HttpLabels {
-            method: method.to_string(),
-            route: route.to_string(),
-            status,
+            method: method_label(method).to_string(),
+            route: route_label(route).to_string(),
+            status: if (100..=999).contains(&status) {
+                status
+            } else {
+                0
+            },
         };
         self.http_requests.get_or_create(&labels).inc();
         self.http_duration
@@ -172,5 +206,20 @@ async fn refresh_job_gauges(state: &AppState) {
                     .set(i64::try_from(page.total).unwrap_or(i64::MAX));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_fold_into_bounded_sets() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("FOOBAR"), "other");
+        assert_eq!(route_label("/api/v1/jobs/{id}"), "/api/v1/jobs/{id}");
+        assert_eq!(route_label("other"), "other");
+        assert_eq!(route_label(&format!("/{}", "a".repeat(200))), "other");
     }
 }

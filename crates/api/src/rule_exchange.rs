@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tvarr_core::{
     Domain, FieldError, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput,
-    PageRequest,
+    PageRequest, limits,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use crate::error::extractors::body_bytes;
 use crate::error::{ApiError, ApiResult, ExpressionDiagnostic, Problem, ProblemFieldError};
 use crate::expressions::{ExpressionKindParam, check};
 use crate::mapping::{all_rules, next_priority};
+use crate::pagination::Params;
 use crate::state::AppState;
 
 /// The `format` of tvarr's rule documents.
@@ -516,14 +517,17 @@ pub(crate) fn plan_import(
             diagnostics: Vec::new(),
         };
         let mut problems = c.problems;
-        if c.name.is_empty() {
-            problems.push(FieldError::new("name", "must not be empty"));
-        }
+        limits::check_name("name", &c.name, &mut problems);
+        let before = problems.len();
+        limits::check_expression("expression", &c.expression, &mut problems);
+        let expression_fits = problems.len() == before;
         let kind = match c.kind {
             ImportKind::Filter => ExpressionKindParam::Filter,
             ImportKind::MappingRule => ExpressionKindParam::Mapping,
         };
-        if let Some(domain) = c.domain {
+        if let Some(domain) = c.domain
+            && expression_fits
+        {
             item.diagnostics = check(domain, kind, &c.expression)
                 .iter()
                 .map(ExpressionDiagnostic::from)
@@ -672,7 +676,7 @@ pub struct ImportParams {
 #[post("/import/filters")]
 pub async fn import_rules(
     state: web::Data<AppState>,
-    params: web::Query<ImportParams>,
+    params: Params<ImportParams>,
     body: web::Json<Value>,
 ) -> ApiResult<web::Json<ImportReport>> {
     let doc = read_document(&body)?;

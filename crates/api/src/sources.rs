@@ -7,14 +7,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
     ChannelQuery, EpgSource, EpgSourceId, EpgSourceInput, EpgSourceType, IngestState, JobKind,
-    NewJob, Secret, StreamSource, StreamSourceId, StreamSourceInput, StreamSourceType,
+    NewJob, REDACTED, Secret, StreamSource, StreamSourceId, StreamSourceInput, StreamSourceType,
+    is_secret_header, redact_text, redact_url,
 };
 use utoipa::ToSchema;
 
 use crate::channels::ChannelView;
 use crate::cron::check_cron;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::pagination::{ListResponse, PageParams};
+use crate::pagination::{ListResponse, PageParams, Params};
 use crate::state::AppState;
 
 /// The body that creates or replaces a stream source.
@@ -71,6 +72,43 @@ fn none_if_blank(value: Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Headers as a view shows them: the values of credential headers masked.
+fn masked_headers(headers: Vec<(String, String)>) -> BTreeMap<String, String> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let value = if is_secret_header(&name) {
+                REDACTED.to_string()
+            } else {
+                value
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// What a view showed masked and a client sent back as it was keeps the stored value: a `url`
+/// equal to the stored URL's masked form, and a header whose value is the mask.
+fn keep_masked(
+    url: &mut String,
+    headers: &mut BTreeMap<String, String>,
+    stored_url: &str,
+    stored_headers: &[(String, String)],
+) {
+    if url.trim() == redact_url(stored_url) {
+        *url = stored_url.to_string();
+    }
+    for (name, value) in headers.iter_mut() {
+        if value.trim() == REDACTED
+            && let Some((_, stored)) = stored_headers
+                .iter()
+                .find(|(stored_name, _)| stored_name.eq_ignore_ascii_case(name))
+        {
+            value.clone_from(stored);
+        }
+    }
+}
+
 /// A stream source as the API shows it. The password is never included.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamSourceView {
@@ -80,7 +118,8 @@ pub struct StreamSourceView {
     pub name: String,
     /// `m3u` or `xtream`.
     pub source_type: StreamSourceType,
-    /// Playlist URL or path, or Xtream server URL.
+    /// Playlist URL or path, or Xtream server URL, with credentials masked as `***` (user
+    /// info, `password=`-like parameters). Sending it back unchanged keeps the stored URL.
     pub url: String,
     /// Xtream user name.
     pub username: Option<String>,
@@ -92,7 +131,9 @@ pub struct StreamSourceView {
     pub enabled: bool,
     /// User agent sent to the provider.
     pub user_agent: Option<String>,
-    /// Extra headers sent to the provider.
+    /// Extra headers sent to the provider; the values of credential headers
+    /// (`Authorization`, `Cookie`, names with `token`, `key`, `auth`…) are shown as `***`, and
+    /// sending `***` back keeps the stored value.
     pub headers: BTreeMap<String, String>,
     /// How the last ingest went.
     pub state: IngestState,
@@ -104,7 +145,7 @@ pub struct StreamSourceView {
     pub channel_count: u64,
     /// Lines skipped by the last ingest.
     pub skipped_count: u64,
-    /// Why the last ingest failed.
+    /// Why the last ingest failed (credentials in URLs masked).
     pub last_error: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -118,19 +159,19 @@ impl From<StreamSource> for StreamSourceView {
             id: s.id,
             name: s.name,
             source_type: s.source_type,
-            url: s.url,
+            url: redact_url(&s.url),
             username: s.username,
             has_password: s.password.as_ref().is_some_and(|p| !p.is_empty()),
             update_cron: s.update_cron,
             enabled: s.enabled,
             user_agent: s.user_agent,
-            headers: s.headers.into_iter().collect(),
+            headers: masked_headers(s.headers),
             state: s.state,
             last_ingested_at: s.last_ingested_at,
             last_success_at: s.last_success_at,
             channel_count: s.channel_count,
             skipped_count: s.skipped_count,
-            last_error: s.last_error,
+            last_error: s.last_error.as_deref().map(redact_text),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -149,9 +190,9 @@ pub struct JobAccepted {
 #[get("/sources/stream")]
 pub async fn list_stream_sources(
     state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<StreamSourceView>>> {
-    let page = state.repos.stream_sources.list(page.request()).await?;
+    let page = state.repos.stream_sources.list(page.request()?).await?;
     Ok(web::Json(ListResponse::from_page(
         page,
         StreamSourceView::from,
@@ -185,7 +226,8 @@ pub async fn get_stream_source(
     Ok(web::Json(source.into()))
 }
 
-/// Replaces a stream source's settings. Leaving `password` out keeps the stored one.
+/// Replaces a stream source's settings. Leaving `password` out keeps the stored one, and so
+/// does sending back the masked `url` or a masked header value as the source's view shows it.
 #[utoipa::path(tag = "sources", params(("id" = String, Path, description = "source id")), request_body = StreamSourceBody,
     responses((status = 200, body = StreamSourceView), (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -197,9 +239,15 @@ pub async fn update_stream_source(
 ) -> ApiResult<web::Json<StreamSourceView>> {
     let id = id.into_inner();
     let mut body = body.into_inner();
+    let stored = state.repos.stream_sources.get(id).await?;
+    keep_masked(
+        &mut body.url,
+        &mut body.headers,
+        &stored.url,
+        &stored.headers,
+    );
     if body.source_type == StreamSourceType::Xtream && body.password.is_none() {
         // Validation needs the password: use the stored one when the body leaves it out.
-        let stored = state.repos.stream_sources.get(id).await?;
         body.password = stored.password.map(|p| p.expose().to_string());
     }
     let input = body.into_input()?;
@@ -245,14 +293,14 @@ pub async fn ingest_stream_source(
 pub async fn stream_source_channels(
     state: web::Data<AppState>,
     id: web::Path<StreamSourceId>,
-    page: web::Query<PageParams>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<ChannelView>>> {
     let source = state.repos.stream_sources.get(id.into_inner()).await?;
     let query = ChannelQuery {
         source_ids: vec![source.id],
         ..Default::default()
     };
-    let page = state.repos.channels.list(&query, page.request()).await?;
+    let page = state.repos.channels.list(&query, page.request()?).await?;
     Ok(web::Json(ListResponse::from_page(page, ChannelView::from)))
 }
 
@@ -327,7 +375,8 @@ pub struct EpgSourceView {
     pub name: String,
     /// `xmltv` or `xtream`.
     pub source_type: EpgSourceType,
-    /// Guide URL or path, or Xtream server URL.
+    /// Guide URL or path, or Xtream server URL, with credentials masked as `***` (user
+    /// info, `password=`-like parameters). Sending it back unchanged keeps the stored URL.
     pub url: String,
     /// Xtream user name.
     pub username: Option<String>,
@@ -339,7 +388,9 @@ pub struct EpgSourceView {
     pub enabled: bool,
     /// User agent sent to the provider.
     pub user_agent: Option<String>,
-    /// Extra headers sent to the provider.
+    /// Extra headers sent to the provider; the values of credential headers
+    /// (`Authorization`, `Cookie`, names with `token`, `key`, `auth`…) are shown as `***`, and
+    /// sending `***` back keeps the stored value.
     pub headers: BTreeMap<String, String>,
     /// Minutes added to every programme time.
     pub time_offset_minutes: i32,
@@ -355,7 +406,7 @@ pub struct EpgSourceView {
     pub programme_count: u64,
     /// Elements skipped by the last ingest.
     pub skipped_count: u64,
-    /// Why the last ingest failed.
+    /// Why the last ingest failed (credentials in URLs masked).
     pub last_error: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -369,13 +420,13 @@ impl From<EpgSource> for EpgSourceView {
             id: s.id,
             name: s.name,
             source_type: s.source_type,
-            url: s.url,
+            url: redact_url(&s.url),
             username: s.username,
             has_password: s.password.as_ref().is_some_and(|p| !p.is_empty()),
             update_cron: s.update_cron,
             enabled: s.enabled,
             user_agent: s.user_agent,
-            headers: s.headers.into_iter().collect(),
+            headers: masked_headers(s.headers),
             time_offset_minutes: s.time_offset_minutes,
             timezone: s.timezone,
             state: s.state,
@@ -383,7 +434,7 @@ impl From<EpgSource> for EpgSourceView {
             last_success_at: s.last_success_at,
             programme_count: s.programme_count,
             skipped_count: s.skipped_count,
-            last_error: s.last_error,
+            last_error: s.last_error.as_deref().map(redact_text),
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -395,9 +446,9 @@ impl From<EpgSource> for EpgSourceView {
 #[get("/sources/epg")]
 pub async fn list_epg_sources(
     state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<EpgSourceView>>> {
-    let page = state.repos.epg_sources.list(page.request()).await?;
+    let page = state.repos.epg_sources.list(page.request()?).await?;
     Ok(web::Json(ListResponse::from_page(
         page,
         EpgSourceView::from,
@@ -430,7 +481,8 @@ pub async fn get_epg_source(
     Ok(web::Json(source.into()))
 }
 
-/// Replaces an EPG source's settings. Leaving `password` out keeps the stored one.
+/// Replaces an EPG source's settings. Leaving `password` out keeps the stored one, and so
+/// does sending back the masked `url` or a masked header value as the source's view shows it.
 #[utoipa::path(tag = "sources", params(("id" = String, Path, description = "source id")), request_body = EpgSourceBody,
     responses((status = 200, body = EpgSourceView), (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -442,8 +494,14 @@ pub async fn update_epg_source(
 ) -> ApiResult<web::Json<EpgSourceView>> {
     let id = id.into_inner();
     let mut body = body.into_inner();
+    let stored = state.repos.epg_sources.get(id).await?;
+    keep_masked(
+        &mut body.url,
+        &mut body.headers,
+        &stored.url,
+        &stored.headers,
+    );
     if body.source_type == EpgSourceType::Xtream && body.password.is_none() {
-        let stored = state.repos.epg_sources.get(id).await?;
         body.password = stored.password.map(|p| p.expose().to_string());
     }
     let input = body.into_input()?;

@@ -73,7 +73,24 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Accounts.
+/// A login session. The session cookie names it; it authenticates only while it is neither
+/// revoked nor expired, so logging out or changing the password ends it at once, in every
+/// server process sharing the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Id (carried, signed, in the session cookie).
+    pub id: Uuid,
+    /// The account it logs in.
+    pub user_id: Uuid,
+    /// Created (at login).
+    pub created_at: DateTime<Utc>,
+    /// It authenticates nothing after this.
+    pub expires_at: DateTime<Utc>,
+    /// Revoked (logout, password change); a revoked session authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Accounts and their login sessions.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
     /// Stores a new account; a taken username is a conflict.
@@ -82,8 +99,19 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_username(&self, username: &str) -> RepoResult<Option<User>>;
     /// How many accounts exist.
     async fn count(&self) -> RepoResult<u64>;
-    /// Replaces an account's password hash.
+    /// Replaces an account's password hash and revokes every session of the account, in one
+    /// transaction.
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()>;
+    /// Starts a session of `user_id` that ends at `expires_at`; sessions expired before now
+    /// are deleted on the way.
+    async fn create_session(&self, user_id: Uuid, expires_at: DateTime<Utc>)
+    -> RepoResult<Session>;
+    /// The session `id` if it is neither revoked nor expired at `now`.
+    async fn active_session(&self, id: Uuid, now: DateTime<Utc>) -> RepoResult<Option<Session>>;
+    /// Revokes the session `id` (no error when it is unknown or already revoked).
+    async fn revoke_session(&self, id: Uuid) -> RepoResult<()>;
+    /// Revokes every session of `user_id`; returns how many were active.
+    async fn revoke_sessions_of(&self, user_id: Uuid) -> RepoResult<u64>;
 }
 
 /// API keys.

@@ -32,9 +32,18 @@ pub enum RepoError {
         /// The id looked for.
         id: String,
     },
-    /// The change would break a rule of the data (a duplicate name, a reference to nothing).
+    /// The change would break a rule of the data (a reference to nothing, a record still
+    /// referred to).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Another record of this kind already has this name (names are unique per kind).
+    #[error("{} {entity} named \"{name}\" already exists", article(entity))]
+    AlreadyExists {
+        /// The kind of record, in words (`stream source`, `EPG source`, `filter`).
+        entity: &'static str,
+        /// The name asked for.
+        name: String,
+    },
     /// The database could not be reached or refused the work.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -43,5 +52,37 @@ pub enum RepoError {
     Corrupt(String),
 }
 
+/// `a` or `an` before a kind of record, by its first letter (`an EPG source`).
+fn article(entity: &str) -> &'static str {
+    match entity.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'A' | 'E' | 'I' | 'O') => "an",
+        _ => "a",
+    }
+}
+
 /// Result of a repository call.
 pub type RepoResult<T> = Result<T, RepoError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_name_reads_as_a_sentence() {
+        let taken = |entity| {
+            RepoError::AlreadyExists {
+                entity,
+                name: "News".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            taken("stream source"),
+            "a stream source named \"News\" already exists"
+        );
+        assert_eq!(
+            taken("EPG source"),
+            "an EPG source named \"News\" already exists"
+        );
+    }
+}

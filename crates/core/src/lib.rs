@@ -17,16 +17,18 @@ mod channel;
 mod error;
 mod id;
 mod job;
+pub mod limits;
 mod logo;
 mod programme;
 mod proxy;
 mod queue;
+mod redact;
 mod repository;
 mod rule;
 mod secret;
 mod source;
 
-pub use auth::{ApiKey, ApiKeyRepository, Role, User, UserRepository};
+pub use auth::{ApiKey, ApiKeyRepository, Role, Session, User, UserRepository};
 pub use channel::{Channel, ChannelData};
 pub use error::{FieldError, RepoError, RepoResult};
 pub use id::{
@@ -49,6 +51,7 @@ pub use repository::{
     StreamSourceRepository,
 };
 pub use rule::{Domain, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput};
+pub use redact::{REDACTED, is_secret_header, redact_text, redact_url};
 pub use secret::Secret;
 pub use source::{
     EpgSource, EpgSourceInput, EpgSourceType, IngestOutcome, IngestState, StreamSource,

@@ -29,11 +29,15 @@ impl PageRequest {
     /// The largest page a caller may ask for.
     pub const MAX_LIMIT: u64 = 10_000;
 
-    /// A page, with `limit` capped at [`PageRequest::MAX_LIMIT`].
+    /// The largest offset: what every database takes in `OFFSET` (a signed 64-bit number).
+    pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
+    /// A page, with `limit` capped at [`PageRequest::MAX_LIMIT`] and `offset` at
+    /// [`PageRequest::MAX_OFFSET`].
     pub fn new(limit: u64, offset: u64) -> Self {
         Self {
             limit: limit.min(Self::MAX_LIMIT),
-            offset,
+            offset: offset.min(Self::MAX_OFFSET),
         }
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 use crate::id::{EpgSourceId, StreamSourceId};
+use crate::limits;
 use crate::secret::Secret;
 
 /// The kind of a stream source.
@@ -153,9 +154,16 @@ impl StreamSourceInput {
     /// Checks the fields that need no outside knowledge; returns every problem found.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        check_name(&self.name, &mut errors);
+        limits::check_name("name", &self.name, &mut errors);
         let allow_path = self.source_type == StreamSourceType::M3u;
-        check_location(&self.url, allow_path, &mut errors);
+        limits::check_location("url", &self.url, allow_path, &mut errors);
+        check_common(
+            (self.username.as_deref(), self.password.as_ref()),
+            self.update_cron.as_deref(),
+            self.user_agent.as_deref(),
+            &self.headers,
+            &mut errors,
+        );
         if self.source_type == StreamSourceType::Xtream {
             check_credentials(
                 self.username.as_deref(),
@@ -163,7 +171,6 @@ impl StreamSourceInput {
                 &mut errors,
             );
         }
-        check_headers(&self.headers, &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -248,9 +255,16 @@ impl EpgSourceInput {
     /// Checks the fields that need no outside knowledge; returns every problem found.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        check_name(&self.name, &mut errors);
+        limits::check_name("name", &self.name, &mut errors);
         let allow_path = self.source_type == EpgSourceType::Xmltv;
-        check_location(&self.url, allow_path, &mut errors);
+        limits::check_location("url", &self.url, allow_path, &mut errors);
+        check_common(
+            (self.username.as_deref(), self.password.as_ref()),
+            self.update_cron.as_deref(),
+            self.user_agent.as_deref(),
+            &self.headers,
+            &mut errors,
+        );
         if self.source_type == EpgSourceType::Xtream {
             check_credentials(
                 self.username.as_deref(),
@@ -258,7 +272,9 @@ impl EpgSourceInput {
                 &mut errors,
             );
         }
-        check_headers(&self.headers, &mut errors);
+        if let Some(timezone) = &self.timezone {
+            limits::check_line("timezone", timezone, 64, &mut errors);
+        }
         if !(-24 * 60..=24 * 60).contains(&self.time_offset_minutes) {
             errors.push(FieldError::new(
                 "time_offset_minutes",
@@ -270,47 +286,6 @@ impl EpgSourceInput {
         } else {
             Err(errors)
         }
-    }
-}
-
-fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    if name.trim().is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    } else if name.chars().count() > 200 {
-        errors.push(FieldError::new("name", "must be at most 200 characters"));
-    }
-}
-
-/// A location is an `http(s)://` or `file://` URL, or (when `allow_path`) an absolute path.
-fn check_location(location: &str, allow_path: bool, errors: &mut Vec<FieldError>) {
-    let location = location.trim();
-    if location.is_empty() {
-        errors.push(FieldError::new("url", "must not be empty"));
-        return;
-    }
-    if allow_path && location.starts_with('/') {
-        return;
-    }
-    let lower = location.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("http://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if allow_path && lower.starts_with("file://") {
-        return;
-    } else {
-        let expected = if allow_path {
-            "an http:// or https:// URL, a file:// URL, or an absolute path"
-        } else {
-            "an http:// or https:// URL"
-        };
-        errors.push(FieldError::new("url", format!("must be {expected}")));
-        return;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
-        errors.push(FieldError::new("url", "has no valid host"));
     }
 }
 
@@ -333,25 +308,33 @@ fn check_credentials(
     }
 }
 
-fn check_headers(headers: &[(String, String)], errors: &mut Vec<FieldError>) {
-    for (name, value) in headers {
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !valid_name {
-            errors.push(FieldError::new(
-                "headers",
-                format!("`{name}` is not a valid header name"),
-            ));
-        }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            errors.push(FieldError::new(
-                "headers",
-                format!("the value of `{name}` contains a line break"),
-            ));
-        }
+/// The limits shared by stream and EPG sources beside name and location: credentials,
+/// schedule, user agent and headers.
+fn check_common(
+    credentials: (Option<&str>, Option<&Secret>),
+    update_cron: Option<&str>,
+    user_agent: Option<&str>,
+    headers: &[(String, String)],
+    errors: &mut Vec<FieldError>,
+) {
+    if let Some(username) = credentials.0 {
+        limits::check_line("username", username, limits::CREDENTIAL_MAX_BYTES, errors);
     }
+    if let Some(password) = credentials.1 {
+        limits::check_line(
+            "password",
+            password.expose(),
+            limits::CREDENTIAL_MAX_BYTES,
+            errors,
+        );
+    }
+    if let Some(cron) = update_cron {
+        limits::check_line("update_cron", cron, limits::CRON_MAX_BYTES, errors);
+    }
+    if let Some(user_agent) = user_agent {
+        limits::check_header_value("user_agent", user_agent, errors);
+    }
+    limits::check_headers("headers", headers, errors);
 }
 
 #[cfg(test)]

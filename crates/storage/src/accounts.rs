@@ -1,16 +1,17 @@
-//! Accounts and API keys.
+//! Accounts, their login sessions, and API keys.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
-use tvarr_core::{ApiKey, ApiKeyRepository, RepoResult, Role, User, UserRepository};
+use tvarr_core::{ApiKey, ApiKeyRepository, RepoResult, Role, Session, User, UserRepository};
 use uuid::Uuid;
 
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id};
-use crate::entity::{api_key, user};
+use crate::entity::{api_key, session, user};
 use crate::error::repo_err;
 
 /// Accounts on the database: implements [`UserRepository`].
@@ -33,6 +34,28 @@ fn user_from_model(m: user::Model) -> RepoResult<User> {
         password_hash: m.password_hash,
         created_at: m.created_at,
     })
+}
+
+fn session_from_model(m: session::Model) -> RepoResult<Session> {
+    Ok(Session {
+        id: parse_id("session id", &m.id)?,
+        user_id: parse_id("user id", &m.user_id)?,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+    })
+}
+
+/// Revokes the active sessions of `user_id` on `conn` (the pool or a transaction).
+async fn revoke_sessions(conn: &impl ConnectionTrait, user_id: Uuid) -> RepoResult<u64> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Some(now()).into())
+        .filter(session::Column::UserId.eq(user_id.to_string()))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await
+        .map_err(repo_err)?;
+    Ok(result.rows_affected)
 }
 
 #[async_trait]
@@ -70,16 +93,69 @@ impl UserRepository for Users {
     }
 
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()> {
+        let txn = self.db.begin_write().await?;
         let result = user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, password_hash.into())
             .filter(user::Column::Id.eq(id.to_string()))
-            .exec(&self.db.conn)
+            .exec(&txn)
             .await
             .map_err(repo_err)?;
         if result.rows_affected == 0 {
             return Err(not_found("user", id));
         }
+        revoke_sessions(&txn, id).await?;
+        txn.commit().await.map_err(repo_err)
+    }
+
+    async fn create_session(
+        &self,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> RepoResult<Session> {
+        let created_at = now();
+        session::Entity::delete_many()
+            .filter(session::Column::ExpiresAt.lt(created_at))
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        let model = session::Model {
+            id: Uuid::now_v7().to_string(),
+            user_id: user_id.to_string(),
+            created_at,
+            expires_at: micros(expires_at),
+            revoked_at: None,
+        };
+        session::Entity::insert(session::ActiveModel::from(model.clone()))
+            .exec_without_returning(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        session_from_model(model)
+    }
+
+    async fn active_session(&self, id: Uuid, now: DateTime<Utc>) -> RepoResult<Option<Session>> {
+        session::Entity::find_by_id(id.to_string())
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(micros(now)))
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .map(session_from_model)
+            .transpose()
+    }
+
+    async fn revoke_session(&self, id: Uuid) -> RepoResult<()> {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Some(now()).into())
+            .filter(session::Column::Id.eq(id.to_string()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
         Ok(())
+    }
+
+    async fn revoke_sessions_of(&self, user_id: Uuid) -> RepoResult<u64> {
+        revoke_sessions(&self.db.conn, user_id).await
     }
 }
 

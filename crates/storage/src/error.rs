@@ -75,6 +75,43 @@ pub(crate) fn repo_err(err: DbErr) -> RepoError {
     }
 }
 
+/// Whether the database refused a write for a duplicate key.
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Maps a failed insert of a record whose only unique column beside its fresh id is its name:
+/// a unique violation is the name being taken ([`RepoError::AlreadyExists`]); anything else
+/// as [`repo_err`]. Typed here, so no caller parses the database's message (SQLite, PostgreSQL
+/// and MariaDB word it differently).
+pub(crate) fn name_taken(
+    entity: &'static str,
+    name: &str,
+) -> impl FnOnce(DbErr) -> RepoError + use<> {
+    let name = name.to_owned();
+    move |err| {
+        if is_unique_violation(&err) {
+            RepoError::AlreadyExists { entity, name }
+        } else {
+            repo_err(err)
+        }
+    }
+}
+
+/// Like [`name_taken`], for an update by id: a record that is not there is
+/// [`RepoError::NotFound`].
+pub(crate) fn name_taken_or_not_found(
+    entity: &'static str,
+    name: &str,
+    id: String,
+) -> impl FnOnce(DbErr) -> RepoError + use<> {
+    let taken = name_taken(entity, name);
+    move |err| match err {
+        DbErr::RecordNotUpdated | DbErr::RecordNotFound(_) => crate::db::not_found(entity, id),
+        other => taken(other),
+    }
+}
+
 /// A stored value that does not parse.
 pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
     RepoError::Corrupt(format!("unreadable {what} `{value}`"))

@@ -17,7 +17,7 @@ use tvarr_core::{
 
 use crate::db::{Db, in_list, micros, not_found, now, parse_enum, parse_id, to_u32};
 use crate::entity::{proxy, relay_profile};
-use crate::error::repo_err;
+use crate::error::{name_taken, name_taken_or_not_found, repo_err};
 
 fn updated_or_not_found(entity: &'static str, id: String) -> impl FnOnce(DbErr) -> RepoError {
     move |e| match e {
@@ -239,7 +239,7 @@ impl ProxyRepository for Proxies {
         proxy::Entity::insert(proxy::ActiveModel::from(model))
             .exec_without_returning(&tx)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("proxy", &input.name))?;
         self.write_links(&tx, &id, &input).await?;
         tx.commit().await.map_err(repo_err)?;
         self.get(parse_id("proxy id", &id)?).await
@@ -292,7 +292,7 @@ impl ProxyRepository for Proxies {
         }
         .update(&tx)
         .await
-        .map_err(updated_or_not_found("proxy", key.clone()))?;
+        .map_err(name_taken_or_not_found("proxy", &input.name, key.clone()))?;
         self.write_links(&tx, &key, &input).await?;
         tx.commit().await.map_err(repo_err)?;
         self.get(id).await
@@ -380,7 +380,7 @@ impl RelayProfileRepository for RelayProfiles {
         relay_profile::Entity::insert(relay_profile::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("relay profile", &model.name))?;
         profile_from_model(model)
     }
 
@@ -417,6 +417,7 @@ impl RelayProfileRepository for RelayProfiles {
         id: RelayProfileId,
         input: RelayProfileInput,
     ) -> RepoResult<RelayProfile> {
+        let on_error = name_taken_or_not_found("relay profile", &input.name, id.to_string());
         let model = relay_profile::ActiveModel {
             id: Unchanged(id.to_string()),
             name: Set(input.name),
@@ -432,7 +433,7 @@ impl RelayProfileRepository for RelayProfiles {
         }
         .update(&self.db.conn)
         .await
-        .map_err(updated_or_not_found("relay profile", id.to_string()))?;
+        .map_err(on_error)?;
         profile_from_model(model)
     }
 

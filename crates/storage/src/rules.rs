@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tvarr_core::{
     Domain, Filter, FilterAction, FilterId, FilterInput, FilterRepository, MappingRule,
@@ -14,14 +14,7 @@ use tvarr_core::{
 
 use crate::db::{Db, not_found, now, parse_enum, parse_id};
 use crate::entity::{filter, mapping_rule};
-use crate::error::repo_err;
-
-fn updated_or_not_found(entity: &'static str, id: String) -> impl FnOnce(DbErr) -> RepoError {
-    move |e| match e {
-        DbErr::RecordNotUpdated | DbErr::RecordNotFound(_) => not_found(entity, id),
-        other => repo_err(other),
-    }
-}
+use crate::error::{name_taken, name_taken_or_not_found, repo_err};
 
 /// Filters on the database: implements [`FilterRepository`].
 #[derive(Clone, Debug)]
@@ -63,7 +56,7 @@ impl FilterRepository for Filters {
         filter::Entity::insert(filter::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("filter", &model.name))?;
         filter_from_model(model)
     }
 
@@ -101,6 +94,7 @@ impl FilterRepository for Filters {
     }
 
     async fn update(&self, id: FilterId, input: FilterInput) -> RepoResult<Filter> {
+        let on_error = name_taken_or_not_found("filter", &input.name, id.to_string());
         let model = filter::ActiveModel {
             id: Unchanged(id.to_string()),
             name: Set(input.name),
@@ -112,7 +106,7 @@ impl FilterRepository for Filters {
         }
         .update(&self.db.conn)
         .await
-        .map_err(updated_or_not_found("filter", id.to_string()))?;
+        .map_err(on_error)?;
         filter_from_model(model)
     }
 
@@ -170,7 +164,7 @@ impl MappingRuleRepository for MappingRules {
         mapping_rule::Entity::insert(mapping_rule::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("mapping rule", &model.name))?;
         rule_from_model(model)
     }
 
@@ -213,6 +207,7 @@ impl MappingRuleRepository for MappingRules {
     }
 
     async fn update(&self, id: MappingRuleId, input: MappingRuleInput) -> RepoResult<MappingRule> {
+        let on_error = name_taken_or_not_found("mapping rule", &input.name, id.to_string());
         let model = mapping_rule::ActiveModel {
             id: Unchanged(id.to_string()),
             name: Set(input.name),
@@ -225,7 +220,7 @@ impl MappingRuleRepository for MappingRules {
         }
         .update(&self.db.conn)
         .await
-        .map_err(updated_or_not_found("mapping rule", id.to_string()))?;
+        .map_err(on_error)?;
         rule_from_model(model)
     }
 

@@ -12,7 +12,7 @@ use tvarr_core::{
 use crate::bulk::{self, BulkTable};
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id, to_i64, to_u64};
 use crate::entity::{epg_source, stream_source};
-use crate::error::{corrupt, repo_err};
+use crate::error::{corrupt, name_taken, name_taken_or_not_found, repo_err};
 
 fn headers_json(headers: &[(String, String)]) -> String {
     serde_json::to_string(headers).unwrap_or_else(|_| "[]".to_owned())
@@ -126,7 +126,7 @@ impl StreamSourceRepository for StreamSources {
         stream_source::Entity::insert(stream_source::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("stream source", &model.name))?;
         stream_from_model(model)
     }
 
@@ -164,6 +164,7 @@ impl StreamSourceRepository for StreamSources {
         id: StreamSourceId,
         input: StreamSourceInput,
     ) -> RepoResult<StreamSource> {
+        let on_error = name_taken_or_not_found("stream source", &input.name, id.to_string());
         let model = stream_source::ActiveModel {
             id: Unchanged(id.to_string()),
             name: Set(input.name),
@@ -183,7 +184,7 @@ impl StreamSourceRepository for StreamSources {
         }
         .update(&self.db.conn)
         .await
-        .map_err(update_not_found("stream source", id))?;
+        .map_err(on_error)?;
         stream_from_model(model)
     }
 
@@ -291,7 +292,7 @@ impl EpgSourceRepository for EpgSources {
         epg_source::Entity::insert(epg_source::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("EPG source", &model.name))?;
         epg_from_model(model)
     }
 
@@ -325,6 +326,7 @@ impl EpgSourceRepository for EpgSources {
     }
 
     async fn update(&self, id: EpgSourceId, input: EpgSourceInput) -> RepoResult<EpgSource> {
+        let on_error = name_taken_or_not_found("EPG source", &input.name, id.to_string());
         let model = epg_source::ActiveModel {
             id: Unchanged(id.to_string()),
             name: Set(input.name),
@@ -346,7 +348,7 @@ impl EpgSourceRepository for EpgSources {
         }
         .update(&self.db.conn)
         .await
-        .map_err(update_not_found("EPG source", id))?;
+        .map_err(on_error)?;
         epg_from_model(model)
     }
 

@@ -47,6 +47,22 @@ impl UserRepository for Unused {
     async fn set_password_hash(&self, _: Uuid, _: &str) -> RepoResult<()> {
         unsupported()
     }
+    async fn create_session(&self, _: Uuid, _: chrono::DateTime<Utc>) -> RepoResult<Session> {
+        unsupported()
+    }
+    async fn active_session(
+        &self,
+        _: Uuid,
+        _: chrono::DateTime<Utc>,
+    ) -> RepoResult<Option<Session>> {
+        Ok(None)
+    }
+    async fn revoke_session(&self, _: Uuid) -> RepoResult<()> {
+        Ok(())
+    }
+    async fn revoke_sessions_of(&self, _: Uuid) -> RepoResult<u64> {
+        Ok(0)
+    }
 }
 
 #[async_trait]

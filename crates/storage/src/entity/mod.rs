@@ -10,5 +10,6 @@ pub(crate) mod logo;
 pub(crate) mod mapping_rule;
 pub(crate) mod proxy;
 pub(crate) mod relay_profile;
+pub(crate) mod session;
 pub(crate) mod stream_source;
 pub(crate) mod user;
