@@ -45,7 +45,11 @@ fn ingest(c: &mut Criterion) {
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
     );
-    let fetcher = HttpFetcher::new(FetchOptions::default()).expect("a fetcher");
+    let fetcher = HttpFetcher::new(FetchOptions {
+        import_dir: Some(dir.path().to_path_buf()),
+        ..FetchOptions::default()
+    })
+    .expect("a fetcher");
     // Replacing the same source again and again: the guard's shrink check passes, and each
     // round also deletes the previous generation, as a scheduled re-ingest does.
     let settings = IngestSettings::default();

@@ -427,7 +427,13 @@ mod tests {
             .unwrap();
         let handler = IngestHandler {
             repos: repos.clone(),
-            fetcher: Arc::new(HttpFetcher::new(FetchOptions::default()).unwrap()),
+            fetcher: Arc::new(
+                HttpFetcher::new(FetchOptions {
+                    import_dir: Some(dir.path().to_path_buf()),
+                    ..FetchOptions::default()
+                })
+                .unwrap(),
+            ),
             settings: IngestSettings::default(),
             metrics: Arc::new(Metrics::new()),
         };

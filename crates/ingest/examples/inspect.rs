@@ -32,6 +32,8 @@ async fn run(location: &str) -> Result<(), tvarr_ingest::IngestError> {
     let started = Instant::now();
     let fetcher = HttpFetcher::new(FetchOptions {
         max_bytes: 4 << 30,
+        // A developer's tool: any local file the user names (never /proc, /sys or /dev).
+        import_dir: Some("/".into()),
         ..FetchOptions::default()
     })?;
     let download = fetcher.fetch(&FetchRequest::new(location)).await?;

@@ -20,6 +20,24 @@ pub enum IngestError {
         /// What went wrong.
         reason: String,
     },
+    /// A local-file source outside what the import policy allows (outside the import
+    /// directory, not a regular file, or under `/proc`, `/sys` or `/dev`).
+    #[error("local file `{path}` is refused: {reason}")]
+    LocalFileRefused {
+        /// The path as the source gave it.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The outbound policy forbids the destination (the first request's or a redirect's); it
+    /// was not connected to.
+    #[error("fetching {url} is refused: {reason}; the outbound policy forbids it")]
+    DestinationRefused {
+        /// The redacted URL that was refused.
+        url: String,
+        /// What the address is.
+        reason: String,
+    },
     /// The connection or a read timed out.
     #[error("fetching {url} timed out")]
     Timeout {

@@ -5,8 +5,25 @@
 //! aws-lc-rs; it never panics for want of a provider. So this crate installs nothing and keeps
 //! reqwest's default: a binary that also links sqlx (which brings ring) may install aws-lc-rs as
 //! the process default at start to make the choice explicit for every TLS user.
+//!
+//! Two policies guard what a source may make the server read:
+//! - local files only below [`FetchOptions::import_dir`], regular files only, never under
+//!   `/proc`, `/sys` or `/dev` (see `local`);
+//! - an outbound policy on every HTTP request, the first and each redirect (followed here, one
+//!   hop at a time): never link-local or metadata addresses, never the server's own listen
+//!   address, loopback and private ranges only when [`FetchOptions::allow_private_networks`]
+//!   says so. Host names are judged after DNS by the client's resolver, so a name that
+//!   resolves to a forbidden address is refused as its literal address would be (see
+//!   `outbound`).
+//!
+//! A [`FetchRequest::cancel`] token interrupts a fetch at any point: connecting, waiting for
+//! the headers, reading the body, and the sleeps between retries.
+
+mod local;
+mod outbound;
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,10 +37,12 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
 use tokio_util::io::StreamReader;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use url::Url;
 
 use crate::error::IngestError;
 use crate::redact::redact_url;
+use outbound::{OutboundPolicy, PolicyResolver, Refusal, refusal_in};
 
 /// Limits and timeouts of fetching.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +67,18 @@ pub struct FetchOptions {
     pub retry_max_delay: Duration,
     /// The user agent when the source sets none.
     pub default_user_agent: String,
+    /// Local-file sources must be regular files below this directory, symlinks resolved;
+    /// `None` refuses every local file. Nothing under `/proc`, `/sys` or `/dev` is ever read,
+    /// even when this directory is there.
+    pub import_dir: Option<PathBuf>,
+    /// Whether loopback and private addresses (127/8, 10/8, 172.16/12, 192.168/16,
+    /// 100.64/10, ::1, fc00::/7) may be fetched: on by default, for providers on the LAN.
+    /// Link-local and metadata addresses (169.254/16, fe80::/10, fd00:ec2::254), unspecified,
+    /// multicast and broadcast addresses are refused whatever this says.
+    pub allow_private_networks: bool,
+    /// The server's own listen addresses, never fetched on their port (an unspecified
+    /// address, `0.0.0.0:8080`, stands for every address of this host on port 8080).
+    pub own_addresses: Vec<SocketAddr>,
 }
 
 impl Default for FetchOptions {
@@ -62,6 +93,9 @@ impl Default for FetchOptions {
             retry_min_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(15),
             default_user_agent: concat!("tvarr/", env!("CARGO_PKG_VERSION")).to_owned(),
+            import_dir: None,
+            allow_private_networks: true,
+            own_addresses: Vec::new(),
         }
     }
 }
@@ -75,6 +109,9 @@ pub struct FetchRequest {
     pub user_agent: Option<String>,
     /// The source's extra headers.
     pub headers: Vec<(String, String)>,
+    /// Cancels the fetch, and the reading of its body, when it fires: the fetch (or the next
+    /// read) then fails with [`IngestError::Cancelled`].
+    pub cancel: CancellationToken,
 }
 
 impl FetchRequest {
@@ -139,23 +176,46 @@ pub trait Fetcher: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct HttpFetcher {
     client: reqwest::Client,
+    /// For URLs on one of the server's own ports: their resolver also drops the server's own
+    /// addresses (a resolver is not told the port).
+    own_port_clients: Vec<(u16, reqwest::Client)>,
+    policy: Arc<OutboundPolicy>,
     options: FetchOptions,
 }
 
 impl HttpFetcher {
     /// A fetcher with `options`.
     pub fn new(options: FetchOptions) -> Result<Self, IngestError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
-            .user_agent(options.default_user_agent.clone())
-            .build()
-            .map_err(|e| IngestError::Fetch {
-                url: String::new(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
-        Ok(Self { client, options })
+        let policy = Arc::new(OutboundPolicy::new(
+            options.allow_private_networks,
+            &options.own_addresses,
+        ));
+        let build = |port: Option<u16>| {
+            reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                // Followed one hop at a time in `send`, each hop checked by the policy.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(options.default_user_agent.clone())
+                .dns_resolver(PolicyResolver::new(policy.clone(), port))
+                .build()
+                .map_err(|e| IngestError::Fetch {
+                    url: String::new(),
+                    reason: format!("cannot build the HTTP client: {e}"),
+                })
+        };
+        let client = build(None)?;
+        let own_port_clients = policy
+            .own_ports()
+            .into_iter()
+            .map(|port| build(Some(port)).map(|client| (port, client)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            client,
+            own_port_clients,
+            policy,
+            options,
+        })
     }
 
     /// The options in use.
@@ -171,17 +231,7 @@ impl HttpFetcher {
     ) -> Result<Download, IngestError> {
         let redacted = redact_url(url.as_str());
         let attempt = || async {
-            let mut builder = self.client.get(url.clone());
-            if let Some(agent) = request.user_agent.as_deref().filter(|a| !a.is_empty()) {
-                builder = builder.header(reqwest::header::USER_AGENT, agent);
-            }
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| request_error(&e, &redacted))?;
+            let response = self.send(&url, request).await?;
             let status = response.status();
             if !status.is_success() {
                 return Err(IngestError::HttpStatus {
@@ -227,26 +277,106 @@ impl HttpFetcher {
             self.options.max_bytes,
             redacted,
             deadline,
+            request.cancel.clone(),
         )
         .await?;
         download.content_type = content_type;
         Ok(download)
     }
 
-    async fn fetch_file(&self, path: PathBuf, deadline: Deadline) -> Result<Download, IngestError> {
-        let file = tokio::fs::File::open(&path).await?;
-        let length = file.metadata().await?.len();
+    /// Sends a GET for `url`, following redirects one hop at a time: every hop is checked by
+    /// the outbound policy before it is requested, and the source's credentials (its
+    /// `Authorization` and `Cookie` headers) go to the first origin only.
+    async fn send(
+        &self,
+        url: &Url,
+        request: &FetchRequest,
+    ) -> Result<reqwest::Response, IngestError> {
+        let mut current = url.clone();
+        let mut redirects = 0;
+        loop {
+            let shown = redact_url(current.as_str());
+            if !matches!(current.scheme(), "http" | "https") {
+                return Err(IngestError::Fetch {
+                    url: redact_url(url.as_str()),
+                    reason: format!("redirected to {shown}, which is not an http(s) URL"),
+                });
+            }
+            self.policy
+                .check_url(&current)
+                .map_err(|refusal| refused(&shown, refusal, false))?;
+            let port = current.port_or_known_default().unwrap_or(80);
+            let client = self
+                .own_port_clients
+                .iter()
+                .find(|(own, _)| *own == port)
+                .map_or(&self.client, |(_, client)| client);
+            let first_origin = current.origin() == url.origin();
+            let mut builder = client.get(current.clone());
+            if let Some(agent) = request.user_agent.as_deref().filter(|a| !a.is_empty()) {
+                builder = builder.header(reqwest::header::USER_AGENT, agent);
+            }
+            for (name, value) in &request.headers {
+                if first_origin || !is_credential_header(name) {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| request_error(&e, &shown))?;
+            if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(response);
+            }
+            let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                // A redirect without a target is an answer like any other error status.
+                return Ok(response);
+            };
+            if redirects >= self.options.max_redirects {
+                return Err(IngestError::Fetch {
+                    url: redact_url(url.as_str()),
+                    reason: format!(
+                        "too many redirects (more than {})",
+                        self.options.max_redirects
+                    ),
+                });
+            }
+            current = current.join(location).map_err(|_| IngestError::Fetch {
+                url: shown.clone(),
+                reason: "redirected to an invalid location".to_owned(),
+            })?;
+            redirects += 1;
+        }
+    }
+
+    async fn fetch_file(
+        &self,
+        path: PathBuf,
+        deadline: Deadline,
+        cancel: CancellationToken,
+    ) -> Result<Download, IngestError> {
+        let import_dir = self.options.import_dir.clone();
+        let shown = path.display().to_string();
+        let (file, length) =
+            tokio::task::spawn_blocking(move || local::open_local(&path, import_dir.as_deref()))
+                .await
+                .map_err(|e| IngestError::Task(e.to_string()))??;
         if length > self.options.max_bytes {
             return Err(IngestError::TooLarge {
                 limit: self.options.max_bytes,
             });
         }
         finish(
-            file,
+            tokio::fs::File::from_std(file),
             Some(length),
             self.options.max_bytes,
-            path.display().to_string(),
+            shown,
             deadline,
+            cancel,
         )
         .await
     }
@@ -255,11 +385,41 @@ impl HttpFetcher {
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, request: &FetchRequest) -> Result<Download, IngestError> {
-        let deadline = Deadline::from_now(self.options.deadline);
-        match parse_location(&request.location)? {
-            Location::Http(url) => self.fetch_http(url, request, deadline).await,
-            Location::File(path) => self.fetch_file(path, deadline).await,
+        let cancel = request.cancel.clone();
+        let work = async {
+            let deadline = Deadline::from_now(self.options.deadline);
+            match parse_location(&request.location)? {
+                Location::Http(url) => self.fetch_http(url, request, deadline).await,
+                Location::File(path) => self.fetch_file(path, deadline, cancel.clone()).await,
+            }
+        };
+        // Dropping the work drops the request wherever it is: connecting, waiting for the
+        // headers, or sleeping before a retry.
+        tokio::select! {
+            biased;
+            () = request.cancel.cancelled() => Err(IngestError::Cancelled),
+            result = work => result,
         }
+    }
+}
+
+/// Headers that carry the source's credentials, sent to the source's own origin only.
+fn is_credential_header(name: &str) -> bool {
+    ["authorization", "cookie", "proxy-authorization"]
+        .iter()
+        .any(|h| name.trim().eq_ignore_ascii_case(h))
+}
+
+/// The error for a destination the policy refuses: one message whatever listens there.
+fn refused(url: &str, refusal: Refusal, by_name: bool) -> IngestError {
+    let reason = if by_name {
+        format!("the host resolves only to {refusal}")
+    } else {
+        format!("the address is {refusal}")
+    };
+    IngestError::DestinationRefused {
+        url: url.to_owned(),
+        reason,
     }
 }
 
@@ -320,6 +480,9 @@ fn is_retryable(error: &IngestError) -> bool {
 }
 
 fn request_error(error: &reqwest::Error, url: &str) -> IngestError {
+    if let Some(refusal) = refusal_in(error) {
+        return refused(url, refusal, true);
+    }
     if error.is_timeout() {
         return IngestError::Timeout {
             url: url.to_owned(),
@@ -368,6 +531,7 @@ async fn finish<R>(
     max_bytes: u64,
     location: String,
     deadline: Deadline,
+    cancel: CancellationToken,
 ) -> Result<Download, IngestError>
 where
     R: AsyncRead + Send + Unpin + 'static,
@@ -383,6 +547,7 @@ where
             sleep: Box::pin(tokio::time::sleep_until(deadline.at)),
             deadline,
             url: location.clone(),
+            cancelled: Box::pin(cancel.cancelled_owned()),
         }),
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, metered);
@@ -396,7 +561,7 @@ where
             count: 0,
             limit: max_bytes,
             expected: None,
-            // The raw body under the decoder already watches the deadline.
+            // The raw body under the decoder already watches the deadline and the token.
             deadline: None,
         })
     } else {
@@ -422,11 +587,13 @@ struct Metered<R> {
     deadline: Option<BodyDeadline>,
 }
 
-/// The deadline as the body sees it: a timer, and what to say when it fires.
+/// The deadline and the cancellation as the body sees them: a timer, what to say when it
+/// fires, and the fetch's cancellation.
 struct BodyDeadline {
     sleep: Pin<Box<tokio::time::Sleep>>,
     deadline: Deadline,
     url: String,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
@@ -437,11 +604,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // Checked on every read, not only while waiting: a slow drip is never pending for long.
-        if let Some(body) = this.deadline.as_mut()
-            && body.sleep.as_mut().poll(cx).is_ready()
-        {
-            let error = body.deadline.exceeded(&body.url);
-            return Poll::Ready(Err(io::Error::other(error)));
+        if let Some(body) = this.deadline.as_mut() {
+            if body.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::other(IngestError::Cancelled)));
+            }
+            if body.sleep.as_mut().poll(cx).is_ready() {
+                let error = body.deadline.exceeded(&body.url);
+                return Poll::Ready(Err(io::Error::other(error)));
+            }
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;

@@ -232,17 +232,23 @@ where
         Ok(count) => previous.records = count,
         Err(e) => return failed_report(previous, IngestError::Repo(e), 0),
     }
+    let cancel = CancellationToken::new();
     let request = FetchRequest {
         location: source.url.clone(),
         user_agent: source.user_agent.clone(),
         headers: source.headers.clone(),
+        cancel: cancel.clone(),
     };
-    let prepared = match source.source_type {
-        StreamSourceType::M3u => prepare_m3u(source, fetcher, &request, settings).await,
-        StreamSourceType::Xtream => prepare_xtream(source, fetcher, &request, settings).await,
-    };
+    let prepared = until_cancelled(progress, &cancel, "channels", async {
+        match source.source_type {
+            StreamSourceType::M3u => prepare_m3u(source, fetcher, &request, settings).await,
+            StreamSourceType::Xtream => prepare_xtream(source, fetcher, &request, settings).await,
+        }
+    })
+    .await;
     let (download, parse) = match prepared {
         Ok(prepared) => prepared,
+        Err(IngestError::Cancelled) => return cancelled_report(previous, 0),
         Err(e) => return failed_report(previous, e, 0),
     };
     let replacement = match channels.begin_replace(source.id).await {
@@ -300,13 +306,23 @@ where
             }
         }
     };
+    let cancel = CancellationToken::new();
     let request = FetchRequest {
         location,
         user_agent: source.user_agent.clone(),
         headers: source.headers.clone(),
+        cancel: cancel.clone(),
     };
-    let download = match open_checked(fetcher, &request, Expected::Guide).await {
+    let opened = until_cancelled(
+        progress,
+        &cancel,
+        "programmes",
+        open_checked(fetcher, &request, Expected::Guide),
+    )
+    .await;
+    let download = match opened {
         Ok(download) => download,
+        Err(IngestError::Cancelled) => return cancelled_report(previous, 0),
         Err(e) => return failed_report(previous, e, 0),
     };
     let replacement = match programmes.begin_replace(source.id).await {
@@ -326,6 +342,39 @@ where
         "programmes",
     )
     .await
+}
+
+/// Runs `work` (connecting, waiting for the answer, the first bytes, retries) while asking
+/// `progress` every [`PROGRESS_INTERVAL`] whether to go on. When it says no, `cancel` fires
+/// (the fetcher's token, for reads still in flight) and `work` is dropped wherever it is.
+async fn until_cancelled<T>(
+    progress: &dyn IngestProgress,
+    cancel: &CancellationToken,
+    unit: &'static str,
+    work: impl Future<Output = Result<T, IngestError>>,
+) -> Result<T, IngestError> {
+    let watch = async {
+        let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let waiting = ProgressSnapshot {
+            stage: IngestStage::Downloading,
+            bytes: 0,
+            total_bytes: None,
+            records: 0,
+            unit,
+        };
+        loop {
+            ticker.tick().await;
+            if !progress.report(&waiting) {
+                cancel.cancel();
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = watch => Err(IngestError::Cancelled),
+    }
 }
 
 type ParseFn<B> = Box<
@@ -806,9 +855,7 @@ async fn run_pipeline<S: Replacement>(
     let summary = match (failure, cancelled, parsed) {
         (_, true, _) => {
             replacement.abort().await;
-            let mut report = failed_report(previous, IngestError::Cancelled, bytes);
-            report.cancelled = true;
-            return report;
+            return cancelled_report(previous, bytes);
         }
         (Some(e), _, _) | (None, _, Err(e)) => {
             replacement.abort().await;
@@ -879,6 +926,13 @@ async fn run_pipeline<S: Replacement>(
             report
         }
     }
+}
+
+/// The outcome of an ingest cancelled before its download began: nothing changed.
+fn cancelled_report(previous: Previous, bytes: u64) -> IngestReport {
+    let mut report = failed_report(previous, IngestError::Cancelled, bytes);
+    report.cancelled = true;
+    report
 }
 
 /// The outcome of an ingest that ended early: the previous records and skipped count stay.

@@ -190,6 +190,7 @@ async fn sends_the_source_user_agent_and_headers() {
         location: server.url("/p"),
         user_agent: Some("VLC/3.0".into()),
         headers: vec![("X-Token-Header".into(), "abc".into())],
+        ..FetchRequest::default()
     };
     let mut download = fetcher.fetch(&request).await.unwrap();
     let mut body = Vec::new();
@@ -244,26 +245,35 @@ async fn errors_never_show_credentials() {
 
 #[tokio::test]
 async fn reads_local_files_by_path_and_file_url_and_gz() {
-    let fetcher = HttpFetcher::new(fast_options()).unwrap();
-    let path = fixture("m3u/iptv-playlist-parser/pipe.m3u");
-    let expected = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fetcher = HttpFetcher::new(FetchOptions {
+        import_dir: Some(dir.path().to_path_buf()),
+        ..fast_options()
+    })
+    .unwrap();
+    let expected = std::fs::read(fixture("m3u/iptv-playlist-parser/pipe.m3u")).unwrap();
+    let path = dir.path().join("pipe.m3u");
+    std::fs::write(&path, &expected).unwrap();
     assert_eq!(
         read_all(&fetcher, path.to_str().unwrap()).await.unwrap(),
         expected
     );
     let url = url::Url::from_file_path(path.canonicalize().unwrap()).unwrap();
     assert_eq!(read_all(&fetcher, url.as_str()).await.unwrap(), expected);
-    let dir = tempfile::tempdir().unwrap();
     let gz = dir.path().join("pipe.m3u.gz");
     std::fs::write(&gz, gzip(&expected)).unwrap();
     assert_eq!(
         read_all(&fetcher, gz.to_str().unwrap()).await.unwrap(),
         expected
     );
+    let err = read_all(&fetcher, dir.path().join("none.m3u").to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IngestError::Fetch { .. }), "{err}");
     let err = read_all(&fetcher, "/nonexistent/tvarr/list.m3u")
         .await
         .unwrap_err();
-    assert!(matches!(err, IngestError::Io(_)), "{err}");
+    assert!(matches!(err, IngestError::LocalFileRefused { .. }), "{err}");
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ fn fetcher() -> HttpFetcher {
         retries: 1,
         retry_min_delay: Duration::from_millis(5),
         retry_max_delay: Duration::from_millis(10),
+        import_dir: Some(fixture("")),
         ..FetchOptions::default()
     })
     .unwrap()
