@@ -38,6 +38,65 @@ pub fn check_cron(expr: Option<&str>, errors: &mut Vec<FieldError>) {
     ));
 }
 
+/// How many firings [`shortest_gap`] measures, and how far ahead it looks at most (the
+/// scheduler, in `tvarr-jobs`, measures the same way and also clamps each firing).
+const GAP_FIRINGS: usize = 1_000;
+const GAP_HORIZON_DAYS: i64 = 367;
+
+/// The shortest time between two consecutive firings of `schedule` over its next 1,000
+/// firings or the next year. Every gap is measured, since expressions can be irregular
+/// (`0,1 3 * * *` fires twice a minute apart, then waits a day).
+fn shortest_gap(schedule: &cron::Schedule) -> Option<std::time::Duration> {
+    let now = chrono::Utc::now();
+    let horizon = now + chrono::Duration::days(GAP_HORIZON_DAYS);
+    let mut previous = None;
+    let mut shortest: Option<chrono::Duration> = None;
+    for firing in schedule.after(&now).take(GAP_FIRINGS) {
+        if let Some(previous) = previous {
+            let gap = firing - previous;
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+        }
+        if firing > horizon {
+            break;
+        }
+        previous = Some(firing);
+    }
+    shortest.map(|gap| gap.to_std().unwrap_or_default())
+}
+
+/// Adds an `update_cron` error when `expr` would run more often than once per `min_interval`
+/// (an expression that does not parse is left to [`check_cron`]).
+pub fn check_cron_interval(
+    expr: Option<&str>,
+    min_interval: std::time::Duration,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(expr) = expr else { return };
+    let Ok(schedule) = cron::Schedule::from_str(&normalise_cron(expr)) else {
+        return;
+    };
+    if let Some(gap) = shortest_gap(&schedule)
+        && gap < min_interval
+    {
+        errors.push(FieldError::new(
+            "update_cron",
+            format!(
+                "`{}` runs {} s apart at its closest; the minimum interval between two runs \
+                 is {} s{}",
+                expr.trim(),
+                gap.as_secs(),
+                min_interval.as_secs(),
+                match min_interval.as_secs() {
+                    s if s % 60 == 0 && s < 3600 => {
+                        format!(" (for example `*/{} * * * *`)", s / 60)
+                    }
+                    _ => String::new(),
+                },
+            ),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,11 +112,41 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].field, "update_cron");
         // Plain words, not the parser's internals.
-        assert!(errors[0].message.contains("has 2 fields"), "{}", errors[0].message);
-        assert!(errors[1].message.contains("out of range"), "{}", errors[1].message);
+        assert!(
+            errors[0].message.contains("has 2 fields"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            errors[1].message.contains("out of range"),
+            "{}",
+            errors[1].message
+        );
         for error in &errors {
             assert!(!error.message.contains("Invalid"), "{}", error.message);
             assert!(!error.message.contains("Error"), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn schedules_closer_than_the_minimum_are_refused_naming_it() {
+        let five = std::time::Duration::from_secs(300);
+        let mut errors = Vec::new();
+        check_cron_interval(Some("* * * * * *"), five, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "update_cron");
+        assert!(errors[0].message.contains("300 s"), "{errors:?}");
+        // Irregular: two runs a minute apart once a day.
+        check_cron_interval(Some("0,1 3 * * *"), five, &mut errors);
+        // Across midnight: 23:58 and 00:01.
+        check_cron_interval(Some("1,58 0,23 * * *"), five, &mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        for ok in ["*/5 * * * *", "0 3 * * *", "@hourly", "0 0 3 1 1 * 2030"] {
+            check_cron_interval(Some(ok), five, &mut errors);
+        }
+        check_cron_interval(Some("* * * * * *"), std::time::Duration::ZERO, &mut errors);
+        check_cron_interval(Some("not cron"), five, &mut errors);
+        check_cron_interval(None, five, &mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Stream sources and EPG sources: CRUD, ingest, and a source's channels.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use tvarr_core::{
 use utoipa::ToSchema;
 
 use crate::channels::ChannelView;
-use crate::cron::check_cron;
+use crate::cron::{check_cron, check_cron_interval};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::pagination::{ListResponse, PageParams, Params};
 use crate::state::AppState;
@@ -44,7 +45,7 @@ pub struct StreamSourceBody {
 }
 
 impl StreamSourceBody {
-    fn into_input(self) -> ApiResult<StreamSourceInput> {
+    fn into_input(self, cron_min_interval: Duration) -> ApiResult<StreamSourceInput> {
         let input = StreamSourceInput {
             name: self.name.trim().to_string(),
             source_type: self.source_type,
@@ -58,6 +59,7 @@ impl StreamSourceBody {
         };
         let mut errors = input.validate().err().unwrap_or_default();
         check_cron(input.update_cron.as_deref(), &mut errors);
+        check_cron_interval(input.update_cron.as_deref(), cron_min_interval, &mut errors);
         if errors.is_empty() {
             Ok(input)
         } else {
@@ -208,7 +210,9 @@ pub async fn create_stream_source(
     state: web::Data<AppState>,
     body: web::Json<StreamSourceBody>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.into_inner().into_input()?;
+    let input = body
+        .into_inner()
+        .into_input(state.settings.cron_min_interval)?;
     let source = state.repos.stream_sources.create(input).await?;
     tracing::info!(source_id = %source.id, name = %source.name, "stream source created");
     Ok(HttpResponse::Created().json(StreamSourceView::from(source)))
@@ -250,7 +254,7 @@ pub async fn update_stream_source(
         // Validation needs the password: use the stored one when the body leaves it out.
         body.password = stored.password.map(|p| p.expose().to_string());
     }
-    let input = body.into_input()?;
+    let input = body.into_input(state.settings.cron_min_interval)?;
     let source = state.repos.stream_sources.update(id, input).await?;
     Ok(web::Json(source.into()))
 }
@@ -334,7 +338,7 @@ pub struct EpgSourceBody {
 }
 
 impl EpgSourceBody {
-    fn into_input(self) -> ApiResult<EpgSourceInput> {
+    fn into_input(self, cron_min_interval: Duration) -> ApiResult<EpgSourceInput> {
         let input = EpgSourceInput {
             name: self.name.trim().to_string(),
             source_type: self.source_type,
@@ -350,6 +354,7 @@ impl EpgSourceBody {
         };
         let mut errors = input.validate().err().unwrap_or_default();
         check_cron(input.update_cron.as_deref(), &mut errors);
+        check_cron_interval(input.update_cron.as_deref(), cron_min_interval, &mut errors);
         if let Some(tz) = &input.timezone
             && tz.parse::<chrono_tz::Tz>().is_err()
         {
@@ -463,7 +468,9 @@ pub async fn create_epg_source(
     state: web::Data<AppState>,
     body: web::Json<EpgSourceBody>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.into_inner().into_input()?;
+    let input = body
+        .into_inner()
+        .into_input(state.settings.cron_min_interval)?;
     let source = state.repos.epg_sources.create(input).await?;
     tracing::info!(source_id = %source.id, name = %source.name, "EPG source created");
     Ok(HttpResponse::Created().json(EpgSourceView::from(source)))
@@ -504,7 +511,7 @@ pub async fn update_epg_source(
     if body.source_type == EpgSourceType::Xtream && body.password.is_none() {
         body.password = stored.password.map(|p| p.expose().to_string());
     }
-    let input = body.into_input()?;
+    let input = body.into_input(state.settings.cron_min_interval)?;
     let source = state.repos.epg_sources.update(id, input).await?;
     Ok(web::Json(source.into()))
 }

@@ -23,6 +23,8 @@ pub struct ApiSettings {
     pub base_url: String,
     /// The version reported by `/health`.
     pub version: String,
+    /// The shortest time allowed between two runs of a source's `update_cron` (zero: any).
+    pub cron_min_interval: std::time::Duration,
 }
 
 /// Shared state of the HTTP server.

@@ -220,7 +220,10 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
     let cron = CronScheduler::new(
         scheduler.clone(),
         Arc::new(crate::schedules::SourceSchedules::new(repos.clone())),
-    );
+    )
+    .with_min_interval(settings.cron_min_interval);
+    // The API's source changes reload the schedules at once (a deleted source stops firing).
+    let repos = crate::schedules::refreshing(repos, &cron.refresher());
     tasks.spawn(cron.run(shutdown.clone()));
 
     let auth = Authenticator::new(
@@ -280,6 +283,7 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         settings: ApiSettings {
             base_url: settings.base_url.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            cron_min_interval: settings.cron_min_interval,
         },
         auth: Arc::new(auth),
         metrics,

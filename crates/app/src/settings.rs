@@ -47,6 +47,9 @@ pub struct Settings {
     /// A running job whose worker sent no heartbeat for this long is run again elsewhere
     /// (`TVARR_JOB_STALE_SECONDS`, default 30).
     pub job_stale_after: std::time::Duration,
+    /// The shortest time allowed between two runs of one source's `update_cron`
+    /// (`TVARR_CRON_MIN_INTERVAL_SECONDS`, default 300; 0 turns the check off).
+    pub cron_min_interval: std::time::Duration,
     /// Limits and timeouts of every download of an ingest (`TVARR_FETCH_*`).
     pub fetch: FetchOptions,
     /// Ingest tuning and the shrink guard (`TVARR_INGEST_MAX_SHRINK`).
@@ -105,6 +108,10 @@ pub struct Flags {
     /// [env: TVARR_FETCH_RETRIES] [default: 3].
     #[arg(long, value_name = "N")]
     pub fetch_retries: Option<usize>,
+    /// Shortest time between two runs of a source's cron schedule, in seconds (0: no minimum)
+    /// [env: TVARR_CRON_MIN_INTERVAL_SECONDS] [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub cron_min_interval_seconds: Option<u64>,
 }
 
 /// The TOML file: the same settings as the flags, by the same names with underscores.
@@ -126,6 +133,7 @@ struct FileSettings {
     fetch_read_timeout_seconds: Option<u64>,
     fetch_deadline_seconds: Option<u64>,
     fetch_retries: Option<usize>,
+    cron_min_interval_seconds: Option<u64>,
 }
 
 /// Why settings could not be loaded.
@@ -349,6 +357,13 @@ impl Settings {
                 ),
             });
         }
+        let cron_min_interval = Duration::from_secs(layered(
+            flags.cron_min_interval_seconds,
+            &env,
+            "TVARR_CRON_MIN_INTERVAL_SECONDS",
+            file.cron_min_interval_seconds,
+            300,
+        )?);
         let fetch = FetchOptions {
             max_bytes,
             connect_timeout,
@@ -369,6 +384,7 @@ impl Settings {
             admin_password,
             otlp_endpoint,
             job_stale_after: std::time::Duration::from_secs(stale_seconds as u64),
+            cron_min_interval,
             fetch,
             ingest,
         })

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use tokio_util::sync::CancellationToken;
-use tvarr_core::{JobKind, JobQuery, NewJob, PageRequest};
+use tvarr_core::{JobKind, JobQuery, JobStatus, NewJob, PageRequest};
 use uuid::Uuid;
 
 use crate::scheduler::JobScheduler;
@@ -18,8 +18,29 @@ use crate::scheduler::JobScheduler;
 #[async_trait]
 pub trait ScheduleProvider: Send + Sync {
     /// Every schedule: the job to queue and its cron expression. Re-read every
-    /// [`CronScheduler::RELOAD_INTERVAL`], so edits apply without a restart.
+    /// [`CronScheduler::RELOAD_INTERVAL`] and whenever a [`ScheduleRefresh`] asks, so edits
+    /// apply without a restart.
     async fn schedules(&self) -> Vec<(NewJob, String)>;
+
+    /// Whether the schedule `(job, expr)` still stands (its subject exists, is enabled and
+    /// still has this expression). Asked just before each firing, so a source deleted or
+    /// changed through another process stops firing at once, not at the next reload.
+    async fn is_current(&self, _job: &NewJob, _expr: &str) -> bool {
+        true
+    }
+}
+
+/// Asks a running [`CronScheduler`] to re-read its schedules now (after a source was
+/// created, changed or deleted in this process). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleRefresh(Arc<tokio::sync::Notify>);
+
+impl ScheduleRefresh {
+    /// Makes the scheduler reload before it fires anything else; a request made while it is
+    /// busy is kept, not lost.
+    pub fn refresh(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// Parses a cron expression: 5 fields (`min hour day month weekday`, crontab style; a
@@ -48,6 +69,70 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
     parse_cron(expr).map(|_| ())
 }
 
+/// How many firings [`shortest_gap`] looks at, at most.
+const GAP_FIRINGS: usize = 1_000;
+
+/// How far ahead [`shortest_gap`] looks, at most: a year and a day covers every month length
+/// and weekday combination of a year.
+const GAP_HORIZON: chrono::Duration = chrono::Duration::days(367);
+
+/// The shortest time between two consecutive firings of `schedule` after `from`, over its
+/// next 1,000 firings or the next year, whichever ends first. `None` when it fires once or
+/// never.
+///
+/// Cron expressions can be irregular (`0 0,1 * * *` fires twice a minute apart, then waits
+/// 59 minutes; `58 23 * * *` with `1 0 * * *` in one expression meets across midnight), so
+/// the first two firings do not tell the interval: every gap is measured. The scheduler also
+/// enforces the minimum at each firing, so a pattern rarer than this window cannot slip by.
+pub fn shortest_gap(schedule: &Schedule, from: DateTime<Utc>) -> Option<Duration> {
+    let horizon = from + GAP_HORIZON;
+    let mut previous: Option<DateTime<Utc>> = None;
+    let mut shortest: Option<chrono::Duration> = None;
+    for firing in schedule.after(&from).take(GAP_FIRINGS) {
+        if let Some(previous) = previous {
+            let gap = firing - previous;
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+        }
+        if firing > horizon {
+            break;
+        }
+        previous = Some(firing);
+    }
+    shortest.map(|gap| gap.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Checks that `expr` parses and never fires twice within `min_interval`; the error is for a
+/// person to read and names the minimum.
+pub fn check_cron_interval(expr: &str, min_interval: Duration) -> Result<(), String> {
+    let schedule = parse_cron(expr)?;
+    match shortest_gap(&schedule, Utc::now()) {
+        Some(gap) if gap < min_interval => Err(too_often(expr, gap, min_interval)),
+        _ => Ok(()),
+    }
+}
+
+fn too_often(expr: &str, gap: Duration, min_interval: Duration) -> String {
+    format!(
+        "`{}` fires {} apart at its closest; the minimum interval between two runs is {} \
+         (TVARR_CRON_MIN_INTERVAL_SECONDS)",
+        expr.trim(),
+        human(gap),
+        human(min_interval)
+    )
+}
+
+/// `90 s` → `1 min 30 s`: durations as a person reads them.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, 0) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
 /// Queues jobs when their schedules are due.
 ///
 /// Every process that runs workers may run one. They do not coordinate; two of them firing
@@ -56,10 +141,17 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
 /// `create_deduplicated` is), and because a schedule is skipped when a job of its kind and
 /// subject was created at or after the due time (it was queued by another process and may
 /// already be running).
+///
+/// Two firings of one schedule are never closer than the minimum interval
+/// ([`CronScheduler::with_min_interval`]): a schedule that fires more often (stored before the
+/// API enforced the minimum) is clamped, with a warning. A schedule is not fired while a job of
+/// its kind and subject is queued or running.
 pub struct CronScheduler {
     scheduler: JobScheduler,
     provider: Arc<dyn ScheduleProvider>,
     reload_interval: Duration,
+    min_interval: Duration,
+    refresh: ScheduleRefresh,
 }
 
 impl std::fmt::Debug for CronScheduler {
@@ -67,6 +159,7 @@ impl std::fmt::Debug for CronScheduler {
         f.debug_struct("CronScheduler")
             .field("scheduler", &self.scheduler)
             .field("reload_interval", &self.reload_interval)
+            .field("min_interval", &self.min_interval)
             .finish_non_exhaustive()
     }
 }
@@ -75,13 +168,34 @@ type ScheduleKey = (JobKind, Option<Uuid>, String);
 
 struct Entry {
     job: NewJob,
+    expr: String,
     schedule: Schedule,
     next: Option<DateTime<Utc>>,
+}
+
+/// The first firing of `schedule` after `now` that is at least `min_interval` after `last`
+/// (the firing just done, if any).
+fn next_firing(
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+    last: Option<DateTime<Utc>>,
+    min_interval: Duration,
+) -> Option<DateTime<Utc>> {
+    let min = chrono::Duration::from_std(min_interval).unwrap_or(chrono::Duration::MAX);
+    // `after` is exclusive: start a nanosecond early so a firing exactly `min` later counts.
+    let earliest = last
+        .and_then(|last| last.checked_add_signed(min))
+        .and_then(|t| t.checked_sub_signed(chrono::Duration::nanoseconds(1)))
+        .map_or(now, |t| t.max(now));
+    schedule.after(&earliest).next()
 }
 
 impl CronScheduler {
     /// How often schedules are re-read.
     pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+    /// The default minimum time between two firings of one schedule.
+    pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(300);
 
     /// Queues through `scheduler` the jobs `provider` schedules.
     pub fn new(scheduler: JobScheduler, provider: Arc<dyn ScheduleProvider>) -> Self {
@@ -89,6 +203,8 @@ impl CronScheduler {
             scheduler,
             provider,
             reload_interval: Self::RELOAD_INTERVAL,
+            min_interval: Self::DEFAULT_MIN_INTERVAL,
+            refresh: ScheduleRefresh::default(),
         }
     }
 
@@ -96,6 +212,18 @@ impl CronScheduler {
     pub fn with_reload_interval(mut self, interval: Duration) -> Self {
         self.reload_interval = interval.max(Duration::from_millis(100));
         self
+    }
+
+    /// Fires one schedule at most once per `interval` (default
+    /// [`CronScheduler::DEFAULT_MIN_INTERVAL`]; zero: as often as the expression says).
+    pub fn with_min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    /// A handle that makes this scheduler re-read its schedules at once.
+    pub fn refresher(&self) -> ScheduleRefresh {
+        self.refresh.clone()
     }
 
     /// Runs until `shutdown` fires.
@@ -108,12 +236,27 @@ impl CronScheduler {
                 next_reload = tokio::time::Instant::now() + self.reload_interval;
             }
             let now = Utc::now();
-            for entry in entries.values_mut() {
+            let mut gone = Vec::new();
+            for (key, entry) in entries.iter_mut() {
                 let Some(due) = entry.next.filter(|due| *due <= now) else {
                     continue;
                 };
+                if !self.provider.is_current(&entry.job, &entry.expr).await {
+                    tracing::info!(kind = entry.job.kind.as_str(), subject_id = ?entry.job.subject_id,
+                        "schedule removed or changed; not fired");
+                    gone.push(key.clone());
+                    continue;
+                }
                 self.fire(&entry.job, due).await;
-                entry.next = entry.schedule.after(&now).next();
+                entry.next = next_firing(&entry.schedule, now, Some(due), self.min_interval);
+            }
+            if !gone.is_empty() {
+                for key in &gone {
+                    entries.remove(key);
+                }
+                // Pick up a changed expression now rather than at the next reload.
+                next_reload = tokio::time::Instant::now();
+                continue;
             }
             let earliest = entries.values().filter_map(|e| e.next).min();
             let until_due = earliest
@@ -122,6 +265,7 @@ impl CronScheduler {
             let until_reload = next_reload.saturating_duration_since(tokio::time::Instant::now());
             tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = self.refresh.0.notified() => next_reload = tokio::time::Instant::now(),
                 _ = tokio::time::sleep(until_due.min(until_reload)) => {}
             }
         }
@@ -138,11 +282,22 @@ impl CronScheduler {
             }
             match parse_cron(&expr) {
                 Ok(schedule) => {
-                    let next = schedule.after(&now).next();
+                    if let Some(gap) = shortest_gap(&schedule, now)
+                        && gap < self.min_interval
+                    {
+                        tracing::warn!(
+                            kind = job.kind.as_str(),
+                            subject_id = ?job.subject_id,
+                            "{}; it runs at most once per minimum interval",
+                            too_often(&expr, gap, self.min_interval)
+                        );
+                    }
+                    let next = next_firing(&schedule, now, None, self.min_interval);
                     entries.insert(
                         key,
                         Entry {
                             job,
+                            expr: expr.trim().to_owned(),
                             schedule,
                             next,
                         },
@@ -169,6 +324,15 @@ impl CronScheduler {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not check for a scheduled job"),
         }
+        match self.is_running(job).await {
+            Ok(true) => {
+                tracing::info!(kind = job.kind.as_str(), subject_id = ?job.subject_id, %due,
+                    "scheduled job skipped: the previous one is still running");
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check for a running job"),
+        }
         match self.scheduler.enqueue(job.clone()).await {
             Ok(queued) => tracing::info!(
                 job_id = %queued.id,
@@ -184,6 +348,20 @@ impl CronScheduler {
                 "could not queue scheduled job"
             ),
         }
+    }
+
+    /// Whether a job of the same kind and subject is running.
+    async fn is_running(&self, job: &NewJob) -> tvarr_core::RepoResult<bool> {
+        let query = JobQuery {
+            kind: Some(job.kind),
+            status: Some(JobStatus::Running),
+        };
+        let running = self
+            .scheduler
+            .repository()
+            .list(&query, PageRequest::new(PageRequest::MAX_LIMIT, 0))
+            .await?;
+        Ok(running.items.iter().any(|j| j.subject_id == job.subject_id))
     }
 
     /// Whether a job of the same kind and subject was created at or after `due`.
@@ -229,6 +407,81 @@ mod tests {
             .with_timezone(&Utc);
         let next = schedule.after(&start).next().unwrap();
         assert_eq!(next.to_rfc3339(), "2026-01-01T04:30:00+00:00");
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn shortest_gap_of_regular_expressions() {
+        let from = at("2026-12-01T12:34:56Z");
+        let gap = |e: &str| shortest_gap(&parse_cron(e).unwrap(), from);
+        assert_eq!(gap("* * * * * *"), Some(Duration::from_secs(1)));
+        assert_eq!(gap("*/5 * * * *"), Some(Duration::from_secs(300)));
+        assert_eq!(gap("0 */6 * * *"), Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(gap("@daily"), Some(Duration::from_secs(86_400)));
+        // One firing left: no gap to measure.
+        assert_eq!(gap("0 0 3 1 1 * 2030"), None);
+    }
+
+    #[test]
+    fn shortest_gap_finds_the_closest_pair_of_irregular_expressions() {
+        let from = at("2026-12-01T12:34:56Z");
+        let gap = |e: &str| shortest_gap(&parse_cron(e).unwrap(), from);
+        // Two firings a minute apart, then 59 minutes of quiet (the first gap after 12:34).
+        assert_eq!(gap("0,1 * * * *"), Some(Duration::from_secs(60)));
+        // 23:58 and 00:01 meet across midnight only.
+        assert_eq!(gap("1,58 0,23 * * *"), Some(Duration::from_secs(180)));
+        // Once a year, twice: Jan 1 00:00 and 00:02.
+        assert_eq!(gap("0,2 0 1 1 *"), Some(Duration::from_secs(120)));
+        // Only months of 31 days: July and August meet after 31 days, January and March 59.
+        assert_eq!(
+            gap("0 59 23 31 * *"),
+            Some(Duration::from_secs(86_400 * 31))
+        );
+        // The 31st at 23:59 and the 1st at 00:00 meet only at the end of long months.
+        assert_eq!(gap("0 0,59 0,23 1,31 * *"), Some(Duration::from_secs(60)));
+        // Seconds lists: 0 and 30 of a minute.
+        assert_eq!(gap("0,30 0 * * * *"), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn check_cron_interval_names_the_minimum() {
+        let five = Duration::from_secs(300);
+        let err = check_cron_interval("* * * * * *", five).unwrap_err();
+        assert!(err.contains("1 s apart"), "{err}");
+        assert!(err.contains("5 min"), "{err}");
+        assert!(check_cron_interval("*/4 * * * *", five).is_err());
+        assert!(check_cron_interval("0,1 3 * * *", five).is_err());
+        assert!(check_cron_interval("*/5 * * * *", five).is_ok());
+        assert!(check_cron_interval("0 3 * * *", five).is_ok());
+        assert!(check_cron_interval("* * * * * *", Duration::ZERO).is_ok());
+        assert!(check_cron_interval("not cron", five).is_err());
+    }
+
+    #[test]
+    fn next_firing_is_clamped_to_the_minimum_interval() {
+        let schedule = parse_cron("* * * * * *").unwrap();
+        let due = at("2026-01-01T00:00:00Z");
+        let now = at("2026-01-01T00:00:00.200Z");
+        let min = Duration::from_secs(300);
+        let next = next_firing(&schedule, now, Some(due), min).unwrap();
+        assert_eq!(next, at("2026-01-01T00:05:00Z"));
+        assert_eq!(
+            next_firing(&schedule, now, Some(due), Duration::ZERO).unwrap(),
+            at("2026-01-01T00:00:01Z")
+        );
+        // A regular schedule at the minimum keeps its own times.
+        let every5 = parse_cron("*/5 * * * *").unwrap();
+        assert_eq!(
+            next_firing(&every5, now, Some(due), min).unwrap(),
+            at("2026-01-01T00:05:00Z")
+        );
+        assert_eq!(
+            next_firing(&every5, now, None, min).unwrap(),
+            at("2026-01-01T00:05:00Z")
+        );
     }
 
     #[test]

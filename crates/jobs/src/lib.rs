@@ -56,7 +56,10 @@ mod queue;
 mod runtime;
 mod scheduler;
 
-pub use crate::cron::{CronScheduler, ScheduleProvider, parse_cron, validate_cron};
+pub use crate::cron::{
+    CronScheduler, ScheduleProvider, ScheduleRefresh, check_cron_interval, parse_cron,
+    shortest_gap, validate_cron,
+};
 pub use error::{JobError, JobsError};
 pub use events::{JobEvent, JobEvents};
 pub use handler::{HandlerRegistry, JobContext, JobHandler};

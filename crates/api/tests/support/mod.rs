@@ -114,6 +114,7 @@ pub async fn test_server() -> TestServer {
         settings: ApiSettings {
             base_url: "http://localhost:8080".into(),
             version: "test".into(),
+            cron_min_interval: std::time::Duration::from_secs(300),
         },
         auth: Arc::new(auth),
         metrics: Arc::new(Metrics::new()),
