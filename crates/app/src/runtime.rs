@@ -35,6 +35,12 @@ async fn open(settings: &Settings) -> Result<Opened, AppError> {
         path: settings.data_dir.clone(),
         source,
     })?;
+    // Local-file sources are read from here only; without it they all fail, which is safe.
+    if let Some(dir) = &settings.fetch.import_dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot create the import directory");
+    }
     let store = Store::connect(&settings.database_url)
         .await
         .map_err(|e| AppError::Database {

@@ -108,6 +108,14 @@ pub struct Flags {
     /// [env: TVARR_FETCH_RETRIES] [default: 3].
     #[arg(long, value_name = "N")]
     pub fetch_retries: Option<usize>,
+    /// Whether sources may be fetched from loopback and private addresses (LAN providers)
+    /// [env: TVARR_FETCH_ALLOW_PRIVATE_NETWORKS] [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub fetch_allow_private_networks: Option<bool>,
+    /// The only directory local-file sources may be read from
+    /// [env: TVARR_IMPORT_DIR] [default: <data-dir>/imports].
+    #[arg(long, value_name = "DIR")]
+    pub import_dir: Option<PathBuf>,
     /// Shortest time between two runs of a source's cron schedule, in seconds (0: no minimum)
     /// [env: TVARR_CRON_MIN_INTERVAL_SECONDS] [default: 300].
     #[arg(long, value_name = "SECONDS")]
@@ -133,6 +141,8 @@ struct FileSettings {
     fetch_read_timeout_seconds: Option<u64>,
     fetch_deadline_seconds: Option<u64>,
     fetch_retries: Option<usize>,
+    fetch_allow_private_networks: Option<bool>,
+    import_dir: Option<PathBuf>,
     cron_min_interval_seconds: Option<u64>,
 }
 
@@ -364,12 +374,27 @@ impl Settings {
             file.cron_min_interval_seconds,
             300,
         )?);
+        let allow_private_networks = layered(
+            flags.fetch_allow_private_networks,
+            &env,
+            "TVARR_FETCH_ALLOW_PRIVATE_NETWORKS",
+            file.fetch_allow_private_networks,
+            defaults.allow_private_networks,
+        )?;
+        let import_dir = flags
+            .import_dir
+            .or_else(|| env("TVARR_IMPORT_DIR").map(PathBuf::from))
+            .or(file.import_dir)
+            .unwrap_or_else(|| data_dir.join("imports"));
         let fetch = FetchOptions {
             max_bytes,
             connect_timeout,
             read_timeout,
             deadline,
             retries,
+            import_dir: Some(import_dir),
+            allow_private_networks,
+            own_addresses: vec![listen],
             ..defaults
         };
         Ok(Settings {
@@ -549,10 +574,73 @@ mod tests {
     fn ingest_and_fetch_limits_default_to_the_library_defaults() {
         let s = load(Flags::default(), &[]).unwrap();
         assert_eq!(s.ingest, IngestSettings::default());
-        assert_eq!(s.fetch, FetchOptions::default());
+        // The library reads no local file and knows no listen address; a deployment does.
+        assert_eq!(
+            s.fetch,
+            FetchOptions {
+                import_dir: Some(PathBuf::from("./data/imports")),
+                own_addresses: vec![s.listen],
+                ..FetchOptions::default()
+            }
+        );
         assert_eq!(s.ingest.max_shrink, 0.5);
         assert_eq!(s.fetch.deadline, Duration::from_secs(1800));
     }
+
+    #[test]
+    fn the_import_dir_and_the_private_network_switch_come_from_env_file_and_flags() {
+        let s = load(Flags::default(), &[]).unwrap();
+        assert!(
+            s.fetch.allow_private_networks,
+            "LAN providers work by default"
+        );
+        let s = load(
+            Flags::default(),
+            &[
+                ("TVARR_FETCH_ALLOW_PRIVATE_NETWORKS", "false"),
+                ("TVARR_IMPORT_DIR", "/srv/playlists"),
+            ],
+        )
+        .unwrap();
+        assert!(!s.fetch.allow_private_networks);
+        assert_eq!(s.fetch.import_dir, Some(PathBuf::from("/srv/playlists")));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            "fetch_allow_private_networks = false\nimport_dir = \"/srv/m3u\"\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let s = load(flags.clone(), &[]).unwrap();
+        assert!(!s.fetch.allow_private_networks);
+        assert_eq!(s.fetch.import_dir, Some(PathBuf::from("/srv/m3u")));
+        let s = load(
+            Flags {
+                fetch_allow_private_networks: Some(true),
+                import_dir: Some(PathBuf::from("/a")),
+                ..flags
+            },
+            &[],
+        )
+        .unwrap();
+        assert!(s.fetch.allow_private_networks);
+        assert_eq!(s.fetch.import_dir, Some(PathBuf::from("/a")));
+        let err = load(
+            Flags::default(),
+            &[("TVARR_FETCH_ALLOW_PRIVATE_NETWORKS", "maybe")],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("TVARR_FETCH_ALLOW_PRIVATE_NETWORKS"),
+            "{err}"
+        );
+    }
+
 
     #[test]
     fn ingest_and_fetch_limits_come_from_file_environment_and_flags() {
