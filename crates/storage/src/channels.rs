@@ -1,5 +1,8 @@
 //! Channels: the bulk replacement of a source's channels, and the queries over current ones.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use tvarr_core::{
@@ -17,13 +20,20 @@ use crate::error::{corrupt, repo_err};
 #[derive(Clone, Debug)]
 pub struct Channels {
     db: Db,
+    totals: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Channels {
     pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            totals: Arc::default(),
+        }
     }
 }
+
+/// Totals of a listing kept at most, per process; all are forgotten when it fills.
+const TOTALS_KEPT: usize = 512;
 
 const COLUMNS: &[&str] = &[
     "source_id",
@@ -56,6 +66,14 @@ const SELECT: &str = "c.source_id, c.position, c.id, c.channel_key, c.name, c.pr
 
 /// Current channels only: the join every reader goes through.
 const CURRENT: &str = "channels c JOIN stream_sources s ON s.id = c.source_id AND c.generation = s.current_generation";
+
+/// Current channels in listing order. `CROSS JOIN` makes SQLite loop over the sources (by
+/// their primary key) outside and the channels' primary key `(source_id, generation,
+/// position)` inside, so `ORDER BY s.id, c.position` needs no sort and a page stops after
+/// its rows; the join condition is in the `WHERE`, which PostgreSQL and MySQL plan as an
+/// inner join. Ordered by `c.source_id`, SQLite sorted every current channel for each page.
+const CURRENT_IN_ORDER: &str = "stream_sources s CROSS JOIN channels c \
+    WHERE c.source_id = s.id AND c.generation = s.current_generation";
 
 #[derive(FromQueryResult)]
 struct ChannelRow {
@@ -139,6 +157,55 @@ fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+impl Channels {
+    /// How many current channels match `cond`. Counting them all takes a scan of the
+    /// channels' index on every page, so the answer is kept per filter and per set of current
+    /// generations: a flip (an ingest, in any process) changes the generations read here
+    /// first, so a total is never served for data it was not counted on.
+    async fn total(&self, cond: &str, values: &[Value]) -> RepoResult<u64> {
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(self.db.stmt(
+                "SELECT id, current_generation FROM stream_sources ORDER BY id",
+                Vec::new(),
+            ))
+            .await
+            .map_err(repo_err)?;
+        let mut key = format!("{cond}\u{0}{values:?}");
+        for row in rows {
+            let id: String = row.try_get("", "id").map_err(repo_err)?;
+            let generation: i64 = row.try_get("", "current_generation").map_err(repo_err)?;
+            key.push_str(&format!("\u{0}{id}={generation}"));
+        }
+        if let Some(total) = self.cached_total(&key) {
+            return Ok(total);
+        }
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
+        let total = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(&count_sql, values.to_vec()))
+            .await
+            .map_err(repo_err)?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()
+            .map_err(repo_err)?
+            .map_or(0, to_u64);
+        if let Ok(mut totals) = self.totals.lock() {
+            if totals.len() >= TOTALS_KEPT {
+                totals.clear();
+            }
+            totals.insert(key, total);
+        }
+        Ok(total)
+    }
+
+    fn cached_total(&self, key: &str) -> Option<u64> {
+        self.totals.lock().ok()?.get(key).copied()
+    }
+}
+
 #[async_trait]
 impl ChannelRepository for Channels {
     async fn begin_replace(
@@ -173,19 +240,9 @@ impl ChannelRepository for Channels {
 
     async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
         let (cond, values) = conditions(query);
-        let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
-        let total = self
-            .db
-            .conn
-            .query_one_raw(self.db.stmt(&count_sql, values.clone()))
-            .await
-            .map_err(repo_err)?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()
-            .map_err(repo_err)?
-            .unwrap_or(0);
+        let total = self.total(&cond, &values).await?;
         let sql = format!(
-            "SELECT {SELECT} FROM {CURRENT} WHERE {cond} ORDER BY c.source_id, c.position LIMIT {} OFFSET {}",
+            "SELECT {SELECT} FROM {CURRENT_IN_ORDER} AND {cond} ORDER BY s.id, c.position LIMIT {} OFFSET {}",
             page.limit, page.offset
         );
         let rows = ChannelRow::find_by_statement(self.db.stmt(&sql, values))
@@ -196,10 +253,7 @@ impl ChannelRepository for Channels {
             .into_iter()
             .map(ChannelRow::into_channel)
             .collect::<RepoResult<_>>()?;
-        Ok(Page {
-            items,
-            total: to_u64(total),
-        })
+        Ok(Page { items, total })
     }
 
     async fn groups(&self, query: &ChannelQuery) -> RepoResult<Vec<(String, u64)>> {

@@ -1553,3 +1553,49 @@ async fn logo_records_round_trip_and_upsert() {
         Err(tvarr_core::RepoError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn channel_pages_follow_source_then_position_and_totals_follow_every_flip() {
+    let store = store().await;
+    let a = new_stream_source(&store).await;
+    let b = new_stream_source(&store).await;
+    replace_channels(&store, a.id, &channels(a.id, 5, "pa"), 2).await;
+    replace_channels(&store, b.id, &channels(b.id, 3, "pb"), 2).await;
+    // One repository, so its kept totals are what the later pages read.
+    let repo = store.channels();
+    let both = ChannelQuery {
+        source_ids: vec![a.id, b.id],
+        ..Default::default()
+    };
+    let mut expected: Vec<(String, u32)> = [(a.id, 5), (b.id, 3)]
+        .iter()
+        .flat_map(|(id, n)| (0..*n).map(move |p| (id.to_string(), p)))
+        .collect();
+    expected.sort();
+    let mut seen = Vec::new();
+    for offset in [0, 3, 6] {
+        let page = repo.list(&both, PageRequest::new(3, offset)).await.unwrap();
+        assert_eq!(page.total, 8);
+        seen.extend(
+            page.items
+                .iter()
+                .map(|c| (c.source_id.to_string(), c.position)),
+        );
+    }
+    assert_eq!(seen, expected);
+    let news = ChannelQuery {
+        group: Some("News".into()),
+        ..both.clone()
+    };
+    assert_eq!(repo.list(&news, all()).await.unwrap().total, 5);
+
+    // Another process re-ingests `a` with fewer channels: the kept total is not served.
+    replace_channels(&store, a.id, &channels(a.id, 2, "pa2"), 2).await;
+    let page = repo.list(&both, PageRequest::new(3, 0)).await.unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(repo.list(&news, all()).await.unwrap().total, 3);
+    store.stream_sources().delete(b.id).await.unwrap();
+    let page = repo.list(&both, all()).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items.len(), 2);
+}
