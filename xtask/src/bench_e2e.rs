@@ -13,6 +13,14 @@
 //! `--database-url URL` (one database of your own instead), `--only m3u|xmltv`,
 //! `--fixtures DIR` (default `fixtures/generated`, created with `cargo xtask gen-fixtures`).
 //! Exits non-zero when a figure misses PRODUCT.md's target on SQLite.
+//!
+//! `--load-channels` measures the channel list under load instead: one server with the 100k
+//! channels ingested, then `GET /api/v1/channels?limit=50` alone (offset 0 and 50,000) and
+//! from `--load-clients` concurrent clients (default `20,100`) for `--load-seconds` each
+//! (default 10 s): the first page, then offsets spread over the whole list; idle and while a
+//! 1M-programme guide is ingested, with `GET /readyz` from as many clients as the yardstick of
+//! the same run. Each request is a new connection, as the
+//! probe's are. Exits non-zero when a page alone takes 10 ms or more, or a p99 reaches 50 ms.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,7 +37,15 @@ struct Options {
     databases: Vec<String>,
     only: Option<String>,
     fixtures: PathBuf,
+    load_channels: bool,
+    load_clients: Vec<usize>,
+    load_seconds: u64,
 }
+
+const USAGE: &str = "cargo xtask bench-e2e [--databases sqlite,postgres,mariadb] \
+    [--database-url URL] [--only m3u|xmltv] [--fixtures DIR]\n\
+    cargo xtask bench-e2e --load-channels [--load-clients 20,100] [--load-seconds 10] \
+    [--databases ...] [--fixtures DIR]";
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
@@ -37,6 +53,9 @@ fn parse(args: &[String]) -> Result<Options> {
         databases: vec!["sqlite".to_string()],
         only: None,
         fixtures: PathBuf::from("fixtures/generated"),
+        load_channels: false,
+        load_clients: vec![20, 100],
+        load_seconds: 10,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -54,7 +73,27 @@ fn parse(args: &[String]) -> Result<Options> {
             "--fixtures" => {
                 options.fixtures = it.next().map(PathBuf::from).context("--fixtures DIR")?
             }
-            other => bail!("unknown option {other}"),
+            "--load-channels" => options.load_channels = true,
+            "--load-clients" => {
+                options.load_clients = it
+                    .next()
+                    .context("--load-clients 20,100")?
+                    .split(',')
+                    .map(|n| n.trim().parse().context("--load-clients 20,100"))
+                    .collect::<Result<_>>()?
+            }
+            "--load-seconds" => {
+                options.load_seconds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .context("--load-seconds N")?
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
     Ok(options)
@@ -436,6 +475,9 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         options.databases.clone()
     };
+    if options.load_channels {
+        return load_channels(&options, &backends, files_port);
+    }
     let mut results = Vec::new();
     let mut idle = Vec::new();
     for backend in &backends {
@@ -502,6 +544,217 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if !missed.is_empty() {
         bail!("targets missed: {}", missed.join(", "));
+    }
+    Ok(())
+}
+
+/// What one load phase measured.
+struct LoadFigures {
+    requests: usize,
+    failures: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    per_second: f64,
+}
+
+/// `clients` threads request `path(i)` back to back for `duration`; a failed request counts
+/// as [`PROBE_FAILURE_MS`].
+fn load(
+    port: u16,
+    clients: usize,
+    duration: Duration,
+    path: Arc<dyn Fn(usize) -> String + Send + Sync>,
+) -> LoadFigures {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut failures = 0usize;
+                let mut i = client;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match request(port, "GET", &path(i), None) {
+                        Ok((200, _)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                        _ => {
+                            failures += 1;
+                            latencies.push(PROBE_FAILURE_MS);
+                        }
+                    }
+                    i += clients;
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for thread in threads {
+        let (l, f) = thread.join().unwrap_or_default();
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    LoadFigures {
+        requests: latencies.len(),
+        failures,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        per_second: latencies.len() as f64 / elapsed,
+    }
+}
+
+/// The median of `n` requests of `path` one after another, in milliseconds.
+fn alone(port: u16, path: &str, n: usize) -> Result<f64> {
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (status, body) = request(port, "GET", path, None)?;
+        if status != 200 {
+            bail!("{path} answered {status}: {body}");
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Ok(percentile(&latencies, 0.5))
+}
+
+/// Waits for job `job` to end; its final record.
+fn wait_job(port: u16, job: &str) -> Result<String> {
+    loop {
+        let (_, body) = request(port, "GET", &format!("/api/v1/jobs/{job}"), None)?;
+        match json_field(&body, "status").as_deref() {
+            Some("succeeded") | Some("failed") | Some("cancelled") => return Ok(body),
+            _ => std::thread::sleep(Duration::from_millis(25)),
+        }
+    }
+}
+
+fn queue_ingest(port: u16, collection: &str, id: &str) -> Result<String> {
+    let (status, accepted) = request(
+        port,
+        "POST",
+        &format!("/api/v1/sources/{collection}/{id}/ingest"),
+        Some("{}"),
+    )?;
+    if status != 202 {
+        bail!("queueing the ingest answered {status}: {accepted}");
+    }
+    json_field(&accepted, "job_id").context("job id")
+}
+
+/// `--load-channels`: the channel list's latency alone and under load, idle and during a
+/// guide ingest, beside `/readyz` from as many clients.
+fn load_channels(options: &Options, backends: &[String], files_port: u16) -> Result<()> {
+    let seconds = Duration::from_secs(options.load_seconds);
+    let mut rows: Vec<String> = Vec::new();
+    let mut missed = Vec::new();
+    for backend in backends {
+        let data = std::env::temp_dir().join(format!("tvarr-bench-{}-load", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        let database = bench_database(options, backend, &data)?;
+        let (server, port) = start_server(&data, &database.url)?;
+        let stream = create_source(
+            port,
+            "stream",
+            &format!("http://127.0.0.1:{files_port}/channels-100k.m3u"),
+        )?;
+        let job = queue_ingest(port, "stream", &stream)?;
+        let done = wait_job(port, &job)?;
+        if json_field(&done, "status").as_deref() != Some("succeeded") {
+            bail!("the channel ingest did not succeed: {done}");
+        }
+        let (_, first) = request(port, "GET", "/api/v1/channels?limit=50", None)?;
+        let total: usize = json_field(&first, "total")
+            .and_then(|t| t.parse().ok())
+            .context("the channel list's total")?;
+        println!("==> {total} channels on {}", database.backend);
+        let page_0 = alone(port, "/api/v1/channels?limit=50", 50)?;
+        let page_mid = alone(port, "/api/v1/channels?limit=50&offset=50000", 50)?;
+        println!("    alone: {page_0:.2} ms at offset 0, {page_mid:.2} ms at offset 50000");
+        rows.push(format!(
+            "| {} | alone, offset 0 / 50000 | 1 | {page_0:.2} ms / {page_mid:.2} ms | | | |",
+            database.backend
+        ));
+        if page_0 >= 10.0 || page_mid >= 10.0 {
+            missed.push(format!("{} page alone", database.backend));
+        }
+        let pages = total.saturating_sub(50).max(1);
+        let channels_path: Arc<dyn Fn(usize) -> String + Send + Sync> = Arc::new(move |i| {
+            // Spread the offsets over the whole list, the same ones every run.
+            let offset = (i.wrapping_mul(7919)) % pages;
+            format!("/api/v1/channels?limit=50&offset={offset}")
+        });
+        let first_page: Arc<dyn Fn(usize) -> String + Send + Sync> =
+            Arc::new(|_| "/api/v1/channels?limit=50".into());
+        let readyz: Arc<dyn Fn(usize) -> String + Send + Sync> = Arc::new(|_| "/readyz".into());
+        let guide = create_source(
+            port,
+            "epg",
+            &format!("http://127.0.0.1:{files_port}/guide-1m.xml"),
+        )?;
+        for during in ["idle", "1M-programme ingest"] {
+            for &clients in &options.load_clients {
+                // A fresh guide ingest for each level, measured channels first, while it runs.
+                let ingest_job = if during == "idle" {
+                    None
+                } else {
+                    Some(queue_ingest(port, "epg", &guide)?)
+                };
+                for (what, path) in [
+                    ("/api/v1/channels?limit=50", first_page.clone()),
+                    (
+                        "/api/v1/channels?limit=50&offset=(spread)",
+                        channels_path.clone(),
+                    ),
+                    ("/readyz", readyz.clone()),
+                ] {
+                    let f = load(port, clients, seconds, path);
+                    println!(
+                        "    {during}, {clients} clients, {what}: p50 {:.1} ms, p99 {:.1} ms, \
+                         {:.0} req/s ({} requests, {} failed)",
+                        f.p50_ms, f.p99_ms, f.per_second, f.requests, f.failures
+                    );
+                    rows.push(format!(
+                        "| {} | {during} | {clients} | {what} | {:.1} ms | {:.1} ms | {:.0} ({} failed) |",
+                        database.backend, f.p50_ms, f.p99_ms, f.per_second, f.failures
+                    ));
+                    if what != "/readyz" && (f.p99_ms >= 50.0 || f.failures > 0) {
+                        missed.push(format!("{} {during} {clients} clients", database.backend));
+                    }
+                }
+                if let Some(job) = ingest_job {
+                    let done = wait_job(port, &job)?;
+                    let status = json_field(&done, "status").unwrap_or_default();
+                    println!("    the guide ingest ended {status}");
+                    if status != "succeeded" {
+                        bail!("the guide ingest did not succeed: {done}");
+                    }
+                }
+            }
+        }
+        drop(server);
+        drop(database);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    println!(
+        "\nbench-e2e --load-channels ({} s per phase; each request a new connection)\n",
+        options.load_seconds
+    );
+    println!("| database | while | clients | path | p50 | p99 | requests/s |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in &rows {
+        println!("{row}");
+    }
+    if !missed.is_empty() {
+        bail!(
+            "channel list targets (< 10 ms alone, p99 < 50 ms) missed: {}",
+            missed.join(", ")
+        );
     }
     Ok(())
 }
