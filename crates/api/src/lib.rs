@@ -68,12 +68,9 @@ pub use state::{ApiSettings, AppState, Readiness};
 )]
 struct ApiDoc;
 
-/// Every route, in the order the router tries them. Access control is structural (see the
-/// `auth` module): the public routes come first, each its own resource, and everything else sits
-/// in scopes wrapped by [`require_credentials`], down to the catch-all that answers unknown paths.
-/// A route added anywhere but the public list below needs credentials once an account exists.
-fn configure_routes(cfg: &mut ServiceConfig) {
-    // The public routes, the one list of them.
+/// The routes outside `/api/v1` that answer without credentials: with [`public_api_routes`],
+/// the one list of public routes (see the `auth` module).
+fn public_routes(cfg: &mut ServiceConfig) {
     cfg.service(health::livez)
         .service(health::readyz)
         .service(health::health)
@@ -85,13 +82,26 @@ fn configure_routes(cfg: &mut ServiceConfig) {
                         .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
                 )
         });
+}
+
+/// The `/api/v1` routes that answer without credentials.
+fn public_api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(openapi_json)
+        .service(auth::status)
+        .service(auth::setup)
+        .service(auth::login)
+        .service(auth::logout);
+}
+
+/// Every route, in the order the router tries them. Access control is structural (see the
+/// `auth` module): the public routes come first, each its own resource, and everything else sits
+/// in scopes wrapped by [`require_credentials`], down to the catch-all that answers unknown paths.
+/// A route added anywhere but the public lists needs credentials once an account exists.
+fn configure_routes(cfg: &mut ServiceConfig) {
+    public_routes(cfg);
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
-            .service(openapi_json)
-            .service(auth::status)
-            .service(auth::setup)
-            .service(auth::login)
-            .service(auth::logout)
+            .configure(public_api_routes)
             // Every other `/api/v1` path, known or not, needs credentials.
             .service(
                 utoipa_actix_web::scope("")
@@ -105,6 +115,77 @@ fn configure_routes(cfg: &mut ServiceConfig) {
             .wrap(middleware::from_fn(require_credentials))
             .service(metrics::metrics),
     );
+}
+
+/// Documents access control in `api`: two security schemes (the API key as a bearer token, the
+/// session cookie), and on every operation the public lists do not hold, that it needs one of
+/// them and may answer 401.
+fn document_access_control(api: &mut OpenApi) {
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let (_, public) = App::new()
+        .into_utoipa_app()
+        .configure(public_routes)
+        .service(utoipa_actix_web::scope("/api/v1").configure(public_api_routes))
+        .split_for_parts();
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("an API key from POST /api/v1/auth/api-keys"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            auth::SESSION_COOKIE,
+            "the session cookie set by POST /api/v1/auth/login",
+        ))),
+    );
+    let refused = ResponseBuilder::new()
+        .description("no valid credentials (once an account exists)")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    let security = vec![
+        SecurityRequirement::new("api_key", Vec::<String>::new()),
+        SecurityRequirement::new("session", Vec::<String>::new()),
+    ];
+    for (path, item) in api.paths.paths.iter_mut() {
+        let public_item = public.paths.paths.get(path);
+        let operations = [
+            (&mut item.get, public_item.and_then(|p| p.get.as_ref())),
+            (&mut item.put, public_item.and_then(|p| p.put.as_ref())),
+            (&mut item.post, public_item.and_then(|p| p.post.as_ref())),
+            (
+                &mut item.delete,
+                public_item.and_then(|p| p.delete.as_ref()),
+            ),
+            (&mut item.patch, public_item.and_then(|p| p.patch.as_ref())),
+        ];
+        for (operation, public_operation) in operations {
+            if let Some(operation) = operation
+                && public_operation.is_none()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| refused.clone().into());
+                operation.security = Some(security.clone());
+            }
+        }
+    }
 }
 
 /// The `/api/v1` routes that need credentials once an account exists.
@@ -163,6 +244,7 @@ pub fn openapi() -> OpenApi {
         .configure(configure_routes)
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
+    document_access_control(&mut api);
     api
 }
 
