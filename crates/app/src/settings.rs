@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
-use tvarr_ingest::IngestSettings;
+use tvarr_ingest::{IngestSettings, ParserLimits};
 use tvarr_ingest::fetch::FetchOptions;
 
 /// How log lines are written.
@@ -89,6 +89,15 @@ pub struct Flags {
     /// [env: TVARR_INGEST_MAX_SHRINK] [default: 0.5].
     #[arg(long, value_name = "FRACTION")]
     pub ingest_max_shrink: Option<f64>,
+    /// Longest single value a parser keeps (an M3U line, an XML text or tag, a JSON string),
+    /// in bytes; a record with a longer one is skipped and counted
+    /// [env: TVARR_INGEST_MAX_VALUE_BYTES] [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub ingest_max_value_bytes: Option<usize>,
+    /// Most one record (a channel, a programme, an Xtream element) may hold in all, in bytes
+    /// [env: TVARR_INGEST_MAX_RECORD_BYTES] [default: 4194304].
+    #[arg(long, value_name = "BYTES")]
+    pub ingest_max_record_bytes: Option<usize>,
     /// Largest download accepted, in bytes, compressed and decompressed
     /// [env: TVARR_FETCH_MAX_BYTES] [default: 1073741824].
     #[arg(long, value_name = "BYTES")]
@@ -136,6 +145,8 @@ struct FileSettings {
     log_format: Option<String>,
     admin_password: Option<String>,
     ingest_max_shrink: Option<f64>,
+    ingest_max_value_bytes: Option<usize>,
+    ingest_max_record_bytes: Option<usize>,
     fetch_max_bytes: Option<u64>,
     fetch_connect_timeout_seconds: Option<u64>,
     fetch_read_timeout_seconds: Option<u64>,
@@ -302,8 +313,40 @@ impl Settings {
                     .into(),
             });
         }
+        let max_value_bytes = layered(
+            flags.ingest_max_value_bytes,
+            &env,
+            "TVARR_INGEST_MAX_VALUE_BYTES",
+            file.ingest_max_value_bytes,
+            ParserLimits::DEFAULT_MAX_VALUE_BYTES,
+        )?;
+        if max_value_bytes < 1024 {
+            return Err(SettingsError::Invalid {
+                name: "ingest_max_value_bytes",
+                value: max_value_bytes.to_string(),
+                reason: "expected at least 1024 bytes".into(),
+            });
+        }
+        let max_record_bytes = layered(
+            flags.ingest_max_record_bytes,
+            &env,
+            "TVARR_INGEST_MAX_RECORD_BYTES",
+            file.ingest_max_record_bytes,
+            ParserLimits::DEFAULT_MAX_RECORD_BYTES.max(max_value_bytes),
+        )?;
+        if max_record_bytes < max_value_bytes {
+            return Err(SettingsError::Invalid {
+                name: "ingest_max_record_bytes",
+                value: max_record_bytes.to_string(),
+                reason: format!("expected at least ingest_max_value_bytes ({max_value_bytes})"),
+            });
+        }
         let ingest = IngestSettings {
             max_shrink,
+            limits: ParserLimits {
+                max_value_bytes,
+                max_record_bytes,
+            },
             ..IngestSettings::default()
         };
         let defaults = FetchOptions::default();
@@ -743,6 +786,39 @@ mod tests {
             ("TVARR_FETCH_DEADLINE_SECONDS", "0"),
             ("TVARR_FETCH_DEADLINE_SECONDS", "-5"),
             ("TVARR_FETCH_RETRIES", "11"),
+        ] {
+            let err = load(Flags::default(), &[(name, value)]).unwrap_err();
+            let setting = name.trim_start_matches("TVARR_").to_ascii_lowercase();
+            assert!(
+                err.to_string().contains(name) || err.to_string().contains(&setting),
+                "{name}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn parser_limits_are_settings() {
+        let s = load(Flags::default(), &[]).unwrap();
+        assert_eq!(s.ingest.limits, ParserLimits::default());
+        let s = load(
+            Flags {
+                ingest_max_record_bytes: Some(9_000),
+                ..Default::default()
+            },
+            &[("TVARR_INGEST_MAX_VALUE_BYTES", "2048")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.ingest.limits,
+            ParserLimits {
+                max_value_bytes: 2048,
+                max_record_bytes: 9_000
+            }
+        );
+        for (name, value) in [
+            ("TVARR_INGEST_MAX_VALUE_BYTES", "10"),
+            ("TVARR_INGEST_MAX_VALUE_BYTES", "-1"),
+            ("TVARR_INGEST_MAX_RECORD_BYTES", "2000"),
         ] {
             let err = load(Flags::default(), &[(name, value)]).unwrap_err();
             let setting = name.trim_start_matches("TVARR_").to_ascii_lowercase();

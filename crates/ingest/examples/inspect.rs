@@ -96,7 +96,13 @@ fn inspect_playlist(
     input: impl BufRead,
     base_url: Option<url::Url>,
 ) -> Result<String, tvarr_ingest::IngestError> {
-    let mut reader = M3uReader::new(input, M3uOptions { base_url });
+    let mut reader = M3uReader::new(
+        input,
+        M3uOptions {
+            base_url,
+            ..M3uOptions::default()
+        },
+    );
     let mut groups: HashMap<String, u64> = HashMap::new();
     let mut channels = 0u64;
     let mut with_tvg_id = 0u64;

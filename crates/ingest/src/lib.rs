@@ -19,6 +19,7 @@
 //! - [`ingest_stream_source`] and [`ingest_epg_source`]: fetch → parse → store, pipelined, with
 //!   the guard that keeps the last good data ([`IngestReport`], [`IngestProgress`]).
 //! - [`redact_url`]: credentials out of logs and errors.
+//! - [`ParserLimits`]: how much of one value and one record a parser holds (memory bombs).
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -27,6 +28,7 @@
 
 mod error;
 pub mod fetch;
+mod limits;
 pub mod m3u;
 mod redact;
 mod service;
@@ -35,6 +37,7 @@ pub mod xmltv;
 pub mod xtream;
 
 pub use error::{IngestError, IngestResult};
+pub use limits::ParserLimits;
 pub use redact::redact_url;
 pub use service::{
     IngestProgress, IngestReport, IngestSettings, IngestStage, NoProgress, PROGRESS_INTERVAL,

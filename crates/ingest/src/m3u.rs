@@ -4,6 +4,10 @@
 //! [`M3uLineParser`] fed by any line source), so memory does not grow with the playlist.
 //! Each line is borrowed from one reused buffer; only the output strings are allocated.
 //!
+//! Memory is bounded by [`ParserLimits`]: a line longer than `max_value_bytes` is read to its
+//! end without being kept, and an entry whose lines add up to more than `max_record_bytes` (an
+//! `#EXTINF` followed by millions of `#EXTVLCOPT` lines) is skipped; both are counted.
+//!
 //! A positive `#EXTINF` duration (VOD entries, clips) is kept in [`ChannelData::extra`] as
 //! [`DURATION_ATTRIBUTE`], as written; `-1` and `0`, the usual "live, unknown length", are not.
 
@@ -14,10 +18,16 @@ use tvarr_core::ChannelData;
 use url::Url;
 
 use crate::error::IngestError;
+use crate::limits::ParserLimits;
 use crate::skip::{SkipReason, SkipReport};
 
-/// The longest line kept; the rest of a longer line is dropped and the line is counted.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The default longest line kept ([`ParserLimits::max_value_bytes`]); a longer line is read to
+/// its end without being kept, and counted.
+pub const MAX_LINE_BYTES: usize = ParserLimits::DEFAULT_MAX_VALUE_BYTES;
+
+/// What a directive line of an entry costs besides its text (two strings and a vector slot),
+/// counted against [`ParserLimits::max_record_bytes`].
+const ENTRY_LINE_OVERHEAD: usize = 64;
 
 /// The name under which a positive `#EXTINF` duration is kept in [`ChannelData::extra`].
 pub const DURATION_ATTRIBUTE: &str = "duration";
@@ -41,6 +51,8 @@ pub struct PlaylistHeader {
 pub struct M3uOptions {
     /// The playlist's own URL: relative stream URLs are resolved against it.
     pub base_url: Option<Url>,
+    /// How long a line and how large an entry may be.
+    pub limits: ParserLimits,
 }
 
 /// Parses one playlist line at a time. Use it directly when lines come from somewhere other
@@ -48,11 +60,24 @@ pub struct M3uOptions {
 #[derive(Debug, Default)]
 pub struct M3uLineParser {
     base_url: Option<Url>,
+    limits: ParserLimits,
     header: PlaylistHeader,
     skipped: SkipReport,
-    pending: Option<(u64, ChannelData)>,
+    pending: Option<Pending>,
     extinf_entries: u64,
     channels: u64,
+}
+
+/// An `#EXTINF` waiting for its URL.
+#[derive(Debug)]
+struct Pending {
+    line_no: u64,
+    data: ChannelData,
+    /// Bytes of the entry's lines so far (with [`ENTRY_LINE_OVERHEAD`] per directive).
+    bytes: usize,
+    /// Why the entry will be skipped when its URL comes (a line too long, too many lines); its
+    /// further directive lines are then not kept.
+    doomed: Option<SkipReason>,
 }
 
 impl M3uLineParser {
@@ -60,6 +85,7 @@ impl M3uLineParser {
     pub fn new(options: M3uOptions) -> Self {
         Self {
             base_url: options.base_url,
+            limits: options.limits.sane(),
             ..Self::default()
         }
     }
@@ -106,6 +132,12 @@ impl M3uLineParser {
             return None;
         }
         if looks_like_url(trimmed) {
+            if let Some(reason) = self.pending.as_ref().and_then(|p| p.doomed) {
+                if let Some(pending) = self.pending.take() {
+                    self.skipped.record(reason, pending.line_no, trimmed);
+                }
+                return None;
+            }
             return Some(self.finish_entry(trimmed));
         }
         if let Some(at) = memchr::memmem::find(trimmed.as_bytes(), b"#EXTM3U") {
@@ -120,26 +152,77 @@ impl M3uLineParser {
         None
     }
 
+    /// Counts a line longer than [`ParserLimits::max_value_bytes`], of which only `head` (its
+    /// first bytes) was kept. An `#EXTINF` or another directive dooms its entry (skipped when
+    /// its URL comes, counted once); any other line is the entry's URL or stray text.
+    pub fn push_overlong_line(&mut self, head: &str, line_no: u64) {
+        let head = head.trim_start_matches('\u{feff}').trim_start();
+        if strip_prefix_ignore_case(head, "#EXTINF:").is_some() {
+            self.end_pending();
+            self.extinf_entries += 1;
+            self.pending = Some(Pending {
+                line_no,
+                data: ChannelData::default(),
+                bytes: 0,
+                doomed: Some(SkipReason::ValueTooLong),
+            });
+        } else if head.starts_with('#') && self.pending.is_some() {
+            if let Some(pending) = self.pending.as_mut() {
+                pending.doom(SkipReason::ValueTooLong);
+            }
+        } else {
+            let line_no = self.pending.take().map_or(line_no, |p| p.line_no);
+            self.skipped
+                .record(SkipReason::ValueTooLong, line_no, "(line too long)");
+        }
+    }
+
     /// Ends the playlist: an `#EXTINF` still waiting for its URL is counted as skipped.
     pub fn finish(&mut self) {
-        if let Some((line_no, data)) = self.pending.take() {
+        self.end_pending();
+    }
+
+    /// Counts the entry waiting for a URL, if any, as skipped.
+    fn end_pending(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let reason = pending.doomed.unwrap_or(SkipReason::ExtinfWithoutUrl);
             self.skipped
-                .record(SkipReason::ExtinfWithoutUrl, line_no, &data.name);
+                .record(reason, pending.line_no, &pending.data.name);
         }
+    }
+
+    /// The entry waiting for its URL, charged for one more directive line of `len` bytes;
+    /// `None` when there is none, or when it is doomed (its lines are no longer kept).
+    fn pending_for_line(&mut self, len: usize) -> Option<&mut ChannelData> {
+        let max = self.limits.max_record_bytes;
+        let pending = self.pending.as_mut()?;
+        if pending.doomed.is_some() {
+            return None;
+        }
+        pending.bytes = pending
+            .bytes
+            .saturating_add(len.saturating_add(ENTRY_LINE_OVERHEAD));
+        if pending.bytes > max {
+            pending.doom(SkipReason::RecordTooLarge);
+            return None;
+        }
+        Some(&mut pending.data)
     }
 
     fn directive(&mut self, line: &str, line_no: u64) {
         if let Some(rest) = strip_prefix_ignore_case(line, "#EXTINF:") {
-            if let Some((old_line, old)) = self.pending.take() {
-                self.skipped
-                    .record(SkipReason::ExtinfWithoutUrl, old_line, &old.name);
-            }
+            self.end_pending();
             self.extinf_entries += 1;
-            self.pending = Some((line_no, parse_extinf(rest)));
+            self.pending = Some(Pending {
+                line_no,
+                data: parse_extinf(rest),
+                bytes: line.len(),
+                doomed: None,
+            });
         } else if let Some(rest) = strip_prefix_ignore_case(line, "#EXTM3U") {
             self.header_line(rest);
         } else if let Some(rest) = strip_prefix_ignore_case(line, "#EXTGRP:") {
-            if let Some((_, data)) = &mut self.pending {
+            if let Some(data) = self.pending_for_line(line.len()) {
                 let group = rest.trim();
                 if !group.is_empty() {
                     if data.group_title.is_none() {
@@ -151,7 +234,7 @@ impl M3uLineParser {
             }
         } else if let Some(rest) = strip_prefix_ignore_case(line, "#EXTVLCOPT:")
             .or_else(|| strip_prefix_ignore_case(line, "#KODIPROP:"))
-            && let Some((_, data)) = &mut self.pending
+            && let Some(data) = self.pending_for_line(line.len())
         {
             let (name, value) = rest.split_once('=').unwrap_or((rest, ""));
             let value = unquote(value.trim());
@@ -182,7 +265,7 @@ impl M3uLineParser {
 
     fn finish_entry(&mut self, url_line: &str) -> ChannelData {
         let mut data = match self.pending.take() {
-            Some((_, data)) => data,
+            Some(pending) => pending.data,
             None => ChannelData::default(),
         };
         let url = split_pipe_headers(url_line, &mut data.extra);
@@ -211,6 +294,16 @@ impl M3uLineParser {
     }
 }
 
+impl Pending {
+    /// Marks the entry to be skipped, and drops what it kept.
+    fn doom(&mut self, reason: SkipReason) {
+        if self.doomed.is_none() {
+            self.doomed = Some(reason);
+            self.data.extra = Vec::new();
+        }
+    }
+}
+
 /// Reads channels from a playlist, one at a time, with bounded memory.
 ///
 /// ```
@@ -226,6 +319,7 @@ impl M3uLineParser {
 pub struct M3uReader<R> {
     input: R,
     line: Vec<u8>,
+    max_line: usize,
     line_no: u64,
     bytes_read: u64,
     lossy_lines: u64,
@@ -236,9 +330,11 @@ pub struct M3uReader<R> {
 impl<R: BufRead> M3uReader<R> {
     /// A reader over `input`.
     pub fn new(input: R, options: M3uOptions) -> Self {
+        let max_line = options.limits.sane().max_value_bytes;
         Self {
             input,
             line: Vec::with_capacity(1024),
+            max_line,
             line_no: 0,
             bytes_read: 0,
             lossy_lines: 0,
@@ -290,11 +386,9 @@ impl<R: BufRead> M3uReader<R> {
             };
             self.line_no += 1;
             if too_long {
-                self.parser.skipped_mut().record(
-                    SkipReason::NotAUrl,
-                    self.line_no,
-                    "(line longer than 1 MiB)",
-                );
+                // The head kept may end inside a character: decode it lossily.
+                let head = String::from_utf8_lossy(&self.line[..self.line.len().min(64)]);
+                self.parser.push_overlong_line(&head, self.line_no);
                 continue;
             }
             let line = trim_cr(&self.line);
@@ -312,7 +406,8 @@ impl<R: BufRead> M3uReader<R> {
         }
     }
 
-    /// Reads one line into `self.line`; `Some(true)` when it was longer than the limit.
+    /// Reads one line into `self.line`; `Some(true)` when it was longer than the limit (then
+    /// `self.line` holds only its first bytes).
     fn read_line(&mut self) -> std::io::Result<Option<bool>> {
         self.line.clear();
         let mut any = false;
@@ -331,9 +426,14 @@ impl<R: BufRead> M3uReader<R> {
                 Some(end) => (&available[..end], end + 1, true),
                 None => (available, available.len(), false),
             };
-            if self.line.len() + chunk.len() <= MAX_LINE_BYTES {
+            if too_long {
+                // Read on to the end of the line without keeping it.
+            } else if self.line.len() + chunk.len() <= self.max_line {
                 self.line.extend_from_slice(chunk);
             } else {
+                // Keep the head, to tell a directive from a URL.
+                let room = 64usize.saturating_sub(self.line.len()).min(chunk.len());
+                self.line.extend_from_slice(&chunk[..room]);
                 too_long = true;
             }
             self.input.consume(used);
@@ -639,7 +739,66 @@ mod tests {
         text.push_str("\n#EXTINF:-1,A\nhttp://h/a\n");
         let p = parse(&text);
         assert_eq!(p.channels.len(), 1);
-        assert_eq!(p.skipped.count(SkipReason::NotAUrl), 1);
+        assert_eq!(p.skipped.count(SkipReason::ValueTooLong), 1);
+    }
+
+    fn parse_with(text: &str, max_value_bytes: usize, max_record_bytes: usize) -> Playlist {
+        let options = M3uOptions {
+            limits: ParserLimits {
+                max_value_bytes,
+                max_record_bytes,
+            },
+            ..M3uOptions::default()
+        };
+        parse_m3u(text.as_bytes(), options).unwrap()
+    }
+
+    #[test]
+    fn an_overlong_extinf_skips_its_entry_with_its_url() {
+        let long = "x".repeat(200);
+        let p = parse_with(
+            &format!(
+                "#EXTM3U\n#EXTINF:-1 tvg-id=\"{long}\",A\nhttp://h/a\n#EXTINF:-1,B\nhttp://h/b\n"
+            ),
+            100,
+            1000,
+        );
+        assert_eq!(p.channels.len(), 1);
+        assert_eq!(p.channels[0].name, "B");
+        assert_eq!(p.skipped.count(SkipReason::ValueTooLong), 1);
+        assert_eq!(p.skipped.total(), 1);
+        assert_eq!(p.extinf_entries, 2);
+    }
+
+    #[test]
+    fn an_overlong_url_or_option_skips_its_entry_once() {
+        let long = "y".repeat(200);
+        let p = parse_with(
+            &format!(
+                "#EXTINF:-1,A\nhttp://h/{long}\n#EXTINF:-1,B\n#EXTVLCOPT:k={long}\nhttp://h/b\n\
+                 #EXTINF:-1,C\nhttp://h/c\n"
+            ),
+            100,
+            1000,
+        );
+        assert_eq!(p.channels.len(), 1);
+        assert_eq!(p.channels[0].name, "C");
+        assert_eq!(p.skipped.count(SkipReason::ValueTooLong), 2);
+        assert_eq!(p.skipped.total(), 2);
+    }
+
+    #[test]
+    fn an_entry_with_too_many_lines_is_skipped_not_kept() {
+        let mut text = String::from("#EXTINF:-1,A\n");
+        for i in 0..100 {
+            text.push_str(&format!("#EXTVLCOPT:k{i}=v\n"));
+        }
+        text.push_str("http://h/a\n#EXTINF:-1,B\n#EXTVLCOPT:k=v\nhttp://h/b\n");
+        let p = parse_with(&text, 100, 1000);
+        assert_eq!(p.channels.len(), 1);
+        assert_eq!(p.channels[0].name, "B");
+        assert_eq!(p.channels[0].extra("k"), Some("v"));
+        assert_eq!(p.skipped.count(SkipReason::RecordTooLarge), 1);
     }
 
     #[test]

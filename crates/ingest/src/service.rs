@@ -29,11 +29,12 @@ use url::Url;
 
 use crate::error::IngestError;
 use crate::fetch::{Download, FetchRequest, Fetcher, from_io};
+use crate::limits::ParserLimits;
 use crate::m3u::{M3uOptions, M3uReader, PlaylistHeader};
 use crate::skip::{SkipReason, SkipReport};
 use crate::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
 use crate::xtream::{
-    Category, LiveStream, XtreamAccount, XtreamEndpoint, category_names, for_each_in_array,
+    Category, LiveStream, XtreamAccount, XtreamEndpoint, category_names, read_array,
 };
 
 /// Where an ingest is.
@@ -105,6 +106,8 @@ pub struct IngestSettings {
     /// stored (0.5: losing more than half the channels; 1: never suspicious). A fraction in
     /// `0..=1`; values outside are clamped.
     pub max_shrink: f64,
+    /// How much of one value and one record the parsers hold (memory bombs).
+    pub limits: ParserLimits,
 }
 
 impl Default for IngestSettings {
@@ -113,6 +116,7 @@ impl Default for IngestSettings {
             batch_size: 2_000,
             queued_batches: 4,
             max_shrink: 0.5,
+            limits: ParserLimits::default(),
         }
     }
 }
@@ -289,7 +293,10 @@ where
     }
     let options =
         match XmltvOptions::for_source(source.time_offset_minutes, source.timezone.as_deref()) {
-            Ok(options) => options,
+            Ok(options) => XmltvOptions {
+                limits: settings.limits,
+                ..options
+            },
             Err(e) => return failed_report(previous, e, 0),
         };
     let location = match source.source_type {
@@ -397,8 +404,9 @@ async fn prepare_m3u(
     });
     let source_id = source.id;
     let batch_size = settings.batch_size.max(1);
+    let limits = settings.limits;
     let parse: ParseFn<Vec<Channel>> = Box::new(move |input, tx| {
-        let mut reader = M3uReader::new(input, M3uOptions { base_url });
+        let mut reader = M3uReader::new(input, M3uOptions { base_url, limits });
         let mut identities = ChannelIdentities::new(source_id, batch_size);
         while let Some(data) = reader.next_channel()? {
             if let Some(batch) = identities.push(data)
@@ -467,11 +475,12 @@ async fn prepare_xtream(
     .await?;
     let source_id = source.id;
     let batch_size = settings.batch_size.max(1);
+    let limits = settings.limits;
     let parse: ParseFn<Vec<Channel>> = Box::new(move |input, tx| {
         let mut identities = ChannelIdentities::new(source_id, batch_size);
         let mut skipped = SkipReport::default();
         let mut element = 0u64;
-        let odd = for_each_in_array::<LiveStream, _, _>(input, |stream| {
+        let skips = read_array::<LiveStream, _, _>(input, limits, |stream| {
             element += 1;
             let name = stream.name.clone().unwrap_or_default();
             match endpoint.channel(stream, &names, extension) {
@@ -485,8 +494,11 @@ async fn prepare_xtream(
             }
             Ok(())
         })?;
-        for _ in 0..odd {
+        for _ in 0..skips.odd {
             skipped.record(SkipReason::StreamWithoutId, 0, "(not an object)");
+        }
+        for _ in 0..skips.too_long {
+            skipped.record(SkipReason::ValueTooLong, 0, "(a string too long)");
         }
         let records = identities.count;
         if let Some(batch) = identities.take() {

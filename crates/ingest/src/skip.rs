@@ -21,6 +21,11 @@ pub enum SkipReason {
     ChannelWithoutId,
     /// An Xtream stream that has no usable id.
     StreamWithoutId,
+    /// A value longer than [`crate::ParserLimits::max_value_bytes`] (a line, a text, a tag, a
+    /// JSON string): it was read to its end without being kept, and its record skipped.
+    ValueTooLong,
+    /// A record holding more than [`crate::ParserLimits::max_record_bytes`] in all.
+    RecordTooLarge,
 }
 
 impl SkipReason {
@@ -34,6 +39,8 @@ impl SkipReason {
             SkipReason::UnparsableStart => "unparsable_start",
             SkipReason::ChannelWithoutId => "channel_without_id",
             SkipReason::StreamWithoutId => "stream_without_id",
+            SkipReason::ValueTooLong => "value_too_long",
+            SkipReason::RecordTooLarge => "record_too_large",
         }
     }
 }

@@ -19,6 +19,7 @@ fn parse_with(name: &str, base: Option<&str>) -> Playlist {
     let file = File::open(fixture(name)).unwrap();
     let options = M3uOptions {
         base_url: base.map(|b| Url::parse(b).unwrap()),
+        ..M3uOptions::default()
     };
     parse_m3u(BufReader::new(file), options).unwrap()
 }

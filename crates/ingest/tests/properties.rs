@@ -53,7 +53,10 @@ proptest! {
     fn m3u_never_panics_on_playlist_like_lines(lines in proptest::collection::vec(m3u_line(), 0..40)) {
         let text = lines.join("\n");
         let base = Url::parse("http://base.test/dir/list.m3u").ok();
-        let playlist = parse_m3u(text.as_bytes(), M3uOptions { base_url: base }).unwrap();
+        let playlist = parse_m3u(text.as_bytes(), M3uOptions {
+            base_url: base,
+            ..M3uOptions::default()
+        }).unwrap();
         for channel in &playlist.channels {
             prop_assert!(!channel.stream_url.is_empty());
             prop_assert!(!channel.stream_url.contains('\n'));

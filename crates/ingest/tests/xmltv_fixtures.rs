@@ -674,15 +674,23 @@ fn an_html_page_is_refused() {
 }
 
 #[test]
-fn huge_texts_and_unknown_elements_are_bounded() {
+fn huge_texts_skip_their_programme_and_huge_unknown_elements_are_dropped() {
     use tvarr_ingest::xmltv::{MAX_CAPTURE_BYTES, MAX_TEXT_BYTES};
     let big = "x".repeat(3 * MAX_TEXT_BYTES);
     let xml = format!(
-        "<tv><programme channel=\"a\" start=\"20240101000000\"><title>{big}</title><x-big>{big}</x-big><x-small>ok</x-small></programme></tv>"
+        "<tv><programme channel=\"a\" start=\"20240101000000\"><title>{big}</title></programme>\
+         <programme channel=\"b\" start=\"20240101000000\"><title>t</title><x-big>{big}</x-big>\
+         <x-small>ok</x-small></programme></tv>"
     );
     let g = parse_xmltv(xml.as_bytes(), XmltvOptions::default()).unwrap();
+    assert!(g.error.is_none(), "{:?}", g.error);
+    // A title too long: the programme is skipped and counted, not cut.
+    assert_eq!(g.programmes.len(), 1);
+    assert_eq!(g.stats.skipped.count(SkipReason::ValueTooLong), 1);
+    // An unknown element too large: dropped whole, the programme kept.
     let p = &g.programmes[0];
-    assert_eq!(p.title().len(), MAX_TEXT_BYTES);
+    assert_eq!(p.channel, "b");
+    assert_eq!(p.title(), "t");
     let extra = p.extra_xml.as_deref().unwrap_or("");
     assert!(
         extra == "<x-small>ok</x-small>",
@@ -690,6 +698,55 @@ fn huge_texts_and_unknown_elements_are_bounded() {
         extra.len()
     );
     assert!(MAX_CAPTURE_BYTES < big.len());
+}
+
+#[test]
+fn limits_bound_each_value_and_each_record() {
+    use tvarr_ingest::ParserLimits;
+    let options = XmltvOptions {
+        limits: ParserLimits {
+            max_value_bytes: 64,
+            max_record_bytes: 1000,
+        },
+        ..XmltvOptions::default()
+    };
+    let long = "y".repeat(100);
+    let categories = "<category>c</category>".repeat(50);
+    let ok = "<programme channel=\"ok\" start=\"20240101000000\"><title>t</title></programme>";
+    let xml = format!(
+        "<tv><!-- {long} --><![CDATA[{long}]]>{ok}\
+         <programme channel=\"a\" start=\"20240101000000\" x=\"{long}\"><title>t</title></programme>{ok}\
+         <programme channel=\"b\" start=\"20240101000000\"><title lang='{long}'/></programme>{ok}\
+         <programme channel=\"c\" start=\"20240101000000\"><desc>{long}</desc></programme>{ok}\
+         <programme channel=\"d\" start=\"20240101000000\"><title>t</title>{categories}</programme>{ok}\
+         <channel id=\"e\"><display-name>{long}</display-name></channel>\
+         <channel id=\"f\"><display-name>F &amp; G</display-name><!-- {long} --></channel>\
+         <?pi {long}?>{ok}</tv>"
+    );
+    let g = parse_xmltv(xml.as_bytes(), options).unwrap();
+    assert!(g.error.is_none(), "{:?}", g.error);
+    let kept: Vec<&str> = g.programmes.iter().map(|p| p.channel.as_str()).collect();
+    assert_eq!(kept, ["ok"; 6]);
+    let channels: Vec<&str> = g.channels.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(channels, ["f"]);
+    assert_eq!(g.channels[0].display_names[0].value, "F & G");
+    // The CDATA outside records, programmes a, b, c and channel e; long comments and PIs
+    // are dropped like short ones.
+    assert_eq!(g.stats.skipped.count(SkipReason::ValueTooLong), 5);
+    assert_eq!(g.stats.skipped.count(SkipReason::RecordTooLarge), 1);
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_an_error() {
+    use tvarr_ingest::xmltv::MAX_DEPTH;
+    let deep = "<a>".repeat(MAX_DEPTH as usize + 5);
+    let xml = format!(
+        "<tv><programme channel=\"a\" start=\"20240101000000\"><title>t</title></programme>{deep}"
+    );
+    let g = parse_xmltv(xml.as_bytes(), XmltvOptions::default()).unwrap();
+    assert_eq!(g.programmes.len(), 1);
+    let error = g.error.expect("an error").to_string();
+    assert!(error.contains("nested deeper"), "{error}");
 }
 
 #[test]

@@ -6,7 +6,10 @@ use tvarr_ingest::m3u::{M3uOptions, M3uReader};
 
 fuzz_target!(|data: &[u8]| {
     let base = url::Url::parse("http://fuzz.test/list.m3u").ok();
-    let reader = M3uReader::new(data, M3uOptions { base_url: base });
+    let reader = M3uReader::new(data, M3uOptions {
+        base_url: base,
+        ..M3uOptions::default()
+    });
     for channel in reader {
         let _ = channel;
     }

@@ -15,7 +15,15 @@
 //! of `<programme>` other than `channel`, `start` and `stop` (`clumpidx`, `pdc-start`,
 //! `vps-start`, `showview`, `videoplus`, `x-…`) are dropped; the programmes of a clump are
 //! kept as separate programmes, in order.
+//!
+//! Memory is bounded whatever the document ([`ParserLimits`]): an event (a text, a tag with its
+//! attributes, a comment) is never buffered beyond `max_value_bytes` (see `bound.rs`), a
+//! channel or programme never holds more than `max_record_bytes`, elements nest at most
+//! [`MAX_DEPTH`] deep, and programmes waiting for their stop time hold at most
+//! [`MAX_WAITING_BYTES`]. A record with a value too long or too much in all is skipped and
+//! counted ([`SkipReason::ValueTooLong`], [`SkipReason::RecordTooLarge`]).
 
+mod bound;
 mod decode;
 mod time;
 
@@ -29,15 +37,27 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use tvarr_core::{Credit, EpgChannel, EpisodeNumber, LangText, ProgrammeData, Rating};
 
 use crate::error::IngestError;
+use crate::limits::ParserLimits;
 use crate::skip::{SkipReason, SkipReport};
+use bound::{BoundedEvents, Cut};
 use decode::Utf8Input;
 pub(crate) use time::TimeRules;
 use time::{parse_onscreen, parse_xmltv_ns};
 
-/// The longest text kept for one element (a title, a description); the rest is dropped.
-pub const MAX_TEXT_BYTES: usize = 1 << 20;
-/// The largest unmodelled element kept as raw XML; a larger one is dropped whole.
-pub const MAX_CAPTURE_BYTES: usize = 1 << 20;
+/// The default longest text of one element (a title, a description), as
+/// [`ParserLimits::max_value_bytes`]: a programme or channel with a longer one is skipped.
+pub const MAX_TEXT_BYTES: usize = ParserLimits::DEFAULT_MAX_VALUE_BYTES;
+/// The default largest unmodelled element kept as raw XML (`max_value_bytes`); a larger one is
+/// dropped whole, and its record kept.
+pub const MAX_CAPTURE_BYTES: usize = ParserLimits::DEFAULT_MAX_VALUE_BYTES;
+/// The deepest nesting of elements read; a deeper document is an error. XMLTV needs five.
+pub const MAX_DEPTH: u32 = 32;
+/// The most the programmes waiting for their stop time (those without `stop`, until the next
+/// programme on their channel) may hold; beyond it, they are given their default stop at once.
+pub const MAX_WAITING_BYTES: usize = 64 << 20;
+/// What a value kept in a record costs besides its text, counted against
+/// [`ParserLimits::max_record_bytes`].
+const VALUE_OVERHEAD: usize = 64;
 
 /// How a guide's times are read.
 #[derive(Clone, Debug)]
@@ -49,6 +69,8 @@ pub struct XmltvOptions {
     /// Length given to a programme with no `stop`, no `<length>` and no next programme on its
     /// channel.
     pub default_duration: Duration,
+    /// How much of one value and one record is held.
+    pub limits: ParserLimits,
 }
 
 impl Default for XmltvOptions {
@@ -57,6 +79,7 @@ impl Default for XmltvOptions {
             time_offset_minutes: 0,
             timezone: None,
             default_duration: Duration::hours(1),
+            limits: ParserLimits::default(),
         }
     }
 }
@@ -156,6 +179,8 @@ struct PendingProgramme {
     data: ProgrammeData,
     has_stop: bool,
     length: Option<Duration>,
+    /// What it holds, as counted against the record limit.
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -163,7 +188,7 @@ struct Capture {
     depth: u32,
     /// Where the captured element starts in the raw buffer.
     start: usize,
-    /// The element grew past [`MAX_CAPTURE_BYTES`]: it is dropped.
+    /// The element grew past `max_value_bytes`: it is dropped.
     overflow: bool,
     is_length: bool,
     length_units: Option<String>,
@@ -184,7 +209,7 @@ struct Capture {
 /// assert!(reader.next_item().unwrap().is_none());
 /// ```
 pub struct XmltvReader<R: BufRead> {
-    reader: Reader<Utf8Input<R>>,
+    reader: Reader<BoundedEvents<Utf8Input<R>>>,
     buf: Vec<u8>,
     text: String,
     raw: String,
@@ -197,7 +222,13 @@ pub struct XmltvReader<R: BufRead> {
     rating: Option<(u32, Option<String>, Option<String>)>,
     credits_depth: Option<u32>,
     waiting: HashMap<String, PendingProgramme>,
+    waiting_bytes: usize,
     ready: VecDeque<XmltvItem>,
+    limits: ParserLimits,
+    /// Why the open record will be skipped, if it will.
+    doomed: Option<SkipReason>,
+    /// What the open record holds so far, as counted against the record limit.
+    record_bytes: usize,
     rules: TimeRules,
     default_duration: Duration,
     stats: XmltvStats,
@@ -216,7 +247,8 @@ enum ReaderState {
 impl<R: BufRead> XmltvReader<R> {
     /// A reader over `input` (any encoding, see the module docs of the decoder).
     pub fn new(input: R, options: XmltvOptions) -> Result<Self, IngestError> {
-        let input = Utf8Input::new(input)?;
+        let limits = options.limits.sane();
+        let input = BoundedEvents::new(Utf8Input::new(input)?, limits.max_value_bytes);
         let mut reader = Reader::from_reader(input);
         let config = reader.config_mut();
         config.allow_dangling_amp = true;
@@ -224,7 +256,7 @@ impl<R: BufRead> XmltvReader<R> {
         config.check_end_names = true;
         config.trim_text_start = false;
         config.trim_text_end = false;
-        let encoding = reader.get_ref().label();
+        let encoding = reader.get_ref().get_ref().label();
         Ok(Self {
             reader,
             buf: Vec::with_capacity(8 * 1024),
@@ -239,7 +271,11 @@ impl<R: BufRead> XmltvReader<R> {
             rating: None,
             credits_depth: None,
             waiting: HashMap::new(),
+            waiting_bytes: 0,
             ready: VecDeque::new(),
+            limits,
+            doomed: None,
+            record_bytes: 0,
             rules: TimeRules {
                 timezone: options.timezone,
                 offset: Duration::minutes(i64::from(options.time_offset_minutes)),
@@ -257,7 +293,7 @@ impl<R: BufRead> XmltvReader<R> {
 
     /// Counts so far (complete after the last item).
     pub fn stats(&self) -> XmltvStats {
-        let input = self.reader.get_ref();
+        let input = self.reader.get_ref().get_ref();
         XmltvStats {
             replaced_sequences: input.replaced(),
             transcoded_bytes: input.transcoded(),
@@ -267,7 +303,7 @@ impl<R: BufRead> XmltvReader<R> {
 
     /// Decoded bytes consumed so far.
     pub fn position(&self) -> u64 {
-        self.reader.buffer_position()
+        self.reader.get_ref().position()
     }
 
     /// The next channel or programme; `Ok(None)` at the end. After an error (a document that
@@ -305,6 +341,7 @@ impl<R: BufRead> XmltvReader<R> {
     /// Reads one XML event.
     fn step(&mut self) -> Result<(), IngestError> {
         self.buf.clear();
+        self.reader.get_mut().begin_event();
         let event = match self.reader.read_event_into(&mut self.buf) {
             Ok(event) => event,
             Err(e) => {
@@ -314,6 +351,13 @@ impl<R: BufRead> XmltvReader<R> {
                 });
             }
         };
+        let cut = self.reader.get_mut().take_cut();
+        if matches!(event, Event::Start(_)) && self.depth >= MAX_DEPTH {
+            return Err(IngestError::Xml {
+                position: self.reader.buffer_position(),
+                message: format!("elements nested deeper than {MAX_DEPTH}"),
+            });
+        }
         // The event borrows `self.buf`; handlers take the fields they need explicitly.
         let mut handler = Handler {
             text: &mut self.text,
@@ -330,6 +374,9 @@ impl<R: BufRead> XmltvReader<R> {
             stats: &mut self.stats,
             elements: &mut self.elements,
             seen_root: &mut self.seen_root,
+            limits: self.limits,
+            doomed: &mut self.doomed,
+            record_bytes: &mut self.record_bytes,
             finished: None,
         };
         match event {
@@ -357,6 +404,10 @@ impl<R: BufRead> XmltvReader<R> {
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
+        if cut == Some(Cut::Value) {
+            // A comment or PI cut short is dropped like any other: only data counts.
+            handler.value_too_long();
+        }
         if let Some(finished) = handler.finished.take() {
             self.finish_record(finished);
         }
@@ -378,6 +429,7 @@ impl<R: BufRead> XmltvReader<R> {
             self.waiting.remove(&programme.data.channel)
         };
         if let Some(mut previous) = previous {
+            self.waiting_bytes = self.waiting_bytes.saturating_sub(previous.bytes);
             if programme.data.start > previous.data.start {
                 previous.data.stop = programme.data.start;
                 self.stats.stops_derived += 1;
@@ -389,8 +441,12 @@ impl<R: BufRead> XmltvReader<R> {
         if programme.has_stop {
             self.ready.push_back(XmltvItem::Programme(programme.data));
         } else {
+            self.waiting_bytes += programme.bytes;
             self.waiting
                 .insert(programme.data.channel.clone(), programme);
+            if self.waiting_bytes > MAX_WAITING_BYTES {
+                self.drain_waiting();
+            }
         }
     }
 
@@ -406,6 +462,7 @@ impl<R: BufRead> XmltvReader<R> {
     }
 
     fn drain_waiting(&mut self) {
+        self.waiting_bytes = 0;
         let mut rest: Vec<PendingProgramme> = self.waiting.drain().map(|(_, p)| p).collect();
         rest.sort_by(|a, b| {
             (a.data.channel.as_str(), a.data.start).cmp(&(b.data.channel.as_str(), b.data.start))
@@ -447,6 +504,9 @@ struct Handler<'a> {
     stats: &'a mut XmltvStats,
     elements: &'a mut u64,
     seen_root: &'a mut bool,
+    limits: ParserLimits,
+    doomed: &'a mut Option<SkipReason>,
+    record_bytes: &'a mut usize,
     finished: Option<Finished>,
 }
 
@@ -574,6 +634,10 @@ impl Handler<'_> {
                 return Err(IngestError::HtmlPage { expected: "guide" });
             }
         }
+        if self.doomed.is_some() {
+            // The record is skipped: nothing more of it is kept.
+            return Ok(());
+        }
         if self.capture.is_some() {
             if !self.capture_full() {
                 self.push_raw_start(e, empty);
@@ -619,8 +683,10 @@ impl Handler<'_> {
                             programme.data.icon = owned_nonempty(attribute(e, "src"));
                         }
                         "rating" => {
-                            *self.rating =
-                                Some((depth, owned_nonempty(attribute(e, "system")), None));
+                            let system = owned_nonempty(attribute(e, "system"));
+                            if self.charge(system.as_ref().map_or(0, String::len)) {
+                                *self.rating = Some((depth, system, None));
+                            }
                         }
                         "credits" => *self.credits_depth = Some(depth),
                         "length" => self.begin_capture(e, empty, true),
@@ -643,6 +709,7 @@ impl Handler<'_> {
 
     fn begin_programme(&mut self, e: &BytesStart<'_>, depth: u32) {
         *self.elements += 1;
+        self.begin_record(e);
         let mut channel = None;
         let mut start = None;
         let mut stop = None;
@@ -684,12 +751,102 @@ impl Handler<'_> {
             },
             has_stop: stop.is_some(),
             length: None,
+            bytes: 0,
         };
         *self.record = Record::Programme(programme, depth);
     }
 
+    /// A channel or programme starts: nothing counted against it yet but its start tag.
+    fn begin_record(&mut self, e: &BytesStart<'_>) {
+        *self.doomed = None;
+        *self.record_bytes = e.len() + VALUE_OVERHEAD;
+    }
+
+    /// The open record will be skipped, for `reason` (the first reason given stands); what it
+    /// kept so far is dropped.
+    fn doom(&mut self, reason: SkipReason) {
+        if !matches!(self.record, Record::Channel(..) | Record::Programme(..)) {
+            return;
+        }
+        if self.doomed.is_none() {
+            *self.doomed = Some(reason);
+            self.text.clear();
+            *self.target = None;
+            *self.capture = None;
+            *self.rating = None;
+            self.open_names.clear();
+            self.raw.clear();
+            match self.record {
+                Record::Channel(channel, _) => {
+                    let id = std::mem::take(&mut channel.id);
+                    *channel = EpgChannel {
+                        id,
+                        ..EpgChannel::default()
+                    };
+                }
+                Record::Programme(programme, _) => {
+                    let data = &mut programme.data;
+                    *data = ProgrammeData {
+                        channel: std::mem::take(&mut data.channel),
+                        start: data.start,
+                        stop: data.stop,
+                        ..ProgrammeData::default()
+                    };
+                }
+                Record::None | Record::Skip(_) => {}
+            }
+        }
+    }
+
+    /// The event just read was cut to `max_value_bytes`: the record it belongs to is skipped,
+    /// or, outside any record, the event is counted by itself.
+    fn value_too_long(&mut self) {
+        if let Some(finished) = self.finished.take() {
+            let at = match &finished {
+                Finished::Channel(channel) => format!("<channel id=\"{}\">", channel.id),
+                Finished::Programme(p) => format!("<programme channel=\"{}\">", p.data.channel),
+            };
+            self.stats
+                .skipped
+                .record(SkipReason::ValueTooLong, *self.elements, &at);
+            return;
+        }
+        if let Some(capture) = self.capture.as_mut() {
+            // Inside an unmodelled element: that element is dropped whole, as any too large.
+            capture.overflow = true;
+            self.raw.truncate(capture.start);
+            return;
+        }
+        match self.record {
+            Record::Channel(..) | Record::Programme(..) => self.doom(SkipReason::ValueTooLong),
+            // Already counted.
+            Record::Skip(_) => {}
+            Record::None => {
+                *self.elements += 1;
+                self.stats.skipped.record(
+                    SkipReason::ValueTooLong,
+                    *self.elements,
+                    "(a text or tag outside any channel or programme)",
+                );
+            }
+        }
+    }
+
+    /// Counts `bytes` more against the open record; dooms it when that is too much.
+    fn charge(&mut self, bytes: usize) -> bool {
+        *self.record_bytes = self
+            .record_bytes
+            .saturating_add(bytes.saturating_add(VALUE_OVERHEAD));
+        if self.record_bytes.saturating_add(self.raw.len()) > self.limits.max_record_bytes {
+            self.doom(SkipReason::RecordTooLarge);
+            return false;
+        }
+        true
+    }
+
     fn begin_channel(&mut self, e: &BytesStart<'_>, depth: u32) {
         *self.elements += 1;
+        self.begin_record(e);
         match owned_nonempty(attribute(e, "id")) {
             Some(id) => {
                 let channel = EpgChannel {
@@ -716,6 +873,11 @@ impl Handler<'_> {
         } else {
             owned_nonempty(attribute(e, attr))
         };
+        if let Some(attribute) = &attribute
+            && !self.charge(attribute.len())
+        {
+            return;
+        }
         *self.target = Some(TextTarget {
             kind,
             depth: *self.depth,
@@ -782,22 +944,39 @@ impl Handler<'_> {
             // A large text marks the capture as too large (it is then dropped).
             self.capture_full();
             if is_length {
-                push_bounded(self.text, content);
+                push_bounded(self.text, content, self.limits.max_value_bytes);
             }
         } else if self.wants_text() {
-            push_bounded(self.text, content);
+            self.push_text(content);
+        }
+    }
+
+    /// Appends to the text of a modelled element; a text too long dooms the record.
+    fn push_text(&mut self, content: &str) {
+        if !push_bounded(self.text, content, self.limits.max_value_bytes) {
+            self.doom(SkipReason::ValueTooLong);
         }
     }
 
     /// Whether the element being captured grew too large (it is then dropped whole).
     fn capture_full(&mut self) -> bool {
-        match self.capture.as_mut() {
-            Some(capture) if self.raw.len() - capture.start > MAX_CAPTURE_BYTES => {
-                capture.overflow = true;
-                true
-            }
-            _ => false,
+        let Some(capture) = self.capture.as_mut() else {
+            return false;
+        };
+        if capture.overflow {
+            return true;
         }
+        if self.raw.len() - capture.start > self.limits.max_value_bytes {
+            capture.overflow = true;
+            // Dropped now: the record's other captures count against its limit.
+            self.raw.truncate(capture.start);
+            return true;
+        }
+        if self.raw.len().saturating_add(*self.record_bytes) > self.limits.max_record_bytes {
+            self.doom(SkipReason::RecordTooLarge);
+            return true;
+        }
+        false
     }
 
     fn cdata(&mut self, content: &str) {
@@ -810,7 +989,7 @@ impl Handler<'_> {
             self.raw.push_str("]]>");
             self.capture_full();
         } else if self.wants_text() {
-            push_bounded(self.text, content);
+            self.push_text(content);
         }
     }
 
@@ -829,6 +1008,9 @@ impl Handler<'_> {
             }
         };
         if self.capture.is_some() {
+            if self.capture_full() {
+                return;
+            }
             // Raw XML must stay well-formed: unknown entities are escaped.
             if resolved.is_some() {
                 self.raw.push('&');
@@ -843,12 +1025,15 @@ impl Handler<'_> {
             return;
         }
         match resolved {
-            Some(ch) => self.text.push(ch),
+            Some(ch) => {
+                let mut utf8 = [0; 4];
+                self.push_text(ch.encode_utf8(&mut utf8));
+            }
             None => {
                 // Never expanded: kept as written.
-                self.text.push('&');
-                self.text.push_str(name);
-                self.text.push(';');
+                self.push_text("&");
+                self.push_text(name);
+                self.push_text(";");
             }
         }
     }
@@ -858,7 +1043,10 @@ impl Handler<'_> {
         *self.depth = depth.saturating_sub(1);
         if let Some(capture) = self.capture.as_ref() {
             let capture_depth = capture.depth;
-            if !empty && let Some((from, to)) = self.open_names.pop() {
+            if !empty
+                && !capture.overflow
+                && let Some((from, to)) = self.open_names.pop()
+            {
                 self.scratch.clear();
                 self.scratch.push_str(&self.raw[from..to]);
                 self.raw.push_str("</");
@@ -896,13 +1084,27 @@ impl Handler<'_> {
         if record_depth != depth {
             return;
         }
-        match std::mem::replace(self.record, Record::None) {
+        let record = std::mem::replace(self.record, Record::None);
+        if let Some(reason) = self.doomed.take() {
+            let at = match &record {
+                Record::Channel(channel, _) => format!("<channel id=\"{}\">", channel.id),
+                Record::Programme(p, _) => format!("<programme channel=\"{}\">", p.data.channel),
+                Record::Skip(_) | Record::None => String::new(),
+            };
+            self.stats.skipped.record(reason, *self.elements, &at);
+            self.raw.clear();
+            return;
+        }
+        match record {
             Record::Channel(mut channel, _) => {
                 channel.extra_xml = take_nonempty(self.raw);
                 self.finished = Some(Finished::Channel(channel));
             }
             Record::Programme(mut programme, _) => {
                 programme.data.extra_xml = take_nonempty(self.raw);
+                programme.bytes = self
+                    .record_bytes
+                    .saturating_add(programme.data.extra_xml.as_ref().map_or(0, String::len));
                 self.finished = Some(Finished::Programme(programme));
             }
             Record::Skip(_) | Record::None => {}
@@ -937,6 +1139,9 @@ impl Handler<'_> {
         }
         let value = value.to_owned();
         self.text.clear();
+        if !self.charge(value.len()) {
+            return;
+        }
         match self.record {
             Record::Channel(channel, _) => {
                 if target.kind == TextKind::DisplayName {
@@ -1006,17 +1211,14 @@ impl Handler<'_> {
     }
 }
 
-/// Appends as much of `content` as fits in [`MAX_TEXT_BYTES`], at a character boundary.
-fn push_bounded(text: &mut String, content: &str) {
-    let room = MAX_TEXT_BYTES.saturating_sub(text.len());
-    if content.len() <= room {
+/// Appends `content` if the text stays within `max` bytes; `false` (and nothing appended)
+/// when it would not.
+fn push_bounded(text: &mut String, content: &str, max: usize) -> bool {
+    if text.len().saturating_add(content.len()) <= max {
         text.push_str(content);
+        true
     } else {
-        let mut end = room;
-        while !content.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.push_str(&content[..end]);
+        false
     }
 }
 

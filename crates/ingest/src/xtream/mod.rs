@@ -3,12 +3,20 @@
 //!
 //! Real panels type loosely (see `fixtures/external/SOURCES.md`); every field is read leniently
 //! and a field of an unexpected shape becomes `None` rather than failing the whole listing.
+//!
+//! Listings are read one element at a time ([`read_array`]) through a layer that keeps every
+//! JSON string within [`ParserLimits::max_value_bytes`] and every element within
+//! [`ParserLimits::max_record_bytes`], so a hostile panel cannot make the reader buffer a
+//! gigabyte string.
 
+mod bounded;
 mod lenient;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
@@ -16,6 +24,8 @@ use tvarr_core::{ChannelData, Secret};
 use url::Url;
 
 use crate::error::IngestError;
+use crate::limits::ParserLimits;
+use bounded::BoundedJson;
 use lenient::{SeasonOf, base64_text, decimal, flag, number, text, text_list};
 
 /// `player_api.php` with no action: the account and the server.
@@ -498,21 +508,57 @@ pub fn read_json<T: DeserializeOwned, R: Read>(input: R) -> Result<T, IngestErro
     Ok(serde_json::from_reader(input)?)
 }
 
-/// Reads a JSON array from `input` one element at a time, calling `on_item` for each: memory
-/// stays bounded by one element, however long the listing. An empty object (`{}`), which some
-/// panels send for an empty listing, counts as an empty array. Elements of an unexpected
-/// shape (not objects) are skipped and counted in the returned number.
+/// Reads a JSON array from `input` one element at a time, calling `on_item` for each, with the
+/// default [`ParserLimits`]; returns how many elements were skipped (see [`read_array`]).
 pub fn for_each_in_array<T, R, F>(input: R, on_item: F) -> Result<u64, IngestError>
 where
     T: DeserializeOwned,
     R: Read,
     F: FnMut(T) -> Result<(), IngestError>,
 {
+    let skipped = read_array(BufReader::new(input), ParserLimits::default(), on_item)?;
+    Ok(skipped.odd + skipped.too_long)
+}
+
+/// The elements [`read_array`] skipped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArraySkips {
+    /// Elements of an unexpected shape (not objects, or objects that are not a `T`).
+    pub odd: u64,
+    /// Elements holding a string longer than [`ParserLimits::max_value_bytes`]: the string was
+    /// read to its end without being kept, and the element skipped.
+    pub too_long: u64,
+}
+
+/// Reads a JSON array from `input` one element at a time, calling `on_item` for each: memory
+/// stays bounded by one element, however long the listing, and by `limits` however long one
+/// string. An empty object (`{}`), which some panels send for an empty listing, counts as an
+/// empty array. Elements of an unexpected shape, and elements with an over-long string, are
+/// skipped and counted; an element larger than [`ParserLimits::max_record_bytes`] is an error.
+pub fn read_array<T, R, F>(
+    input: R,
+    limits: ParserLimits,
+    on_item: F,
+) -> Result<ArraySkips, IngestError>
+where
+    T: DeserializeOwned,
+    R: BufRead,
+    F: FnMut(T) -> Result<(), IngestError>,
+{
+    let limits = limits.sane();
+    let cuts = Rc::new(Cell::new(0));
+    let input = BoundedJson::new(
+        input,
+        limits.max_value_bytes,
+        limits.max_record_bytes,
+        cuts.clone(),
+    );
     let mut deserializer = serde_json::Deserializer::from_reader(input);
     let mut state = ArrayState {
         on_item,
         failure: None,
-        odd: 0,
+        skips: ArraySkips::default(),
+        cuts,
         marker: std::marker::PhantomData,
     };
     let result = (&mut state).deserialize(&mut deserializer);
@@ -521,13 +567,15 @@ where
     }
     result?;
     deserializer.end()?;
-    Ok(state.odd)
+    Ok(state.skips)
 }
 
 struct ArrayState<T, F> {
     on_item: F,
     failure: Option<IngestError>,
-    odd: u64,
+    skips: ArraySkips,
+    /// Strings cut by the layer underneath, in all.
+    cuts: Rc<Cell<u64>>,
     marker: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -554,9 +602,16 @@ where
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut cuts = self.cuts.get();
         while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            if self.cuts.get() != cuts {
+                // A string of this element was cut: the element is skipped, not misread.
+                cuts = self.cuts.get();
+                self.skips.too_long += 1;
+                continue;
+            }
             if !value.is_object() {
-                self.odd += 1;
+                self.skips.odd += 1;
                 continue;
             }
             match T::deserialize(value) {
@@ -566,7 +621,7 @@ where
                         return Err(serde::de::Error::custom("stopped by the consumer"));
                     }
                 }
-                Err(_) => self.odd += 1,
+                Err(_) => self.skips.odd += 1,
             }
         }
         Ok(())
