@@ -1,6 +1,7 @@
 //! Semantic analysis and lowering of trees to evaluable form: fields resolved, regexes built,
 //! needles folded, templates split. Every problem is collected as a diagnostic.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::format::{Item, StrftimeItems};
@@ -348,6 +349,9 @@ pub(crate) struct Compiler<'a> {
     regex_bytes: usize,
     /// Whether the regex budget has been exceeded (reported once; later regexes are skipped).
     over_regex_budget: bool,
+    /// Names already resolved: an expression repeating a name (or a misspelling) looks it up
+    /// and computes its suggestion once.
+    resolved: HashMap<Box<str>, Result<ResolvedField, Option<String>>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -361,6 +365,7 @@ impl<'a> Compiler<'a> {
             used_regexes: Vec::new(),
             regex_bytes: 0,
             over_regex_budget: false,
+            resolved: HashMap::new(),
         }
     }
 
@@ -439,7 +444,17 @@ impl<'a> Compiler<'a> {
     }
 
     fn resolve(&mut self, name: &Name) -> Option<ResolvedField> {
-        match self.registry.resolve(&name.text) {
+        let registry = self.registry;
+        let known = match self.resolved.get(name.text.as_str()) {
+            Some(known) => known.clone(),
+            None => {
+                let known = registry.resolve(&name.text);
+                self.resolved
+                    .insert(name.text.as_str().into(), known.clone());
+                known
+            }
+        };
+        match known {
             Ok(f) => Some(f),
             Err(suggestion) => {
                 self.diags.push(

@@ -97,9 +97,14 @@ pub(crate) fn nearest<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     let norm = normalise(word);
-    let limit = (norm.chars().count() / 3).max(1);
+    let len = norm.chars().count();
+    let limit = (len / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for cand in candidates {
+        // The distance is at least the difference in length: skip the costly comparison.
+        if cand.chars().count().abs_diff(len) > limit {
+            continue;
+        }
         let dist = strsim::damerau_levenshtein(&norm, &normalise(cand));
         if dist <= limit && best.is_none_or(|(d, _)| dist < d) {
             best = Some((dist, cand));
@@ -118,4 +123,16 @@ pub(crate) fn normalise(word: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whether `a` and `b` are the same name once normalised (see [`normalise`]), without allocating.
+pub(crate) fn same_normalised(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'-' {
+            b'_'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }

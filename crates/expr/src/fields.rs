@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostic::{nearest, normalise};
+use crate::diagnostic::{nearest, normalise, same_normalised};
 
 /// Which kind of record an expression is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -510,11 +510,10 @@ impl FieldRegistry {
 
     /// The field with this canonical name or alias (case-insensitive, `-` like `_`).
     pub fn get(&self, name: &str) -> Option<&'static FieldDef> {
-        let key = normalise(name);
         self.fields.iter().find(|f| {
-            f.name == key
-                || f.aliases.iter().any(|a| normalise(a) == key)
-                || matches!(f.storage, Storage::Extra(attr) if normalise(attr) == key)
+            same_normalised(f.name, name)
+                || f.aliases.iter().any(|a| same_normalised(a, name))
+                || matches!(f.storage, Storage::Extra(attr) if same_normalised(attr, name))
         })
     }
 
@@ -545,6 +544,7 @@ impl FieldRegistry {
             let norm = normalise(&lower);
             let near_miss = self
                 .all_names()
+                .filter(|n| n.len().abs_diff(norm.len()) <= 1)
                 .any(|n| strsim::damerau_levenshtein(&norm, &normalise(n)) <= 1);
             if !near_miss {
                 return Ok(Self::extra_field(&lower));

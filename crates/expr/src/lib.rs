@@ -39,6 +39,7 @@ mod fields;
 mod filter;
 mod parser;
 mod record;
+mod recovery;
 mod regex_cache;
 mod rules;
 mod template;
@@ -59,6 +60,7 @@ pub use fields::{
 pub use filter::CompiledFilter;
 pub use parser::{MAX_EXPRESSION_LEN, MAX_NESTING_DEPTH, parse_filter, parse_rule};
 pub use record::{MapRecord, Record, RecordMut};
+pub use recovery::scan_unknown_names;
 pub use regex_cache::{MAX_REGEX_BYTES_PER_EXPRESSION, MAX_REGEXES_PER_EXPRESSION, RegexCache};
 pub use rules::{ApplyReport, CompiledRule, FieldChange, RuleChanges, RuleError, RuleSet};
 pub use template::{DefaultHelpers, HelperContext, RunHelpers};

@@ -621,13 +621,27 @@ fn split_helper(inner: &str, span: Span) -> Option<HelperCall> {
 /// Decodes the text of a value: escapes, and in templates `$N`, `$field`, `${field}` and
 /// `@{helper:arg}`. Unknown escapes (`\s`, `\d`, `\.`) are kept as written, so regexes from
 /// tools that did not process escapes keep working.
-fn decode(raw: &str, base: usize, mode: ValueMode) -> Vec<ValuePart> {
+pub(crate) fn decode(raw: &str, base: usize, mode: ValueMode) -> Vec<ValuePart> {
     if let Some(call) = whole_helper(raw, base) {
         return vec![ValuePart::Helper(call)];
     }
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut chars = raw.char_indices().peekable();
+    // The first `}` at or after a position, remembered so that many `${` or `@{` before one
+    // (or no) `}` cost one search, not one each.
+    let mut close_cache: Option<Option<usize>> = None;
+    let mut next_close = |from: usize| -> Option<usize> {
+        let fresh = match close_cache {
+            Some(Some(at)) => at < from,
+            Some(None) => false,
+            None => true,
+        };
+        if fresh {
+            close_cache = Some(raw[from..].find('}').map(|at| from + at));
+        }
+        close_cache.flatten()
+    };
     while let Some((i, c)) = chars.next() {
         match c {
             '\\' => match chars.next() {
@@ -660,7 +674,7 @@ fn decode(raw: &str, base: usize, mode: ValueMode) -> Vec<ValuePart> {
                             span: Span::new(base + i, base + i + 2),
                         });
                     }
-                    Some('{') => match rest.find('}') {
+                    Some('{') => match next_close(i + 1).map(|at| at - (i + 1)) {
                         Some(close) if close > 1 => {
                             flush(&mut parts, &mut text);
                             let name = &rest[1..close];
@@ -690,7 +704,7 @@ fn decode(raw: &str, base: usize, mode: ValueMode) -> Vec<ValuePart> {
             }
             '@' if mode == ValueMode::Template && raw[i + 1..].starts_with('{') => {
                 let rest = &raw[i + 1..];
-                let call = rest.find('}').and_then(|close| {
+                let call = next_close(i + 1).map(|at| at - (i + 1)).and_then(|close| {
                     split_helper(&rest[1..close], Span::new(base + i, base + i + close + 2))
                         .map(|call| (call, close))
                 });

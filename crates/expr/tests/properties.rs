@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use tvarr_expr::{
     Action, ActionKind, Comparison, CompiledFilter, CompiledRule, Condition, DefaultHelpers,
-    Domain, ExpressionKind, HelperCall, MapRecord, Name, Operator, Rule, RuleBranch, Span, Value,
-    ValuePart, parse_filter, parse_rule, validate,
+    Diagnostic, Domain, ExpressionKind, HelperCall, MapRecord, Name, Operator, Rule, RuleBranch,
+    Span, Value, ValuePart, parse_filter, parse_rule, scan_unknown_names, validate,
 };
 
 const FIELD_NAMES: &[&str] = &[
@@ -266,10 +266,43 @@ fn sample_record(domain: Domain) -> MapRecord {
     )
 }
 
+/// The tolerant pass on `source`: spans on character boundaries, in order, each once, and
+/// nothing at all when `validate` finds nothing.
+fn check_tolerant(domain: Domain, kind: ExpressionKind, source: &str, validated: &[Diagnostic]) {
+    let found = scan_unknown_names(domain, kind, source);
+    for d in &found {
+        assert!(d.start < d.end && d.end <= source.len(), "bad span {d:?}");
+        assert!(source.is_char_boundary(d.start) && source.is_char_boundary(d.end));
+    }
+    assert!(
+        found.windows(2).all(|w| w[0].start < w[1].start),
+        "not in order or repeated: {found:?}"
+    );
+    if validated.is_empty() {
+        assert!(
+            found.is_empty(),
+            "valid, but the tolerant pass found {found:?}"
+        );
+    }
+}
+
+/// For text that parses, what the tolerant pass finds is what `validate` finds too.
+fn tolerant_agrees(domain: Domain, kind: ExpressionKind, source: &str) -> Result<(), String> {
+    let validated = validate(domain, kind, source);
+    for d in scan_unknown_names(domain, kind, source) {
+        if !validated.contains(&d) {
+            return Err(format!("{d:?} not in {validated:?} for `{source}`"));
+        }
+    }
+    Ok(())
+}
+
 fn exercise(source: &str) {
     for domain in [Domain::Stream, Domain::Epg] {
         let filter_diags = validate(domain, ExpressionKind::Filter, source);
         let rule_diags = validate(domain, ExpressionKind::Rule, source);
+        check_tolerant(domain, ExpressionKind::Filter, source, &filter_diags);
+        check_tolerant(domain, ExpressionKind::Rule, source, &rule_diags);
         for d in filter_diags.iter().chain(&rule_diags) {
             assert!(d.start <= d.end && d.end <= source.len(), "bad span {d:?}");
             assert!(!d.message.is_empty());
@@ -320,6 +353,24 @@ proptest! {
         let text = tree.to_string();
         let parsed = parse_rule(&text);
         prop_assert_eq!(parsed.as_ref().ok(), Some(&tree), "printed: {}\nerror: {:?}", text, parsed.as_ref().err());
+    }
+
+    #[test]
+    fn tolerant_pass_on_printed_conditions_reports_only_what_validate_reports(tree in condition()) {
+        let text = tree.to_string();
+        for domain in [Domain::Stream, Domain::Epg] {
+            let agrees = tolerant_agrees(domain, ExpressionKind::Filter, &text);
+            prop_assert!(agrees.is_ok(), "{}", agrees.unwrap_err());
+        }
+    }
+
+    #[test]
+    fn tolerant_pass_on_printed_rules_reports_only_what_validate_reports(tree in rule()) {
+        let text = tree.to_string();
+        for domain in [Domain::Stream, Domain::Epg] {
+            let agrees = tolerant_agrees(domain, ExpressionKind::Rule, &text);
+            prop_assert!(agrees.is_ok(), "{}", agrees.unwrap_err());
+        }
     }
 
     #[test]

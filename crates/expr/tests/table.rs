@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tvarr_expr::{
     CompiledFilter, CompiledRule, DefaultHelpers, DiagnosticKind as K, Domain, ExpressionKind,
     HelperContext, MAX_EXPRESSION_LEN, MAX_REGEXES_PER_EXPRESSION, MapRecord, RegexCache, RuleSet,
-    RunHelpers, validate,
+    RunHelpers, scan_unknown_names, validate,
 };
 
 fn bbc() -> MapRecord {
@@ -1153,6 +1153,37 @@ fn rule_cases_change_records_as_specified() {
             }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn tolerant_pass_finds_nothing_in_any_valid_case_of_the_tables() {
+    // The pass validate runs after a syntax error must not invent problems: every expression the
+    // tables accept passes it clean.
+    let filters = FILTER_CASES
+        .iter()
+        .map(|(expr, rec, _)| (record(*rec).0, ExpressionKind::Filter, *expr));
+    let rules = RULE_CASES
+        .iter()
+        .map(|(rule, _, _)| (Domain::Stream, ExpressionKind::Rule, *rule));
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (domain, kind, expr) in filters.chain(rules) {
+        if !validate(domain, kind, expr).is_empty() {
+            continue;
+        }
+        checked += 1;
+        let found = scan_unknown_names(domain, kind, expr);
+        if !found.is_empty() {
+            failures.push(format!("`{expr}`: {found:?}"));
+        }
+    }
+    assert!(checked >= FILTER_CASES.len(), "only {checked} valid cases");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
