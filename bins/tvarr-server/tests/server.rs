@@ -593,3 +593,122 @@ async fn reports_a_lost_database_and_recovers_when_it_returns() {
     let (status, _) = server.get("/api/v1/sources/stream").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn cancelling_an_ingest_that_waits_for_the_response_headers_ends_it_cancelled() {
+    // Connections complete in the kernel's backlog and never get an answer.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/never.m3u", silent.local_addr().unwrap());
+    let server = Server::start(&[]).await;
+    let (status, source) = server
+        .post(
+            "/api/v1/sources/stream",
+            json!({"name": "silent", "source_type": "m3u", "url": silent_url}),
+        )
+        .await;
+    assert_eq!(status, 201, "{source}");
+    let id = source["id"].as_str().unwrap().to_string();
+    let (status, accepted) = server
+        .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let job_id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+        if job["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never started: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Waiting for headers that never come (the read timeout is 60 s, with 3 retries).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let (status, _) = server
+        .post(&format!("/api/v1/jobs/{job_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let job = loop {
+        let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after the cancel: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cancelled after {elapsed:?}"
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn sources_cannot_read_local_files_or_the_server_itself() {
+    let server = Server::start(&[]).await;
+    let own_metrics = server.url("/metrics");
+    let imports = server.data_dir.join("imports");
+    std::fs::write(
+        imports.join("ok.m3u"),
+        "#EXTM3U\n#EXTINF:-1,A\nhttp://h.test/a.ts\n",
+    )
+    .unwrap();
+    let cases = [
+        (
+            "passwd",
+            "/etc/passwd".to_owned(),
+            "outside the import directory",
+        ),
+        ("environ", "/proc/self/environ".to_owned(), "/proc"),
+        ("metrics", own_metrics, "own listen address"),
+        (
+            "metadata",
+            "http://169.254.169.254/latest/".to_owned(),
+            "link-local",
+        ),
+        ("inside", imports.join("ok.m3u").display().to_string(), ""),
+    ];
+    for (name, url, expected) in cases {
+        let (status, source) = server
+            .post(
+                "/api/v1/sources/stream",
+                json!({"name": name, "source_type": "m3u", "url": url}),
+            )
+            .await;
+        assert_eq!(status, 201, "{source}");
+        let id = source["id"].as_str().unwrap().to_string();
+        let (_, accepted) = server
+            .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))
+            .await;
+        let job_id = accepted["job_id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let job = loop {
+            let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+            if job["status"] == "succeeded" || job["status"] == "failed" {
+                break job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the job did not end: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let (_, source) = server.get(&format!("/api/v1/sources/stream/{id}")).await;
+        if expected.is_empty() {
+            assert_eq!(job["status"], "succeeded", "{name}: {job}");
+            assert_eq!(source["channel_count"], 1, "{name}: {source}");
+            continue;
+        }
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        assert_eq!(source["channel_count"], 0, "{name}: {source}");
+        let error = source["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{name}: {source}");
+        assert!(error.contains("refused"), "{name}: {source}");
+    }
+}
