@@ -684,7 +684,6 @@ mod tests {
         );
     }
 
-
     #[test]
     fn ingest_and_fetch_limits_come_from_file_environment_and_flags() {
         let dir = tempfile::tempdir().unwrap();
