@@ -15,6 +15,7 @@
 
 mod auth;
 mod channels;
+mod contract;
 mod cron;
 mod epg;
 mod error;
@@ -245,6 +246,7 @@ pub fn openapi() -> OpenApi {
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     document_access_control(&mut api);
+    contract::document_common_refusals(&mut api);
     api
 }
 
@@ -282,12 +284,8 @@ pub fn build_app(
         .openapi(ApiDoc::openapi())
         .configure(configure_routes)
         .into_app()
-        .default_service(web::to(not_found))
+        .default_service(web::to(contract::no_route))
         .wrap(middleware::from_fn(log_request))
-}
-
-async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
 async fn require_credentials<B: MessageBody + 'static>(

@@ -175,7 +175,7 @@ impl Metrics {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(tag = "health", responses((status = 200, description = "metrics", content_type = "text/plain")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "metrics", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     refresh_job_gauges(&state).await;

@@ -169,7 +169,7 @@ pub(crate) fn build_export(
 }
 
 /// Exports filters and data-mapping rules as a `tvarr-rules` document, without ids.
-#[utoipa::path(tag = "filters", request_body = ExportBody, responses(
+#[utoipa::path(tag = "filters", request_body(content = Option<ExportBody>, description = "which items to export; no body exports every filter and rule"), responses(
     (status = 200, body = RulesDocument),
     (status = 413, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]

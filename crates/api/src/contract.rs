@@ -1,0 +1,186 @@
+//! What the OpenAPI document promises beyond each handler's own annotations, and the answer
+//! to a method a path does not have.
+//!
+//! Every operation can meet the same few refusals whatever its handler does: a query string,
+//! path or body that does not parse (400), an unknown id (404, on paths with parameters), a
+//! body too large or invalid (413, 422), and a database that cannot answer (503). They are
+//! documented here once for every operation, so the document lists every status the server
+//! can send (schemathesis checks exactly that), and a handler annotation cannot forget one.
+//!
+//! A known path asked with a method it does not have answers 405 with `Allow`, not 404.
+
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response};
+
+use crate::error::ApiError;
+
+fn problem(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// Adds the refusals every operation can meet to every operation of `api`.
+pub(crate) fn document_common_refusals(api: &mut OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let has_path_parameters = path.contains('{');
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem(description));
+            };
+            add(
+                "400",
+                "a query parameter, path parameter or body that does not parse, named in the answer",
+            );
+            add("503", "the database cannot answer right now; try again");
+            if has_path_parameters {
+                add("404", "nothing has this id");
+            }
+            if has_body {
+                add("413", "the body is larger than allowed");
+                add("415", "the body is not sent as application/json");
+                add(
+                    "422",
+                    "the body parses but a field is invalid, named in the answer",
+                );
+            }
+        }
+    }
+}
+
+/// The documented paths as segments, with the methods each has.
+fn routes() -> &'static [(Vec<String>, Vec<&'static str>)] {
+    static ROUTES: OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let api = crate::openapi();
+        let mut routes: Vec<(Vec<String>, Vec<&'static str>)> = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let mut methods = Vec::new();
+                for (present, name) in [
+                    (item.get.is_some(), "GET"),
+                    (item.put.is_some(), "PUT"),
+                    (item.post.is_some(), "POST"),
+                    (item.delete.is_some(), "DELETE"),
+                    (item.patch.is_some(), "PATCH"),
+                ] {
+                    if present {
+                        methods.push(name);
+                    }
+                }
+                if item.get.is_some() {
+                    methods.push("HEAD");
+                }
+                (path.split('/').map(str::to_string).collect(), methods)
+            })
+            .collect();
+        // The paths that are not in the document: the redirects to the docs page.
+        routes.push((vec![String::new(), String::new()], vec!["GET", "HEAD"]));
+        routes.push((vec![String::new(), "docs".into()], vec!["GET", "HEAD"]));
+        routes
+    })
+}
+
+/// The methods of the documented path `path` matches, if any.
+fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    let segments: Vec<&str> = path.split('/').collect();
+    // The router prefers fixed segments (`/filters/test` over `/filters/{id}`), so the path
+    // is the template matching it with the most fixed segments.
+    let mut best: Option<(usize, &Vec<&'static str>)> = None;
+    for (template, methods) in routes() {
+        let matches = template.len() == segments.len()
+            && template.iter().zip(&segments).all(|(t, s)| {
+                if t.starts_with('{') {
+                    !s.is_empty()
+                } else {
+                    t == s
+                }
+            });
+        let fixed = template.iter().filter(|t| !t.starts_with('{')).count();
+        if matches && best.is_none_or(|(most, _)| fixed > most) {
+            best = Some((fixed, methods));
+        }
+    }
+    best.map(|(_, methods)| methods.clone())
+}
+
+/// The answer to a request no route took: 405 with `Allow` for a known path asked with
+/// another method, else 404.
+pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
+    if let Some(methods) = allowed_methods(req.path())
+        && !methods.contains(&req.method().as_str())
+    {
+        let mut response = ApiError::MethodNotAllowed(format!(
+            "{} is not a method of {}; it has {}",
+            req.method(),
+            req.path(),
+            methods.join(", ")
+        ))
+        .error_response();
+        if let Ok(value) = header::HeaderValue::from_str(&methods.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        return response;
+    }
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths_tell_their_methods_and_unknown_ones_none() {
+        assert_eq!(allowed_methods("/livez"), Some(vec!["GET", "HEAD"]));
+        let jobs = allowed_methods("/api/v1/jobs/0123").unwrap();
+        assert!(jobs.contains(&"GET"));
+        assert!(!jobs.contains(&"TRACE"));
+        assert_eq!(allowed_methods("/api/v1/no-such-thing"), None);
+        assert_eq!(allowed_methods("/api/v1/jobs//"), None);
+        // A fixed path is not also its neighbour `{id}`.
+        assert_eq!(allowed_methods("/api/v1/filters/test"), Some(vec!["POST"]));
+    }
+
+    #[test]
+    fn every_operation_documents_the_common_refusals() {
+        let doc = serde_json::to_value(crate::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                for status in ["400", "503"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+                if operation.get("requestBody").is_some() {
+                    assert!(responses.contains_key("422"), "{method} {path} lacks 422");
+                }
+            }
+        }
+    }
+}
