@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
-use tvarr_ingest::{IngestSettings, ParserLimits};
 use tvarr_ingest::fetch::FetchOptions;
+use tvarr_ingest::{IngestSettings, ParserLimits};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

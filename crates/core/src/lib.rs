@@ -44,6 +44,7 @@ pub use proxy::{
     Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile, RelayProfileInput, VideoContainer,
 };
 pub use queue::JobQueue;
+pub use redact::{REDACTED, is_secret_header, redact_text, redact_url};
 pub use repository::{
     ChannelQuery, ChannelReplacement, ChannelRepository, EpgSourceRepository, FilterRepository,
     GuideReplacement, JobQuery, JobRepository, MappingRuleRepository, Page, PageRequest,
@@ -51,7 +52,6 @@ pub use repository::{
     StreamSourceRepository,
 };
 pub use rule::{Domain, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput};
-pub use redact::{REDACTED, is_secret_header, redact_text, redact_url};
 pub use secret::Secret;
 pub use source::{
     EpgSource, EpgSourceInput, EpgSourceType, IngestOutcome, IngestState, StreamSource,
