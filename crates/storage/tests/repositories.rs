@@ -201,7 +201,10 @@ fn is_not_found<T: std::fmt::Debug>(r: RepoResult<T>) -> bool {
 }
 
 fn is_conflict<T: std::fmt::Debug>(r: impl std::borrow::Borrow<RepoResult<T>>) -> bool {
-    matches!(r.borrow(), Err(RepoError::Conflict(_)))
+    matches!(
+        r.borrow(),
+        Err(RepoError::Conflict(_) | RepoError::AlreadyExists { .. })
+    )
 }
 
 // ---------------------------------------------------------------- store
