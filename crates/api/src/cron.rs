@@ -1,25 +1,13 @@
 //! Checking cron expressions given by people.
 
-use std::str::FromStr;
-
 use tvarr_core::FieldError;
-
-/// Accepts the 5-field crontab form (`*/30 * * * *`) by adding a seconds field, and the
-/// 6- and 7-field forms as the `cron` crate reads them.
-pub fn normalise_cron(expr: &str) -> String {
-    let fields = expr.split_whitespace().count();
-    if fields == 5 {
-        format!("0 {}", expr.trim())
-    } else {
-        expr.trim().to_string()
-    }
-}
+use tvarr_core::schedule::{parse_cron, shortest_gap};
 
 /// Adds an `update_cron` error when `expr` is set and not a valid schedule. The message is
 /// plain words and an example, not the parser's internals.
 pub fn check_cron(expr: Option<&str>, errors: &mut Vec<FieldError>) {
     let Some(expr) = expr else { return };
-    if cron::Schedule::from_str(&normalise_cron(expr)).is_ok() {
+    if parse_cron(expr).is_ok() {
         return;
     }
     let shown: String = expr.chars().filter(|c| !c.is_control()).take(64).collect();
@@ -38,32 +26,6 @@ pub fn check_cron(expr: Option<&str>, errors: &mut Vec<FieldError>) {
     ));
 }
 
-/// How many firings [`shortest_gap`] measures, and how far ahead it looks at most (the
-/// scheduler, in `tvarr-jobs`, measures the same way and also clamps each firing).
-const GAP_FIRINGS: usize = 1_000;
-const GAP_HORIZON_DAYS: i64 = 367;
-
-/// The shortest time between two consecutive firings of `schedule` over its next 1,000
-/// firings or the next year. Every gap is measured, since expressions can be irregular
-/// (`0,1 3 * * *` fires twice a minute apart, then waits a day).
-fn shortest_gap(schedule: &cron::Schedule) -> Option<std::time::Duration> {
-    let now = chrono::Utc::now();
-    let horizon = now + chrono::Duration::days(GAP_HORIZON_DAYS);
-    let mut previous = None;
-    let mut shortest: Option<chrono::Duration> = None;
-    for firing in schedule.after(&now).take(GAP_FIRINGS) {
-        if let Some(previous) = previous {
-            let gap = firing - previous;
-            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
-        }
-        if firing > horizon {
-            break;
-        }
-        previous = Some(firing);
-    }
-    shortest.map(|gap| gap.to_std().unwrap_or_default())
-}
-
 /// Adds an `update_cron` error when `expr` would run more often than once per `min_interval`
 /// (an expression that does not parse is left to [`check_cron`]).
 pub fn check_cron_interval(
@@ -72,10 +34,10 @@ pub fn check_cron_interval(
     errors: &mut Vec<FieldError>,
 ) {
     let Some(expr) = expr else { return };
-    let Ok(schedule) = cron::Schedule::from_str(&normalise_cron(expr)) else {
+    let Ok(schedule) = parse_cron(expr) else {
         return;
     };
-    if let Some(gap) = shortest_gap(&schedule)
+    if let Some(gap) = shortest_gap(&schedule, chrono::Utc::now())
         && gap < min_interval
     {
         errors.push(FieldError::new(

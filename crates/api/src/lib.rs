@@ -44,7 +44,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
-pub use cron::normalise_cron;
 pub use error::{ApiError, ExpressionDiagnostic, Problem};
 pub use metrics::Metrics;
 pub use state::{ApiSettings, AppState, Readiness};

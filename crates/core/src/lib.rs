@@ -25,6 +25,7 @@ mod queue;
 mod redact;
 mod repository;
 mod rule;
+pub mod schedule;
 mod secret;
 mod source;
 
