@@ -457,15 +457,12 @@ impl<'a> Compiler<'a> {
         match known {
             Ok(f) => Some(f),
             Err(suggestion) => {
-                self.diags.push(
-                    Diagnostic::new(
-                        K::UnknownField,
-                        format!("unknown field `{}`", name.text),
-                        name.span.start,
-                        name.span.end,
-                    )
-                    .with_suggestion(suggestion),
-                );
+                self.diags.push(Diagnostic::unknown_field(
+                    &name.text,
+                    name.span.start,
+                    name.span.end,
+                    suggestion,
+                ));
                 None
             }
         }

@@ -75,6 +75,23 @@ impl Diagnostic {
         }
     }
 
+    /// An unknown field name at `start..end`, with the nearest known one: the one wording
+    /// for the compiler and the tolerant pass, whose diagnostics are matched against each other.
+    pub(crate) fn unknown_field(
+        name: &str,
+        start: usize,
+        end: usize,
+        suggestion: Option<String>,
+    ) -> Self {
+        Self::new(
+            DiagnosticKind::UnknownField,
+            format!("unknown field `{name}`"),
+            start,
+            end,
+        )
+        .with_suggestion(suggestion)
+    }
+
     pub(crate) fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
         if let Some(s) = &suggestion {
             self.message.push_str(&format!("; did you mean `{s}`?"));

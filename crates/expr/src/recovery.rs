@@ -407,15 +407,8 @@ impl<'a> Scanner<'a> {
     fn unknown_field(&mut self, start: usize, end: usize) {
         if let Err(suggestion) = self.lookup(start, end) {
             let word = &self.src[start..end];
-            self.diags.push(
-                Diagnostic::new(
-                    K::UnknownField,
-                    format!("unknown field `{word}`"),
-                    start,
-                    end,
-                )
-                .with_suggestion(suggestion),
-            );
+            self.diags
+                .push(Diagnostic::unknown_field(word, start, end, suggestion));
         }
     }
 
@@ -655,15 +648,12 @@ impl<'a> Scanner<'a> {
             if let ValuePart::Field(name) = part
                 && let Err(suggestion) = self.lookup_name(&name.text)
             {
-                self.diags.push(
-                    Diagnostic::new(
-                        K::UnknownField,
-                        format!("unknown field `{}`", name.text),
-                        name.span.start,
-                        name.span.end,
-                    )
-                    .with_suggestion(suggestion),
-                );
+                self.diags.push(Diagnostic::unknown_field(
+                    &name.text,
+                    name.span.start,
+                    name.span.end,
+                    suggestion,
+                ));
             }
         }
     }
