@@ -4,10 +4,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Reply, TestServer, fixture, gzip};
+use support::{Reply, TestServer, fixture, gzip, read_all};
 use tokio::io::AsyncReadExt;
 use tvarr_ingest::IngestError;
-use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher, from_io};
+use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher};
 
 fn fast_options() -> FetchOptions {
     FetchOptions {
@@ -18,17 +18,6 @@ fn fast_options() -> FetchOptions {
         read_timeout: Duration::from_secs(2),
         ..FetchOptions::default()
     }
-}
-
-async fn read_all(fetcher: &HttpFetcher, location: &str) -> Result<Vec<u8>, IngestError> {
-    let mut download = fetcher.fetch(&FetchRequest::new(location)).await?;
-    let mut body = Vec::new();
-    download
-        .body
-        .read_to_end(&mut body)
-        .await
-        .map_err(from_io)?;
-    Ok(body)
 }
 
 #[tokio::test]

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{MemoryChannels, Reply, TestServer, gzip};
+use support::{MemoryChannels, Reply, TestServer, gzip, read_all, stream_source};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
-use tvarr_core::{IngestState, StreamSource, StreamSourceId, StreamSourceType};
+use tvarr_core::StreamSourceType;
 use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher, from_io};
 use tvarr_ingest::{IngestError, IngestProgress, IngestSettings, ProgressSnapshot};
 
@@ -25,17 +25,6 @@ fn options() -> FetchOptions {
         read_timeout: Duration::from_secs(10),
         ..FetchOptions::default()
     }
-}
-
-async fn read_all(fetcher: &HttpFetcher, location: &str) -> Result<Vec<u8>, IngestError> {
-    let mut download = fetcher.fetch(&FetchRequest::new(location)).await?;
-    let mut body = Vec::new();
-    download
-        .body
-        .read_to_end(&mut body)
-        .await
-        .map_err(from_io)?;
-    Ok(body)
 }
 
 /// A temporary directory with `imports/` inside, and a fetcher that reads only from there.
@@ -533,30 +522,6 @@ impl IngestProgress for StopWhenTold {
     }
 }
 
-fn m3u_source(url: String) -> StreamSource {
-    let now = chrono::Utc::now();
-    StreamSource {
-        id: StreamSourceId::new(),
-        name: "hangs".into(),
-        source_type: StreamSourceType::M3u,
-        url,
-        username: None,
-        password: None,
-        update_cron: None,
-        enabled: true,
-        user_agent: None,
-        headers: vec![],
-        state: IngestState::Never,
-        last_ingested_at: None,
-        last_success_at: None,
-        channel_count: 0,
-        skipped_count: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 #[tokio::test]
 async fn an_ingest_cancelled_before_the_headers_arrive_ends_cancelled_within_a_second() {
     let server = TestServer::start(|_, _| {
@@ -580,7 +545,7 @@ async fn an_ingest_cancelled_before_the_headers_arrive_ends_cancelled_within_a_s
     let repo = MemoryChannels::default();
     let started = Instant::now();
     let report = tvarr_ingest::ingest_stream_source(
-        &m3u_source(server.url("/hang.m3u")),
+        &stream_source(server.url("/hang.m3u"), StreamSourceType::M3u),
         &fetcher,
         &repo,
         &progress,

@@ -14,9 +14,8 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::Utc;
-use support::{MemoryGuide, Reply, TestServer};
-use tvarr_core::{EpgSource, EpgSourceId, EpgSourceType, IngestState};
+use support::{MemoryGuide, Reply, TestServer, epg_source};
+use tvarr_core::IngestState;
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::m3u::{M3uOptions, M3uReader};
 use tvarr_ingest::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
@@ -159,29 +158,7 @@ fn a_gzip_of_zeros_through_the_fetcher_stays_flat() {
     let (report, peak) = measured(|| {
         runtime.block_on(async {
             let server = TestServer::start(move |_, _| Reply::ok(gz.clone())).await;
-            let now = Utc::now();
-            let source = EpgSource {
-                id: EpgSourceId::new(),
-                name: "bomb".into(),
-                source_type: EpgSourceType::Xmltv,
-                url: server.url("/guide.xml.gz"),
-                username: None,
-                password: None,
-                update_cron: None,
-                enabled: true,
-                user_agent: None,
-                headers: vec![],
-                time_offset_minutes: 0,
-                timezone: None,
-                state: IngestState::Never,
-                last_ingested_at: None,
-                last_success_at: None,
-                programme_count: 0,
-                skipped_count: 0,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let source = epg_source(server.url("/guide.xml.gz"));
             let fetcher = HttpFetcher::new(FetchOptions {
                 retries: 0,
                 deadline: Duration::from_secs(120),

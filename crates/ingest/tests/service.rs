@@ -5,67 +5,17 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
-use support::{MemoryChannels, MemoryGuide, Reply, TestServer, fixture, gzip};
+use support::{
+    MemoryChannels, MemoryGuide, Reply, TestServer, epg_source, fixture, gzip, stream_source,
+};
 use tvarr_core::{
-    Channel, ChannelData, EpgSource, EpgSourceId, EpgSourceType, IngestState, ProgrammeData,
-    Secret, StreamSource, StreamSourceId, StreamSourceType,
+    Channel, ChannelData, IngestState, ProgrammeData, Secret, StreamSourceId, StreamSourceType,
 };
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::{
     IngestProgress, IngestSettings, IngestStage, NoProgress, ProgressSnapshot, SkipReason,
     ingest_epg_source, ingest_stream_source,
 };
-
-fn stream_source(url: String, source_type: StreamSourceType) -> StreamSource {
-    let now = Utc::now();
-    StreamSource {
-        id: StreamSourceId::new(),
-        name: "test".into(),
-        source_type,
-        url,
-        username: None,
-        password: None,
-        update_cron: None,
-        enabled: true,
-        user_agent: None,
-        headers: vec![],
-        state: IngestState::Never,
-        last_ingested_at: None,
-        last_success_at: None,
-        channel_count: 0,
-        skipped_count: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-fn epg_source(url: String) -> EpgSource {
-    let now = Utc::now();
-    EpgSource {
-        id: EpgSourceId::new(),
-        name: "guide".into(),
-        source_type: EpgSourceType::Xmltv,
-        url,
-        username: None,
-        password: None,
-        update_cron: None,
-        enabled: true,
-        user_agent: None,
-        headers: vec![],
-        time_offset_minutes: 0,
-        timezone: None,
-        state: IngestState::Never,
-        last_ingested_at: None,
-        last_success_at: None,
-        programme_count: 0,
-        skipped_count: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
 
 fn fetcher() -> HttpFetcher {
     HttpFetcher::new(FetchOptions {

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tvarr_core::{
-    Channel, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, EpgChannel,
-    EpgSourceId, GuideReplacement, Page, PageRequest, Programme, ProgrammeData, ProgrammeQuery,
-    ProgrammeRepository, RepoError, RepoResult, StreamSourceId,
+    Channel, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, EpgChannel, EpgSource,
+    EpgSourceId, EpgSourceType, GuideReplacement, IngestState, Page, PageRequest, Programme,
+    ProgrammeData, ProgrammeQuery, ProgrammeRepository, RepoError, RepoResult, StreamSource,
+    StreamSourceId, StreamSourceType,
 };
 
 /// What the server answers to one request.
@@ -415,4 +416,75 @@ impl ProgrammeRepository for MemoryGuide {
     async fn count(&self, source: EpgSourceId) -> RepoResult<u64> {
         Ok(self.programmes(source).len() as u64)
     }
+}
+
+/// A stream source of `source_type` at `url`, as the store would hand it to an ingest.
+pub fn stream_source(url: String, source_type: StreamSourceType) -> StreamSource {
+    let now = chrono::Utc::now();
+    StreamSource {
+        id: StreamSourceId::new(),
+        name: "test".into(),
+        source_type,
+        url,
+        username: None,
+        password: None,
+        update_cron: None,
+        enabled: true,
+        user_agent: None,
+        headers: vec![],
+        state: IngestState::Never,
+        last_ingested_at: None,
+        last_success_at: None,
+        channel_count: 0,
+        skipped_count: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// An XMLTV guide source at `url`, as the store would hand it to an ingest.
+pub fn epg_source(url: String) -> EpgSource {
+    let now = chrono::Utc::now();
+    EpgSource {
+        id: EpgSourceId::new(),
+        name: "guide".into(),
+        source_type: EpgSourceType::Xmltv,
+        url,
+        username: None,
+        password: None,
+        update_cron: None,
+        enabled: true,
+        user_agent: None,
+        headers: vec![],
+        time_offset_minutes: 0,
+        timezone: None,
+        state: IngestState::Never,
+        last_ingested_at: None,
+        last_success_at: None,
+        programme_count: 0,
+        skipped_count: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The whole body `fetcher` downloads from `location`.
+pub async fn read_all(
+    fetcher: &tvarr_ingest::fetch::HttpFetcher,
+    location: &str,
+) -> Result<Vec<u8>, tvarr_ingest::IngestError> {
+    let mut download = tvarr_ingest::fetch::Fetcher::fetch(
+        fetcher,
+        &tvarr_ingest::fetch::FetchRequest::new(location),
+    )
+    .await?;
+    let mut body = Vec::new();
+    download
+        .body
+        .read_to_end(&mut body)
+        .await
+        .map_err(tvarr_ingest::fetch::from_io)?;
+    Ok(body)
 }
