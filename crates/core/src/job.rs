@@ -142,6 +142,9 @@ pub struct Job {
     pub progress: JobProgress,
     /// Why it failed.
     pub error: Option<String>,
+    /// What it produced (a generation's stage reports and counts), once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
     /// Whether someone asked to cancel it.
     pub cancel_requested: bool,
     /// How many times a worker started it.

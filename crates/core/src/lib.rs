@@ -18,7 +18,9 @@ mod error;
 mod id;
 mod job;
 pub mod limits;
+mod lineup;
 mod logo;
+mod output;
 mod programme;
 mod proxy;
 mod queue;
@@ -37,20 +39,27 @@ pub use id::{
     StreamSourceId,
 };
 pub use job::{Job, JobKind, JobProgress, JobStatus, NewJob};
+pub use lineup::{
+    CHANGE_SAMPLE, ChangeList, ChangeReport, ChangedChannel, GenerationSummary, GuideMatch,
+    HeldNumber, LineupChannel, LineupRepository, MatchMethod, StageReport,
+};
 pub use logo::{Logo, LogoRepository};
+pub use output::{OutputFiles, OutputKind, OutputStore, OutputWriter, PublishedOutput};
 pub use programme::{
     Credit, EpgChannel, EpisodeNumber, LangText, Programme, ProgrammeData, Rating,
 };
 pub use proxy::{
-    Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile, RelayProfileInput, VideoContainer,
+    DEFAULT_EPG_DAYS_AHEAD, DEFAULT_EPG_DAYS_PAST, DEFAULT_MAX_REMOVED_PERCENT,
+    DEFAULT_NUMBER_GRACE_DAYS, GroupStart, Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile,
+    RelayProfileInput, VideoContainer,
 };
 pub use queue::JobQueue;
 pub use redact::{REDACTED, is_secret_header, redact_text, redact_url};
 pub use repository::{
     ChannelQuery, ChannelReplacement, ChannelRepository, EpgSourceRepository, FilterRepository,
     GuideReplacement, JobQuery, JobRepository, MappingRuleRepository, Page, PageRequest,
-    ProgrammeQuery, ProgrammeRepository, ProxyRepository, RelayProfileRepository, Repositories,
-    StreamSourceRepository,
+    ProgrammeBatch, ProgrammeQuery, ProgrammeRepository, ProxyRepository, RelayProfileRepository,
+    Repositories, StreamSourceRepository,
 };
 pub use rule::{Domain, Filter, FilterAction, FilterInput, MappingRule, MappingRuleInput};
 pub use secret::Secret;

@@ -70,6 +70,85 @@ pub struct ProxyInput {
     pub relay_profile_id: Option<RelayProfileId>,
     /// Whether logos are cached and served by tvarr.
     pub cache_logos: bool,
+    /// First numbers of particular groups (by `group_title`, compared without regard to case);
+    /// the other groups are numbered from `starting_channel_number`.
+    #[serde(default)]
+    pub group_starting_numbers: Vec<GroupStart>,
+    /// Days a channel that left the lineup keeps its number reserved, so that a channel that
+    /// comes back (a provider's outage) gets its number again and no other channel takes it.
+    #[serde(default = "default_number_grace_days")]
+    pub number_grace_days: u32,
+    /// Guide data written from this many days before the generation…
+    #[serde(default = "default_epg_days_past")]
+    pub epg_days_past: u32,
+    /// …to this many days after it.
+    #[serde(default = "default_epg_days_ahead")]
+    pub epg_days_ahead: u32,
+    /// A generation that would remove more than this share of the published lineup (in
+    /// percent) keeps the previous output and fails, unless forced (a provider's outage must
+    /// not empty a media server's guide). 100 turns the guard off.
+    #[serde(default = "default_max_removed_percent")]
+    pub max_removed_percent: u32,
+    /// Cron schedule of regeneration (besides the one after each ingest of its sources).
+    #[serde(default)]
+    pub update_cron: Option<String>,
+}
+
+/// The first number of one group's channels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupStart {
+    /// The group title, compared without regard to case.
+    pub group: String,
+    /// The group's first channel number.
+    pub start: u32,
+}
+
+/// Default of [`ProxyInput::number_grace_days`].
+pub const DEFAULT_NUMBER_GRACE_DAYS: u32 = 7;
+/// Default of [`ProxyInput::epg_days_past`].
+pub const DEFAULT_EPG_DAYS_PAST: u32 = 1;
+/// Default of [`ProxyInput::epg_days_ahead`].
+pub const DEFAULT_EPG_DAYS_AHEAD: u32 = 7;
+/// Default of [`ProxyInput::max_removed_percent`].
+pub const DEFAULT_MAX_REMOVED_PERCENT: u32 = 50;
+
+fn default_number_grace_days() -> u32 {
+    DEFAULT_NUMBER_GRACE_DAYS
+}
+fn default_epg_days_past() -> u32 {
+    DEFAULT_EPG_DAYS_PAST
+}
+fn default_epg_days_ahead() -> u32 {
+    DEFAULT_EPG_DAYS_AHEAD
+}
+fn default_max_removed_percent() -> u32 {
+    DEFAULT_MAX_REMOVED_PERCENT
+}
+
+impl ProxyInput {
+    /// A proxy named `name` with no sources and every setting at its default: numbers from 1,
+    /// provider numbers preserved, `redirect` mode.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            stream_source_ids: Vec::new(),
+            epg_source_ids: Vec::new(),
+            filter_ids: Vec::new(),
+            mapping_rule_ids: Vec::new(),
+            starting_channel_number: 1,
+            numbering: Numbering::default(),
+            proxy_mode: ProxyMode::default(),
+            relay_profile_id: None,
+            cache_logos: false,
+            group_starting_numbers: Vec::new(),
+            number_grace_days: DEFAULT_NUMBER_GRACE_DAYS,
+            epg_days_past: DEFAULT_EPG_DAYS_PAST,
+            epg_days_ahead: DEFAULT_EPG_DAYS_AHEAD,
+            max_removed_percent: DEFAULT_MAX_REMOVED_PERCENT,
+            update_cron: None,
+        }
+    }
 }
 
 /// Output container of a relay.

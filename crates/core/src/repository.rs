@@ -177,6 +177,27 @@ pub trait ProgrammeRepository: Send + Sync {
     async fn channels(&self, source_ids: &[EpgSourceId]) -> RepoResult<Vec<EpgChannel>>;
     /// How many current programmes `source` has.
     async fn count(&self, source: EpgSourceId) -> RepoResult<u64>;
+    /// Reads the current programmes of one source that end after `from` and start before `to`,
+    /// by guide channel then start, `limit` at a time: the first batch with `after: None`, each
+    /// next one with the previous batch's [`ProgrammeBatch::next`], until that is `None`. Each
+    /// batch costs the same however far the reader has come (no `OFFSET`).
+    async fn scan(
+        &self,
+        source: EpgSourceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<ProgrammeBatch>;
+}
+
+/// One batch of [`ProgrammeRepository::scan`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgrammeBatch {
+    /// The programmes, by guide channel then start.
+    pub items: Vec<ProgrammeData>,
+    /// Where the next batch starts (an opaque cursor), or `None` after the last one.
+    pub next: Option<String>,
 }
 
 /// Filters.
@@ -302,6 +323,8 @@ pub trait JobRepository: Send + Sync {
     ) -> RepoResult<Option<Job>>;
     /// Records progress and a heartbeat; returns whether cancellation was requested.
     async fn report_progress(&self, id: JobId, progress: &JobProgress) -> RepoResult<bool>;
+    /// Records what a job produced (its counts, durations, findings), shown with the job.
+    async fn record_result(&self, id: JobId, result: &serde_json::Value) -> RepoResult<()>;
     /// Ends a job with `status` (a terminal one) and an optional error.
     async fn finish(&self, id: JobId, status: JobStatus, error: Option<String>) -> RepoResult<Job>;
     /// Asks a job to stop: a queued job is cancelled at once, a running one is flagged.
