@@ -1,8 +1,5 @@
 //! Channels: the bulk replacement of a source's channels, and the queries over current ones.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use tvarr_core::{
@@ -20,20 +17,21 @@ use crate::error::{corrupt, repo_err};
 #[derive(Clone, Debug)]
 pub struct Channels {
     db: Db,
-    totals: Arc<Mutex<HashMap<String, u64>>>,
+    /// Totals of a listing, per filter and set of current generations (see [`Channels::total`]).
+    totals: moka::future::Cache<String, u64>,
 }
 
 impl Channels {
     pub(crate) fn new(db: Db) -> Self {
         Self {
             db,
-            totals: Arc::default(),
+            totals: moka::future::Cache::new(TOTALS_KEPT),
         }
     }
 }
 
-/// Totals of a listing kept at most, per process; all are forgotten when it fills.
-const TOTALS_KEPT: usize = 512;
+/// Totals of a listing kept at most, per process; the least used go first.
+const TOTALS_KEPT: u64 = 512;
 
 const COLUMNS: &[&str] = &[
     "source_id",
@@ -178,7 +176,7 @@ impl Channels {
             let generation: i64 = row.try_get("", "current_generation").map_err(repo_err)?;
             key.push_str(&format!("\u{0}{id}={generation}"));
         }
-        if let Some(total) = self.cached_total(&key) {
+        if let Some(total) = self.totals.get(&key).await {
             return Ok(total);
         }
         let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
@@ -192,17 +190,8 @@ impl Channels {
             .transpose()
             .map_err(repo_err)?
             .map_or(0, to_u64);
-        if let Ok(mut totals) = self.totals.lock() {
-            if totals.len() >= TOTALS_KEPT {
-                totals.clear();
-            }
-            totals.insert(key, total);
-        }
+        self.totals.insert(key, total).await;
         Ok(total)
-    }
-
-    fn cached_total(&self, key: &str) -> Option<u64> {
-        self.totals.lock().ok()?.get(key).copied()
     }
 }
 
