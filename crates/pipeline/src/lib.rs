@@ -16,14 +16,18 @@ mod channel_record;
 mod error;
 mod filter_chain;
 mod inline_text;
+mod m3u_writer;
 mod mapping;
 mod programme_record;
+mod xmltv_writer;
 
 pub use channel_record::{ChannelContext, ChannelRecord, stream_source_type_name};
 pub use error::{InvalidExpression, PipelineError};
 pub use filter_chain::FilterChain;
+pub use m3u_writer::M3uWriter;
 pub use mapping::MappingPipeline;
 pub use programme_record::{ProgrammeContext, ProgrammeRecord, epg_source_type_name};
+pub use xmltv_writer::{GENERATOR, MAX_EXTRA_ELEMENTS, XmltvWriter};
 
 /// The expression engine's name for a domain (the two crates spell the same two domains).
 pub fn expr_domain(domain: tvarr_core::Domain) -> tvarr_expr::Domain {
