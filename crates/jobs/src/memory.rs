@@ -56,6 +56,7 @@ fn new_job(job: NewJob, now: DateTime<Utc>) -> Job {
         status: JobStatus::Queued,
         progress: JobProgress::default(),
         error: None,
+        result: None,
         cancel_requested: false,
         attempts: 0,
         worker: None,
@@ -149,6 +150,13 @@ impl JobRepository for MemoryJobRepository {
             job.heartbeat_at = Some(Utc::now());
         }
         Ok(job.cancel_requested)
+    }
+
+    async fn record_result(&self, id: JobId, result: &serde_json::Value) -> RepoResult<()> {
+        let mut jobs = self.lock()?;
+        let job = jobs.get_mut(&id).ok_or_else(|| not_found(id))?;
+        job.result = Some(result.clone());
+        Ok(())
     }
 
     async fn finish(&self, id: JobId, status: JobStatus, error: Option<String>) -> RepoResult<Job> {
@@ -301,5 +309,20 @@ mod tests {
         let flagged = repo.request_cancel(job.id).await.unwrap();
         assert_eq!(flagged.status, JobStatus::Running);
         assert!(repo.report_progress(job.id, &p).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn record_result_is_kept_with_the_job() {
+        let repo = MemoryJobRepository::new();
+        let job = repo.create(ingest(Uuid::now_v7())).await.unwrap();
+        assert_eq!(job.result, None);
+        let result = serde_json::json!({"channels": 3, "stages": [{"stage": "numbering"}]});
+        repo.record_result(job.id, &result).await.unwrap();
+        assert_eq!(repo.get(job.id).await.unwrap().result, Some(result));
+        assert!(matches!(
+            repo.record_result(JobId::new(), &serde_json::Value::Null)
+                .await,
+            Err(RepoError::NotFound { .. })
+        ));
     }
 }

@@ -14,7 +14,7 @@ use tvarr_core::{
 
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id, to_i64, to_u32, to_u64};
 use crate::entity::job;
-use crate::error::repo_err;
+use crate::error::{corrupt, repo_err};
 
 /// Job records on the database: implements [`JobRepository`].
 ///
@@ -57,6 +57,11 @@ fn job_from_model(m: job::Model) -> RepoResult<Job> {
             records: m.records.map(to_u64),
         },
         error: m.error,
+        result: m
+            .result
+            .as_deref()
+            .map(|r| serde_json::from_str(r).map_err(|_| corrupt("job result", r)))
+            .transpose()?,
         cancel_requested: m.cancel_requested,
         attempts: to_u32("job attempts", i64::from(m.attempts))?,
         worker: m.worker,
@@ -80,6 +85,7 @@ impl JobRepository for Jobs {
             total: None,
             records: None,
             error: None,
+            result: None,
             cancel_requested: false,
             attempts: 0,
             worker: None,
@@ -180,6 +186,21 @@ impl JobRepository for Jobs {
             .map_err(repo_err)?;
         let model = self.find(id).await?;
         Ok(model.cancel_requested || model.status == JobStatus::Cancelled.as_str())
+    }
+
+    async fn record_result(&self, id: JobId, result: &serde_json::Value) -> RepoResult<()> {
+        let json = serde_json::to_string(result)
+            .map_err(|e| RepoError::Conflict(format!("job result cannot be stored: {e}")))?;
+        let updated = job::Entity::update_many()
+            .col_expr(job::Column::Result, Expr::value(json))
+            .filter(job::Column::Id.eq(id.to_string()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        if updated.rows_affected == 0 {
+            return Err(not_found("job", id));
+        }
+        Ok(())
     }
 
     async fn finish(&self, id: JobId, status: JobStatus, error: Option<String>) -> RepoResult<Job> {

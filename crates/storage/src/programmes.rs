@@ -10,7 +10,8 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
     Credit, EpgChannel, EpgSourceId, EpisodeNumber, GuideReplacement, LangText, Page, PageRequest,
-    Programme, ProgrammeData, ProgrammeQuery, ProgrammeRepository, Rating, RepoError, RepoResult,
+    Programme, ProgrammeBatch, ProgrammeData, ProgrammeQuery, ProgrammeRepository, Rating,
+    RepoError, RepoResult,
 };
 
 use crate::bulk::{self, BulkTable, GenerationGuard, RowInserter, SourceTable};
@@ -146,30 +147,115 @@ struct ProgrammeRow {
 
 impl ProgrammeRow {
     fn into_programme(self) -> RepoResult<Programme> {
-        let p: Payload = serde_json::from_str(&self.payload)
-            .map_err(|_| corrupt("programme payload", &self.payload))?;
         Ok(Programme {
             source_id: parse_id("EPG source id", &self.source_id)?,
-            data: ProgrammeData {
-                channel: self.channel,
-                start: self.start_at,
-                stop: self.stop_at,
-                titles: p.titles,
-                sub_titles: p.sub_titles,
-                descriptions: p.descriptions,
-                categories: p.categories,
-                episode_numbers: p.episode_numbers,
-                season: p.season,
-                episode: p.episode,
-                icon: p.icon,
-                ratings: p.ratings,
-                credits: p.credits,
-                language: p.language,
-                date: p.date,
-                extra_xml: p.extra_xml,
-            },
+            data: programme_data(self.channel, self.start_at, self.stop_at, &self.payload)?,
         })
     }
+}
+
+/// A programme from its columns and its payload.
+fn programme_data(
+    channel: String,
+    start: DateTime<Utc>,
+    stop: DateTime<Utc>,
+    payload: &str,
+) -> RepoResult<ProgrammeData> {
+    let p: Payload =
+        serde_json::from_str(payload).map_err(|_| corrupt("programme payload", payload))?;
+    Ok(ProgrammeData {
+        channel,
+        start,
+        stop,
+        titles: p.titles,
+        sub_titles: p.sub_titles,
+        descriptions: p.descriptions,
+        categories: p.categories,
+        episode_numbers: p.episode_numbers,
+        season: p.season,
+        episode: p.episode,
+        icon: p.icon,
+        ratings: p.ratings,
+        credits: p.credits,
+        language: p.language,
+        date: p.date,
+        extra_xml: p.extra_xml,
+    })
+}
+
+/// A row of [`ProgrammeRepository::scan`]: a programme and its place in the key.
+#[derive(FromQueryResult)]
+struct ScanRow {
+    position: i64,
+    channel: String,
+    start_at: DateTime<Utc>,
+    stop_at: DateTime<Utc>,
+    payload: String,
+}
+
+/// Where a scan stands: the generation it reads and the key of the last programme returned.
+///
+/// Written as `v1:<generation>:<start µs>:<position>:<channel>` (the channel last, since it
+/// may hold any character); callers treat it as opaque.
+#[derive(Debug, PartialEq, Eq)]
+struct ScanCursor {
+    generation: i64,
+    start_micros: i64,
+    position: i64,
+    channel: String,
+}
+
+impl ScanCursor {
+    fn encode(&self) -> String {
+        format!(
+            "v1:{}:{}:{}:{}",
+            self.generation, self.start_micros, self.position, self.channel
+        )
+    }
+
+    fn decode(text: &str) -> RepoResult<Self> {
+        let bad = || RepoError::Conflict(format!("not a programme scan cursor: `{text}`"));
+        let rest = text.strip_prefix("v1:").ok_or_else(bad)?;
+        let mut parts = rest.splitn(4, ':');
+        let mut number =
+            || -> RepoResult<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+        let generation = number()?;
+        let start_micros = number()?;
+        let position = number()?;
+        let channel = parts.next().ok_or_else(bad)?.to_owned();
+        Ok(Self {
+            generation,
+            start_micros,
+            position,
+            channel,
+        })
+    }
+}
+
+/// The most programmes one scan batch returns.
+const MAX_SCAN_BATCH: u32 = 10_000;
+
+impl Programmes {
+    /// The current generation of `source`.
+    async fn current_generation(&self, source: &str) -> RepoResult<i64> {
+        let row = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(
+                "SELECT current_generation FROM epg_sources WHERE id = ?",
+                vec![source.into()],
+            ))
+            .await
+            .map_err(repo_err)?
+            .ok_or_else(|| not_found("EPG source", source))?;
+        row.try_get("", "current_generation").map_err(repo_err)
+    }
+}
+
+fn replaced_during_scan(source: EpgSourceId) -> RepoError {
+    RepoError::Conflict(format!(
+        "the guide of EPG source {source} was replaced while it was being read; read it again"
+    ))
 }
 
 #[derive(FromQueryResult)]
@@ -313,6 +399,81 @@ impl ProgrammeRepository for Programmes {
         let n: i64 = row.try_get("", "programme_count").map_err(repo_err)?;
         Ok(to_u64(n))
     }
+
+    /// Keyset over `idx_programmes_channel_start` `(source_id, generation, channel, start_at)`;
+    /// the position (the primary key's last column) breaks ties of one start in one channel.
+    /// The cursor names the generation it read: when the source's guide is replaced between
+    /// two batches, the next batch fails with a conflict instead of mixing two guides.
+    async fn scan(
+        &self,
+        source: EpgSourceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<ProgrammeBatch> {
+        let source_id = source.to_string();
+        let cursor = after.map(ScanCursor::decode).transpose()?;
+        let generation = self.current_generation(&source_id).await?;
+        if cursor.as_ref().is_some_and(|c| c.generation != generation) {
+            return Err(replaced_during_scan(source));
+        }
+        let limit = limit.clamp(1, MAX_SCAN_BATCH);
+        let mut sql = String::from(
+            "SELECT position, channel, start_at, stop_at, payload FROM programmes \
+             WHERE source_id = ? AND generation = ? AND stop_at > ? AND start_at < ?",
+        );
+        let mut values: Vec<Value> = vec![
+            source_id.as_str().into(),
+            generation.into(),
+            crate::db::micros(from).into(),
+            crate::db::micros(to).into(),
+        ];
+        if let Some(c) = &cursor {
+            let start = DateTime::<Utc>::from_timestamp_micros(c.start_micros)
+                .ok_or_else(|| corrupt("programme scan cursor", &c.encode()))?;
+            // `channel >= ?` bounds the index range on every database; the rest skips what
+            // the previous batch returned of that channel.
+            sql.push_str(
+                " AND channel >= ? AND (channel > ? OR start_at > ? OR (start_at = ? AND position > ?))",
+            );
+            values.extend([
+                c.channel.as_str().into(),
+                c.channel.as_str().into(),
+                start.into(),
+                start.into(),
+                c.position.into(),
+            ]);
+        }
+        sql.push_str(&format!(
+            " ORDER BY channel, start_at, position LIMIT {limit}"
+        ));
+        let rows = ScanRow::find_by_statement(self.db.stmt(&sql, values))
+            .all(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        if self.current_generation(&source_id).await? != generation {
+            // Replaced while this batch was read: its rows may be half deleted.
+            return Err(replaced_during_scan(source));
+        }
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last())
+            .flatten()
+            .map(|last| {
+                ScanCursor {
+                    generation,
+                    start_micros: last.start_at.timestamp_micros(),
+                    position: last.position,
+                    channel: last.channel.clone(),
+                }
+                .encode()
+            });
+        let items = rows
+            .into_iter()
+            .map(|r| programme_data(r.channel, r.start_at, r.stop_at, &r.payload))
+            .collect::<RepoResult<_>>()?;
+        Ok(ProgrammeBatch { items, next })
+    }
 }
 
 /// One replacement of a source's guide (see the crate documentation).
@@ -408,5 +569,27 @@ impl GuideReplacement for GuideWriter {
 
     async fn abort(mut self: Box<Self>) -> RepoResult<()> {
         self.guard.discard().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_cursors_round_trip_any_channel_id() {
+        let cursor = ScanCursor {
+            generation: 1_764_000_000_000_001,
+            start_micros: -5,
+            position: 42,
+            channel: "a:b:c ü".into(),
+        };
+        assert_eq!(ScanCursor::decode(&cursor.encode()).unwrap(), cursor);
+        for bad in ["", "v1:", "v1:1:2:3", "v2:1:2:3:x", "v1:x:2:3:c"] {
+            assert!(
+                matches!(ScanCursor::decode(bad), Err(RepoError::Conflict(_))),
+                "{bad}"
+            );
+        }
     }
 }

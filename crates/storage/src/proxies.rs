@@ -10,14 +10,14 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 use tvarr_core::{
-    Numbering, Page, PageRequest, Proxy, ProxyId, ProxyInput, ProxyMode, ProxyRepository,
-    RelayProfile, RelayProfileId, RelayProfileInput, RelayProfileRepository, RepoError, RepoResult,
-    VideoContainer,
+    GroupStart, Numbering, Page, PageRequest, Proxy, ProxyId, ProxyInput, ProxyMode,
+    ProxyRepository, RelayProfile, RelayProfileId, RelayProfileInput, RelayProfileRepository,
+    RepoError, RepoResult, VideoContainer,
 };
 
 use crate::db::{Db, in_list, micros, not_found, now, parse_enum, parse_id, to_u32};
 use crate::entity::{proxy, relay_profile};
-use crate::error::{name_taken, name_taken_or_not_found, repo_err};
+use crate::error::{corrupt, name_taken, name_taken_or_not_found, repo_err};
 
 fn updated_or_not_found(entity: &'static str, id: String) -> impl FnOnce(DbErr) -> RepoError {
     move |e| match e {
@@ -203,6 +203,26 @@ impl Proxies {
                             .map(|id| parse_id("relay profile id", id))
                             .transpose()?,
                         cache_logos: m.cache_logos,
+                        group_starting_numbers: m
+                            .group_starting_numbers
+                            .as_deref()
+                            .map(|json| {
+                                serde_json::from_str(json)
+                                    .map_err(|_| corrupt("group starting numbers", json))
+                            })
+                            .transpose()?
+                            .unwrap_or_default(),
+                        number_grace_days: to_u32(
+                            "number grace days",
+                            i64::from(m.number_grace_days),
+                        )?,
+                        epg_days_past: to_u32("EPG days past", i64::from(m.epg_days_past))?,
+                        epg_days_ahead: to_u32("EPG days ahead", i64::from(m.epg_days_ahead))?,
+                        max_removed_percent: to_u32(
+                            "max removed percent",
+                            i64::from(m.max_removed_percent),
+                        )?,
+                        update_cron: m.update_cron,
                         name: m.name,
                     },
                     last_generated_at: m.last_generated_at,
@@ -212,6 +232,21 @@ impl Proxies {
             })
             .collect()
     }
+}
+
+/// The stored form of a proxy's group starting numbers: NULL for none.
+fn group_starts_json(starts: &[GroupStart]) -> RepoResult<Option<String>> {
+    if starts.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(starts)
+        .map(Some)
+        .map_err(|e| RepoError::Conflict(format!("group starting numbers cannot be stored: {e}")))
+}
+
+/// A small setting as a 32-bit column (values above `i32::MAX` are kept at it).
+fn small(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 fn parse_ids<T: std::str::FromStr>(what: &str, ids: &[String]) -> RepoResult<Vec<T>> {
@@ -234,6 +269,14 @@ impl ProxyRepository for Proxies {
             last_generated_at: None,
             created_at: at,
             updated_at: at,
+            group_starting_numbers: group_starts_json(&input.group_starting_numbers)?,
+            number_grace_days: small(input.number_grace_days),
+            epg_days_past: small(input.epg_days_past),
+            epg_days_ahead: small(input.epg_days_ahead),
+            max_removed_percent: small(input.max_removed_percent),
+            update_cron: input.update_cron.clone(),
+            last_generation: None,
+            force_next_generation: false,
         };
         let tx = self.db.begin_write().await?;
         proxy::Entity::insert(proxy::ActiveModel::from(model))
@@ -287,6 +330,12 @@ impl ProxyRepository for Proxies {
             proxy_mode: Set(mode_name(input.proxy_mode).to_owned()),
             relay_profile_id: Set(input.relay_profile_id.map(|r| r.to_string())),
             cache_logos: Set(input.cache_logos),
+            group_starting_numbers: Set(group_starts_json(&input.group_starting_numbers)?),
+            number_grace_days: Set(small(input.number_grace_days)),
+            epg_days_past: Set(small(input.epg_days_past)),
+            epg_days_ahead: Set(small(input.epg_days_ahead)),
+            max_removed_percent: Set(small(input.max_removed_percent)),
+            update_cron: Set(input.update_cron.clone()),
             updated_at: Set(now()),
             ..Default::default()
         }

@@ -989,6 +989,134 @@ async fn programme_queries_filter_by_channel_window_and_title() {
     assert_eq!(paged.items[0].data.channel, "b.tv");
 }
 
+async fn scan_all(
+    repo: &impl ProgrammeRepository,
+    source: EpgSourceId,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    limit: u32,
+) -> Vec<ProgrammeData> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let batch = repo
+            .scan(source, from, to, after.as_deref(), limit)
+            .await
+            .unwrap();
+        assert!(batch.items.len() <= limit as usize);
+        out.extend(batch.items);
+        match batch.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn scan_reads_the_current_window_by_channel_then_start_in_batches() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let other = new_epg_source(&store).await.id;
+    // An older generation of the same source, and another source: neither is read.
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&[programme("a:1", t(5, 0), 30, "Old")])
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+    let mut r = repo.begin_replace(other).await.unwrap();
+    r.write_programmes(&[programme("a:1", t(5, 0), 30, "Other")])
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+
+    // Written out of order; two programmes of `b` start at the same time (told apart by their
+    // position); channel ids hold the cursor's separator, and differ only by case (guide ids
+    // are compared exactly: `B` sorts before `a`, apart from `b`).
+    let mut list = Vec::new();
+    for ch in ["c", "a:1", "b", "B"] {
+        for h in (0..8u32).rev() {
+            list.push(programme(ch, t(h * 2, 0), 120, &format!("{ch} {h}")));
+        }
+    }
+    list.push(programme("b", t(4, 0), 60, "b tie"));
+    list.push(programme("b", t(23, 0), 30, "b late"));
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&list).await.unwrap();
+    r.commit().await.unwrap();
+
+    let (from, to) = (t(3, 0), t(9, 0));
+    let mut expected: Vec<(String, chrono::DateTime<Utc>, String)> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.stop > from && p.start < to)
+        .map(|(i, p)| (p.channel.clone(), p.start, format!("{i:04}{}", p.title())))
+        .collect();
+    expected.sort();
+    let expected: Vec<(String, chrono::DateTime<Utc>, String)> = expected
+        .into_iter()
+        .map(|(c, s, t)| (c, s, t[4..].to_owned()))
+        .collect();
+    assert_eq!(expected.len(), 17, "{expected:?}");
+    for limit in [1, 2, 3, 17, 100] {
+        let got: Vec<_> = scan_all(&repo, source, from, to, limit)
+            .await
+            .into_iter()
+            .map(|p| (p.channel.clone(), p.start, p.title().to_owned()))
+            .collect();
+        assert_eq!(got, expected, "limit {limit}");
+    }
+    // Every field comes back.
+    let first = repo.scan(source, from, to, None, 1).await.unwrap();
+    let earliest = list
+        .iter()
+        .find(|p| p.channel == "B" && p.start == t(2, 0))
+        .unwrap();
+    assert_eq!(&first.items[0], earliest);
+    assert!(first.next.is_some());
+    // An empty window, and a source with no guide.
+    let none = repo
+        .scan(source, t(23, 40), t(23, 50), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(none, ProgrammeBatch::default());
+    let empty = new_epg_source(&store).await.id;
+    assert_eq!(
+        repo.scan(empty, from, to, None, 10).await.unwrap(),
+        ProgrammeBatch::default()
+    );
+    assert!(is_not_found(
+        repo.scan(EpgSourceId::new(), from, to, None, 10).await
+    ));
+    assert!(is_conflict(
+        repo.scan(source, from, to, Some("not a cursor"), 10).await
+    ));
+}
+
+#[tokio::test]
+async fn a_scan_across_a_replacement_fails_instead_of_mixing_guides() {
+    let store = store().await;
+    let repo = store.programmes();
+    let source = new_epg_source(&store).await.id;
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&[
+        programme("a", t(1, 0), 30, "A"),
+        programme("b", t(1, 0), 30, "B"),
+    ])
+    .await
+    .unwrap();
+    r.commit().await.unwrap();
+    let first = repo.scan(source, t(0, 0), t(23, 0), None, 1).await.unwrap();
+    let cursor = first.next.unwrap();
+    let mut r = repo.begin_replace(source).await.unwrap();
+    r.write_programmes(&[programme("b", t(1, 0), 30, "B2")])
+        .await
+        .unwrap();
+    r.commit().await.unwrap();
+    let r = repo.scan(source, t(0, 0), t(23, 0), Some(&cursor), 1).await;
+    assert!(is_conflict(&r), "{r:?}");
+}
+
 #[tokio::test]
 async fn replaces_two_hundred_thousand_programmes_in_batches() {
     let store = store().await;
@@ -1255,6 +1383,21 @@ async fn proxies_keep_their_ordered_lists() {
         proxy_mode: ProxyMode::Relay,
         relay_profile_id: Some(profile),
         cache_logos: true,
+        group_starting_numbers: vec![
+            GroupStart {
+                group: "Sport".into(),
+                start: 500,
+            },
+            GroupStart {
+                group: "News ü".into(),
+                start: 200,
+            },
+        ],
+        number_grace_days: 30,
+        epg_days_past: 0,
+        epg_days_ahead: 14,
+        max_removed_percent: 100,
+        update_cron: Some("15 */4 * * *".into()),
     };
     let created = repo.create(input.clone()).await.unwrap();
     assert_eq!(created.input, input);
@@ -1267,6 +1410,12 @@ async fn proxies_keep_their_ordered_lists() {
     changed.filter_ids = vec![f1, f2];
     changed.proxy_mode = ProxyMode::Redirect;
     changed.relay_profile_id = None;
+    changed.group_starting_numbers = vec![];
+    changed.number_grace_days = 0;
+    changed.epg_days_past = 3;
+    changed.epg_days_ahead = 1;
+    changed.max_removed_percent = 10;
+    changed.update_cron = None;
     let updated = repo.update(created.id, changed.clone()).await.unwrap();
     assert_eq!(updated.input, changed);
 
@@ -1302,16 +1451,10 @@ async fn proxies_refuse_missing_references_and_protect_their_relay_profile() {
         .unwrap()
         .id;
     let mut input = ProxyInput {
-        name: unique("proxy"),
         stream_source_ids: vec![StreamSourceId::new()],
-        epg_source_ids: vec![],
-        filter_ids: vec![],
-        mapping_rule_ids: vec![],
-        starting_channel_number: 1,
-        numbering: Numbering::Preserve,
         proxy_mode: ProxyMode::Relay,
         relay_profile_id: Some(profile),
-        cache_logos: false,
+        ..ProxyInput::named(unique("proxy"))
     };
     assert!(is_conflict(repo.create(input.clone()).await));
     input.stream_source_ids = vec![];
@@ -1355,6 +1498,31 @@ async fn two_concurrent_claimers_exactly_one_wins() {
         let stored = store.jobs().get(job.id).await.unwrap();
         assert_eq!(stored.worker, won.worker);
     }
+}
+
+#[tokio::test]
+async fn a_job_keeps_its_recorded_result() {
+    let store = store().await;
+    let jobs = store.jobs();
+    let job = jobs.create(new_job()).await.unwrap();
+    assert_eq!(job.result, None);
+    let result = serde_json::json!({
+        "channels": 50_000,
+        "stages": [{"stage": "numbering", "duration_ms": 12, "note": "ü \" '"}],
+    });
+    jobs.record_result(job.id, &result).await.unwrap();
+    assert_eq!(jobs.get(job.id).await.unwrap().result, Some(result.clone()));
+    // Recording the same result again, and finishing, keep it.
+    jobs.record_result(job.id, &result).await.unwrap();
+    let done = jobs
+        .finish(job.id, JobStatus::Succeeded, None)
+        .await
+        .unwrap();
+    assert_eq!(done.result, Some(result));
+    assert!(is_not_found(
+        jobs.record_result(JobId::new(), &serde_json::Value::Null)
+            .await
+    ));
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ pub struct Model {
     pub total: Option<i64>,
     pub records: Option<i64>,
     pub error: Option<String>,
+    /// JSON of what the job produced.
+    pub result: Option<String>,
     pub cancel_requested: bool,
     pub attempts: i32,
     pub worker: Option<String>,

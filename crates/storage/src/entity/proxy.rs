@@ -15,6 +15,16 @@ pub struct Model {
     pub last_generated_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// JSON list of `{group, start}`; NULL for none.
+    pub group_starting_numbers: Option<String>,
+    pub number_grace_days: i32,
+    pub epg_days_past: i32,
+    pub epg_days_ahead: i32,
+    pub max_removed_percent: i32,
+    pub update_cron: Option<String>,
+    /// JSON of the last published generation's summary (see `crate::lineups`).
+    pub last_generation: Option<String>,
+    pub force_next_generation: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
