@@ -12,20 +12,31 @@
 )]
 #![warn(missing_docs)]
 
+mod changes;
 mod channel_record;
+mod dedup;
 mod error;
 mod filter_chain;
+mod guide_match;
 mod inline_text;
 mod m3u_writer;
 mod mapping;
+mod numbering;
 mod programme_record;
 mod xmltv_writer;
 
+pub use changes::{ChangeTracker, Changes, removal_exceeds};
 pub use channel_record::{ChannelContext, ChannelRecord, stream_source_type_name};
+pub use dedup::Deduplicator;
 pub use error::{InvalidExpression, PipelineError};
 pub use filter_chain::FilterChain;
+pub use guide_match::{
+    CONFIDENCE_NAME_CASE, CONFIDENCE_NAME_FOLDED, CONFIDENCE_NAME_TAGS, CONFIDENCE_NAME_TIMESHIFT,
+    CONFIDENCE_TVG_ID, CONFIDENCE_TVG_ID_CASE, GuideFound, GuideMatcher,
+};
 pub use m3u_writer::M3uWriter;
 pub use mapping::MappingPipeline;
+pub use numbering::{AssignedNumbers, ChannelNumberer, NumberCandidate, NumberingSettings};
 pub use programme_record::{ProgrammeContext, ProgrammeRecord, epg_source_type_name};
 pub use xmltv_writer::{GENERATOR, MAX_EXTRA_ELEMENTS, XmltvWriter};
 
