@@ -40,12 +40,13 @@
 //! M3U has no escaping. Values are made safe so that one entry stays two lines and every
 //! attribute stays one `name="value"` token, as Kodi's IPTV Simple, TiviMate, VLC, our own
 //! parser and PyPI's `m3u-ipytv` read them:
-//! - in attribute values and the name, CR, LF, tab and every other control character become
-//!   a space, and `"` becomes `'` (a `"` would end the value early; in the name it would move
+//! - in attribute values and the name, CR, LF, tab, every other control character and the
+//!   Unicode line separators (U+0085, U+2028, U+2029, line ends to some readers) become a
+//!   space, and `"` becomes `'` (a `"` would end the value early; in the name it would move
 //!   the point where Kodi looks for the name);
 //! - in URLs (the stream URL, `tvg-logo`, `catchup-source`, the guide URL) tab, CR and LF are
-//!   removed (as the WHATWG URL parser does), and space, `"`, `|` and the other control
-//!   characters are percent-encoded, which leaves what the URL means unchanged (a literal `|`
+//!   removed (as the WHATWG URL parser does), and space, `"`, `|`, the other control
+//!   characters and the Unicode line separators are percent-encoded, which leaves what the URL means unchanged (a literal `|`
 //!   would be read as the start of Kodi-style headers);
 //! - the name follows the first comma after the attributes, which always end with a quote
 //!   (`tvg-chno` is always written), so a name may contain commas: parsers that look for the
@@ -241,38 +242,66 @@ fn write_url_attribute(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(b'"');
 }
 
-/// Text (a name, an attribute value): control characters become spaces, `"` becomes `'`.
+/// Text (a name, an attribute value): control characters and the Unicode line separators
+/// become spaces, `"` becomes `'`.
 fn write_text(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let replacement = match b {
-            b'"' => b'\'',
-            0..=0x1f | 0x7f => b' ',
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let (replacement, width) = match bytes[i] {
+            b'"' => (b'\'', 1),
+            0..=0x1f | 0x7f => (b' ', 1),
+            0xc2 | 0xe2 if line_separator_at(bytes, i) > 0 => (b' ', line_separator_at(bytes, i)),
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[run..i]);
         out.push(replacement);
-        run = i + 1;
+        i += width;
+        run = i;
     }
     out.extend_from_slice(&bytes[run..]);
 }
 
-/// A URL: tab, CR and LF removed, space, `"`, `|` and other control characters
-/// percent-encoded.
+/// The length of U+0085 (NEL), U+2028 or U+2029 at `at`, which some readers take for a line
+/// end (JavaScript's `.`, Python's `splitlines`); 0 when there is none there.
+fn line_separator_at(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at..) {
+        Some([0xc2, 0x85, ..]) => 2,
+        Some([0xe2, 0x80, 0xa8 | 0xa9, ..]) => 3,
+        _ => 0,
+    }
+}
+
+/// A URL: tab, CR and LF removed, space, `"`, `|`, the other control characters and the
+/// Unicode line separators percent-encoded.
 fn write_url(out: &mut Vec<u8>, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = value.trim().as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !matches!(b, 0..=0x20 | b'"' | b'|' | 0x7f) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let width = match b {
+            0..=0x20 | b'"' | b'|' | 0x7f => 1,
+            0xc2 | 0xe2 => line_separator_at(bytes, i),
+            _ => 0,
+        };
+        if width == 0 {
+            i += 1;
             continue;
         }
         out.extend_from_slice(&bytes[run..i]);
         if !matches!(b, b'\t' | b'\r' | b'\n') {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            for &b in &bytes[i..i + width] {
+                out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
         }
-        run = i + 1;
+        i += width;
+        run = i;
     }
     out.extend_from_slice(&bytes[run..]);
 }
@@ -423,6 +452,23 @@ mod tests {
                 "{duration}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn unicode_line_separators_do_not_end_a_value() {
+        let channel = lineup(
+            1,
+            "a\u{2028}b",
+            ChannelData {
+                name: "x\u{85}y\u{2029}z \u{e2}\u{80}".into(),
+                ..ChannelData::default()
+            },
+        );
+        assert_eq!(
+            entry(&channel, "http://t/a\u{2028}b\u{85}c"),
+            "#EXTINF:-1 tvg-id=\"a b\" tvg-name=\"x y z \u{e2}\u{80}\" tvg-chno=\"1\",x y z \u{e2}\u{80}\n\
+             http://t/a%E2%80%A8b%C2%85c\n"
+        );
     }
 
     #[test]
