@@ -23,6 +23,7 @@ mod m20261125_000001_initial;
 mod m20261201_000001_job_records;
 mod m20261201_000101_sessions;
 mod m20261202_000001_generation;
+mod m20261202_000002_lineups;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_job_records::Migration),
             Box::new(m20261201_000101_sessions::Migration),
             Box::new(m20261202_000001_generation::Migration),
+            Box::new(m20261202_000002_lineups::Migration),
         ]
     }
 }

@@ -251,6 +251,12 @@ pub trait ProxyRepository: Send + Sync {
     async fn delete(&self, id: ProxyId) -> RepoResult<()>;
     /// Records a generation.
     async fn record_generated(&self, id: ProxyId, at: DateTime<Utc>) -> RepoResult<()>;
+    /// Asks that the next generation of proxy `id` publish even when the removal guard would
+    /// refuse it (a person confirmed that the channels are meant to go).
+    async fn request_forced_generation(&self, id: ProxyId) -> RepoResult<()>;
+    /// Whether a forced generation of proxy `id` was asked for, clearing the request in the
+    /// same step: of two generations taking it at once, exactly one gets `true`.
+    async fn take_forced_generation(&self, id: ProxyId) -> RepoResult<bool>;
 }
 
 /// Relay profiles.
@@ -360,4 +366,6 @@ pub struct Repositories {
     pub api_keys: std::sync::Arc<dyn crate::auth::ApiKeyRepository>,
     /// Cached logos' records.
     pub logos: std::sync::Arc<dyn crate::logo::LogoRepository>,
+    /// Proxies' published lineups, held numbers and generation summaries.
+    pub lineups: std::sync::Arc<dyn crate::lineup::LineupRepository>,
 }

@@ -369,6 +369,46 @@ impl ProxyRepository for Proxies {
         .map_err(updated_or_not_found("proxy", id.to_string()))?;
         Ok(())
     }
+
+    async fn request_forced_generation(&self, id: ProxyId) -> RepoResult<()> {
+        let result = self
+            .db
+            .conn
+            .execute_raw(self.db.stmt(
+                "UPDATE proxies SET force_next_generation = ? WHERE id = ?",
+                vec![true.into(), id.to_string().into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        // Rows matched, also on MySQL (sqlx asks for CLIENT_FOUND_ROWS).
+        if result.rows_affected() == 0 {
+            return Err(not_found("proxy", id));
+        }
+        Ok(())
+    }
+
+    /// One conditional `UPDATE`: the caller whose statement cleared the flag took it.
+    async fn take_forced_generation(&self, id: ProxyId) -> RepoResult<bool> {
+        let result = self
+            .db
+            .conn
+            .execute_raw(self.db.stmt(
+                "UPDATE proxies SET force_next_generation = ? \
+                 WHERE id = ? AND force_next_generation = ?",
+                vec![false.into(), id.to_string().into(), true.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        if result.rows_affected() > 0 {
+            return Ok(true);
+        }
+        proxy::Entity::find_by_id(id.to_string())
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .map(|_| false)
+            .ok_or_else(|| not_found("proxy", id))
+    }
 }
 
 /// Relay profiles on the database: implements [`RelayProfileRepository`].

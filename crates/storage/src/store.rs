@@ -276,7 +276,13 @@ impl Store {
             users: Arc::new(self.users()),
             api_keys: Arc::new(self.api_keys()),
             logos: Arc::new(self.logos()),
+            lineups: Arc::new(self.lineups()),
         }
+    }
+
+    /// Proxies' published lineups and held numbers ([`tvarr_core::LineupRepository`]).
+    pub fn lineups(&self) -> crate::lineups::Lineups {
+        crate::lineups::Lineups::new(self.db.clone())
     }
 
     /// Stream sources ([`tvarr_core::StreamSourceRepository`]).

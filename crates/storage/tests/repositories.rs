@@ -1770,3 +1770,332 @@ async fn channel_pages_follow_source_then_position_and_totals_follow_every_flip(
     assert_eq!(page.total, 2);
     assert_eq!(page.items.len(), 2);
 }
+
+// ---------------------------------------------------------------- lineups
+
+fn lineup_channel(source: StreamSourceId, i: u32, number: u32) -> LineupChannel {
+    let c = channel(source, i, "lineup");
+    LineupChannel {
+        channel_id: c.id,
+        source_id: source,
+        number,
+        guide_id: format!("ch{i}.lineup"),
+        guide: (!i.is_multiple_of(3)).then(|| GuideMatch {
+            epg_source_id: EpgSourceId::new(),
+            epg_channel: format!("Ch{i}.Lineup"),
+            method: if i % 3 == 1 {
+                MatchMethod::TvgIdCaseInsensitive
+            } else {
+                MatchMethod::Name
+            },
+            confidence: 80,
+        }),
+        data: c.data,
+    }
+}
+
+fn summary_of(lineup: &[LineupChannel], at: chrono::DateTime<Utc>) -> GenerationSummary {
+    let mut summary = GenerationSummary {
+        generated_at: at,
+        duration_ms: 1234,
+        channels: lineup.len() as u64,
+        programmes: 99,
+        forced: true,
+        stages: vec![StageReport {
+            stage: "numbering".into(),
+            duration_ms: 3,
+            records_in: 10,
+            records_out: 9,
+            errors: 1,
+        }],
+        stale_sources: vec!["guide ü".into()],
+        ..Default::default()
+    };
+    summary.matched.insert(MatchMethod::TvgId, 7);
+    summary.changes.added.push(ChangedChannel {
+        channel_id: ChannelId::stable(StreamSourceId::new(), "k"),
+        name: "New".into(),
+        number: 5,
+        previous_name: None,
+        previous_number: Some(4),
+    });
+    summary
+}
+
+#[tokio::test]
+async fn a_publication_replaces_the_lineup_held_numbers_and_summary() {
+    let store = store().await;
+    let lineups = store.lineups();
+    let proxy = store
+        .proxies()
+        .create(ProxyInput::named(unique("lineup")))
+        .await
+        .unwrap();
+    let source = new_stream_source(&store).await.id;
+    // Before the first publication: nothing, but the proxy exists.
+    assert_eq!(lineups.summary(proxy.id).await.unwrap(), None);
+    assert_eq!(lineups.list(proxy.id, all()).await.unwrap().total, 0);
+    assert!(lineups.held_numbers(proxy.id).await.unwrap().is_empty());
+
+    // Published out of number order; listed by number.
+    let first: Vec<LineupChannel> = (0..5u32)
+        .map(|i| lineup_channel(source, i, 100 - i * 10))
+        .collect();
+    let gone = ChannelId::stable(source, "gone");
+    let held: Vec<HeldNumber> = first
+        .iter()
+        .map(|c| HeldNumber {
+            channel_id: c.channel_id,
+            number: c.number,
+            released_at: None,
+        })
+        .chain([HeldNumber {
+            channel_id: gone,
+            number: 7,
+            released_at: Some(t(3, 0)),
+        }])
+        .collect();
+    let summary = summary_of(&first, t(12, 0));
+    lineups
+        .publish(proxy.id, &first, &held, &summary)
+        .await
+        .unwrap();
+    let page = lineups.list(proxy.id, all()).await.unwrap();
+    assert_eq!(page.total, 5);
+    let mut by_number = first.clone();
+    by_number.sort_by_key(|c| c.number);
+    assert_eq!(page.items, by_number);
+    let second_page = lineups
+        .list(proxy.id, PageRequest::new(2, 2))
+        .await
+        .unwrap();
+    assert_eq!(second_page.total, 5);
+    assert_eq!(second_page.items, by_number[2..4]);
+    assert_eq!(
+        lineups.get(proxy.id, first[1].channel_id).await.unwrap(),
+        first[1]
+    );
+    assert!(is_not_found(lineups.get(proxy.id, gone).await));
+    let mut expected_held = held.clone();
+    expected_held.sort_by_key(|h| h.number);
+    assert_eq!(lineups.held_numbers(proxy.id).await.unwrap(), expected_held);
+    assert_eq!(lineups.summary(proxy.id).await.unwrap(), Some(summary));
+    assert_eq!(
+        store
+            .proxies()
+            .get(proxy.id)
+            .await
+            .unwrap()
+            .last_generated_at,
+        Some(t(12, 0))
+    );
+
+    // The next publication replaces all three; another proxy's lineup is untouched.
+    let other = store
+        .proxies()
+        .create(ProxyInput::named(unique("lineup")))
+        .await
+        .unwrap();
+    let other_lineup = vec![lineup_channel(source, 0, 1)];
+    lineups
+        .publish(
+            other.id,
+            &other_lineup,
+            &[],
+            &summary_of(&other_lineup, t(1, 0)),
+        )
+        .await
+        .unwrap();
+    let next: Vec<LineupChannel> = (3..6u32).map(|i| lineup_channel(source, i, i)).collect();
+    let next_summary = GenerationSummary {
+        forced: false,
+        ..summary_of(&next, t(13, 0))
+    };
+    lineups
+        .publish(proxy.id, &next, &[], &next_summary)
+        .await
+        .unwrap();
+    assert_eq!(lineups.list(proxy.id, all()).await.unwrap().items, next);
+    assert!(is_not_found(
+        lineups.get(proxy.id, first[0].channel_id).await
+    ));
+    assert!(lineups.held_numbers(proxy.id).await.unwrap().is_empty());
+    assert_eq!(
+        lineups.summary(proxy.id).await.unwrap(),
+        Some(next_summary.clone())
+    );
+    assert_eq!(
+        lineups.list(other.id, all()).await.unwrap().items,
+        other_lineup
+    );
+    // A changed channel is rewritten, an unchanged one kept; so are held numbers.
+    let mut changed = next.clone();
+    changed[1].data.name = "Renamed".into();
+    changed[2].guide = None;
+    let released = [HeldNumber {
+        channel_id: gone,
+        number: 7,
+        released_at: Some(t(4, 0)),
+    }];
+    for held in [&held[5..], &released[..]] {
+        lineups
+            .publish(proxy.id, &changed, held, &next_summary)
+            .await
+            .unwrap();
+        assert_eq!(lineups.list(proxy.id, all()).await.unwrap().items, changed);
+        assert_eq!(lineups.held_numbers(proxy.id).await.unwrap(), held);
+    }
+    // An empty lineup is a publication too.
+    lineups
+        .publish(proxy.id, &[], &[], &summary_of(&[], t(14, 0)))
+        .await
+        .unwrap();
+    assert_eq!(lineups.list(proxy.id, all()).await.unwrap().total, 0);
+
+    let missing = ProxyId::new();
+    assert!(is_not_found(
+        lineups.publish(missing, &next, &[], &next_summary).await
+    ));
+    assert!(is_not_found(lineups.list(missing, all()).await));
+    assert!(is_not_found(lineups.held_numbers(missing).await));
+    assert!(is_not_found(lineups.summary(missing).await));
+}
+
+/// Rows of `table` for `proxy`, read through a connection of its own.
+async fn rows_of(url: &str, table: &str, proxy: ProxyId) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(url).await.unwrap();
+    let backend = conn.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE proxy_id = {placeholder}"),
+            [proxy.to_string().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn deleting_a_proxy_deletes_its_lineup_and_held_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = if database_url().starts_with("sqlite") {
+        format!("sqlite://{}/lineups.db", dir.path().display())
+    } else {
+        database_url()
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let proxy = store
+        .proxies()
+        .create(ProxyInput::named(unique("cascade")))
+        .await
+        .unwrap();
+    let source = new_stream_source(&store).await.id;
+    let lineup: Vec<LineupChannel> = (0..3u32).map(|i| lineup_channel(source, i, i)).collect();
+    let held = [HeldNumber {
+        channel_id: lineup[0].channel_id,
+        number: 0,
+        released_at: None,
+    }];
+    store
+        .lineups()
+        .publish(proxy.id, &lineup, &held, &summary_of(&lineup, t(1, 0)))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&url, "proxy_lineup_channels", proxy.id).await, 3);
+    assert_eq!(rows_of(&url, "proxy_held_numbers", proxy.id).await, 1);
+    store.proxies().delete(proxy.id).await.unwrap();
+    assert_eq!(rows_of(&url, "proxy_lineup_channels", proxy.id).await, 0);
+    assert_eq!(rows_of(&url, "proxy_held_numbers", proxy.id).await, 0);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn publishes_fifty_thousand_channels_in_one_transaction() {
+    let store = store().await;
+    let lineups = store.lineups();
+    let proxy = store
+        .proxies()
+        .create(ProxyInput::named(unique("big")))
+        .await
+        .unwrap();
+    let source = new_stream_source(&store).await.id;
+    let lineup: Vec<LineupChannel> = (0..50_000u32)
+        .map(|i| lineup_channel(source, i, i + 1))
+        .collect();
+    let held: Vec<HeldNumber> = lineup
+        .iter()
+        .map(|c| HeldNumber {
+            channel_id: c.channel_id,
+            number: c.number,
+            released_at: None,
+        })
+        .collect();
+    let summary = summary_of(&lineup, t(2, 0));
+    let mut timings = Vec::new();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        lineups
+            .publish(proxy.id, &lineup, &held, &summary)
+            .await
+            .unwrap();
+        timings.push(started.elapsed());
+    }
+    eprintln!(
+        "published 50,000 channels and held numbers on {}: first {:?}, replacing {:?}",
+        database_url().split(':').next().unwrap_or(""),
+        timings[0],
+        timings[1]
+    );
+    let page = lineups
+        .list(proxy.id, PageRequest::new(10, 49_995))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 50_000);
+    assert_eq!(page.items, lineup[49_995..]);
+    assert_eq!(lineups.held_numbers(proxy.id).await.unwrap().len(), 50_000);
+}
+
+// ---------------------------------------------------------------- forced generations
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_generation_is_taken_once() {
+    let store = store().await;
+    let proxies = store.proxies();
+    let proxy = proxies
+        .create(ProxyInput::named(unique("forced")))
+        .await
+        .unwrap();
+    assert!(!proxies.take_forced_generation(proxy.id).await.unwrap());
+    proxies.request_forced_generation(proxy.id).await.unwrap();
+    // Asking twice is one request; an update of the proxy keeps it.
+    proxies.request_forced_generation(proxy.id).await.unwrap();
+    proxies.update(proxy.id, proxy.input.clone()).await.unwrap();
+    assert!(proxies.take_forced_generation(proxy.id).await.unwrap());
+    assert!(!proxies.take_forced_generation(proxy.id).await.unwrap());
+    for _ in 0..10 {
+        proxies.request_forced_generation(proxy.id).await.unwrap();
+        let (a, b) = (store.proxies(), store.proxies());
+        let id = proxy.id;
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a.take_forced_generation(id).await }),
+            tokio::spawn(async move { b.take_forced_generation(id).await }),
+        );
+        let (ra, rb) = (ra.unwrap().unwrap(), rb.unwrap().unwrap());
+        assert!(ra != rb, "exactly one generation takes the request");
+    }
+    let missing = ProxyId::new();
+    assert!(is_not_found(
+        proxies.request_forced_generation(missing).await
+    ));
+    assert!(is_not_found(proxies.take_forced_generation(missing).await));
+}
