@@ -570,7 +570,8 @@ fn write_raw(out: &mut Vec<u8>, raw: &str, mode: Escape) {
 /// The character of a predefined entity or character reference at the start of `text`
 /// (which starts with `&`), and the reference's length.
 fn resolve_reference(text: &str) -> Option<(char, usize)> {
-    let end = text.get(..text.len().min(12))?.find(';')?;
+    // Byte-wise: the twelve bytes may end inside a character.
+    let end = text.bytes().take(12).position(|b| b == b';')?;
     let name = &text[1..end];
     let ch = match name {
         "amp" => '&',
@@ -854,6 +855,14 @@ mod tests {
             ),
             "    <keyword>a&lt;b&amp;c &lt;d&gt;</keyword>\n\
              \x20   <url system=\"a&amp;b &amp;nbsp; &quot;\">http://h/?a=1&amp;b=2&amp;nbsp;\n</url>\n"
+        );
+    }
+
+    #[test]
+    fn a_reference_before_multibyte_text_is_resolved() {
+        assert_eq!(
+            written("<keyword>&amp;日本語</keyword><country>&#x65E5;&#26412;&#xZZ;</country>"),
+            "    <keyword>&amp;日本語</keyword>\n    <country>日本&amp;#xZZ;</country>\n"
         );
     }
 
