@@ -637,110 +637,124 @@ impl<'a> Tokens<'a> {
     }
 
     fn scan(&mut self) -> Option<Token<'a>> {
-        let rest = self.text.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let start = self.pos;
+        let rest = bytes.get(start..).filter(|rest| !rest.is_empty())?;
+        if rest[0] != b'<' {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'<')
+                .map_or(bytes.len(), |len| start + len);
+            self.pos = end;
+            return Some(Token::Text(&text[start..end]));
         }
-        if !rest.starts_with('<') {
-            let len = rest.find('<').unwrap_or(rest.len());
-            self.pos += len;
-            return Some(Token::Text(&rest[..len]));
-        }
-        let (token, len) = if let Some(body) = rest.strip_prefix("<!--") {
-            (Token::Other, 4 + body.find("-->")? + 3)
-        } else if let Some(body) = rest.strip_prefix("<![CDATA[") {
-            let end = body.find("]]>")?;
-            (Token::CData(&body[..end]), 9 + end + 3)
-        } else if let Some(body) = rest.strip_prefix("<?") {
-            (Token::Other, 2 + body.find("?>")? + 2)
-        } else if rest.starts_with("<!") {
+        let body = &text[start..];
+        let (token, len) = if let Some(inner) = body.strip_prefix("<!--") {
+            (Token::Other, 4 + inner.find("-->")? + 3)
+        } else if let Some(inner) = body.strip_prefix("<![CDATA[") {
+            let end = inner.find("]]>")?;
+            (Token::CData(&inner[..end]), 9 + end + 3)
+        } else if let Some(inner) = body.strip_prefix("<?") {
+            (Token::Other, 2 + inner.find("?>")? + 2)
+        } else if rest.starts_with(b"<!") {
             return None;
-        } else if let Some(body) = rest.strip_prefix("</") {
-            let end = body.find('>')?;
-            let name = body[..end].trim_end_matches(is_xml_space);
+        } else if rest.starts_with(b"</") {
+            let end = rest.iter().position(|&b| b == b'>')?;
+            let name = body[2..end].trim_end_matches(is_xml_space);
             if !is_name(name) {
                 return None;
             }
-            (Token::End, 2 + end + 1)
+            (Token::End, end + 1)
         } else {
-            let body = &rest[1..];
-            let name_len = body
-                .find(|c: char| is_xml_space(c) || c == '/' || c == '>')
-                .unwrap_or(body.len());
-            let name = &body[..name_len];
+            let name_len = rest[1..]
+                .iter()
+                .position(|&b| is_space(b) || b == b'/' || b == b'>')
+                .unwrap_or(rest.len() - 1);
+            let name = &body[1..1 + name_len];
             if !is_name(name) {
                 return None;
             }
-            let after = &body[name_len..];
+            let after = &body[1 + name_len..];
             let mut at = 0;
             while let Some((_, _, next)) = scan_attribute(after, at) {
                 at = next;
             }
-            let tail = after[at..].trim_start_matches(is_xml_space);
-            let skipped = after.len() - at - tail.len();
-            let (empty, close) = if tail.starts_with("/>") {
-                (true, 2)
-            } else if tail.starts_with('>') {
-                (false, 1)
-            } else {
-                return None;
+            let tail = skip_spaces(after.as_bytes(), at);
+            let (empty, close) = match &after.as_bytes()[tail..] {
+                [b'/', b'>', ..] => (true, 2),
+                [b'>', ..] => (false, 1),
+                _ => return None,
             };
             let token = Token::Start {
                 name,
                 attributes: &after[..at],
                 empty,
             };
-            (token, 1 + name_len + at + skipped + close)
+            (token, 1 + name_len + tail + close)
         };
         self.pos += len;
         Some(token)
     }
 }
 
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The first position from `at` that is not a space.
+fn skip_spaces(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).copied().is_some_and(is_space) {
+        at += 1;
+    }
+    at
+}
+
 /// A name as XML allows it (ASCII letters, digits, `_:.-`, and any non-ASCII character; not
 /// starting with a digit, `-` or `.`).
 fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':' || !c.is_ascii())
-        && chars.all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-') || !c.is_ascii()
-        })
+    let name_char =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-') || b >= 0x80;
+    match name.as_bytes() {
+        [first, rest @ ..] => {
+            (first.is_ascii_alphabetic() || matches!(first, b'_' | b':') || *first >= 0x80)
+                && rest.iter().all(|&b| name_char(b))
+        }
+        [] => false,
+    }
 }
 
 /// The attribute `name="value"` (or with `'`) after optional spaces at `at` in a tag's
 /// attribute text: its name, its raw value and where it ends. `None` when there is none
 /// there (the end of the tag, or text that is not an attribute).
 fn scan_attribute(raw: &str, at: usize) -> Option<(&str, &str, usize)> {
-    let rest = raw.get(at..)?;
-    let trimmed = rest.trim_start_matches(is_xml_space);
-    if trimmed.len() == rest.len() && at > 0 {
+    let bytes = raw.as_bytes();
+    let name_start = skip_spaces(bytes, at);
+    if name_start == at && at > 0 {
         // Attributes are separated by spaces.
         return None;
     }
-    let name_len = trimmed
-        .find(|c: char| is_xml_space(c) || c == '=' || c == '/' || c == '>')
-        .unwrap_or(trimmed.len());
-    let name = &trimmed[..name_len];
+    let name_len = bytes
+        .get(name_start..)?
+        .iter()
+        .position(|&b| is_space(b) || matches!(b, b'=' | b'/' | b'>'))
+        .unwrap_or(bytes.len() - name_start);
+    let name = &raw[name_start..name_start + name_len];
     if !is_name(name) {
         return None;
     }
-    let after_name = trimmed[name_len..].trim_start_matches(is_xml_space);
-    let after_eq = after_name
-        .strip_prefix('=')?
-        .trim_start_matches(is_xml_space);
-    let quote = after_eq
-        .chars()
-        .next()
-        .filter(|q| *q == '"' || *q == '\'')?;
-    let value_len = after_eq[1..].find(quote)?;
-    let value = &after_eq[1..1 + value_len];
-    if value.contains('<') {
+    let eq = skip_spaces(bytes, name_start + name_len);
+    if bytes.get(eq) != Some(&b'=') {
         return None;
     }
-    let consumed = rest.len() - after_eq.len() + 1 + value_len + 1;
-    Some((name, value, at + consumed))
+    let open = skip_spaces(bytes, eq + 1);
+    let quote = *bytes.get(open).filter(|q| matches!(q, b'"' | b'\''))?;
+    let value_len = bytes[open + 1..].iter().position(|&b| b == quote)?;
+    let value = &raw[open + 1..open + 1 + value_len];
+    if value.as_bytes().contains(&b'<') {
+        return None;
+    }
+    Some((name, value, open + 1 + value_len + 1))
 }
 
 #[cfg(test)]
