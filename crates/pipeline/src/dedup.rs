@@ -1,7 +1,7 @@
 //! Dropping channels that an earlier source of the proxy already gives.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 
 use tvarr_core::ChannelData;
 
@@ -32,6 +32,8 @@ use tvarr_core::ChannelData;
 pub struct Deduplicator {
     /// Key hash → the position of the source that gave it first.
     seen: HashMap<u128, usize>,
+    /// Reused for the lower-case forms that are hashed.
+    scratch: String,
 }
 
 impl Deduplicator {
@@ -44,8 +46,8 @@ impl Deduplicator {
     /// `stream_source_ids`; call with sources in that order) is kept; a kept channel's keys
     /// are remembered.
     pub fn keep(&mut self, source_index: usize, channel: &ChannelData) -> bool {
-        let url = url_key(&channel.stream_url);
-        let id_name = id_name_key(channel);
+        let url = key(b'u', channel.stream_url.trim().as_bytes());
+        let id_name = id_name_key(channel, &mut self.scratch);
         let earlier = |key: &u128| self.seen.get(key).is_some_and(|&s| s < source_index);
         if earlier(&url) || id_name.as_ref().is_some_and(earlier) {
             return false;
@@ -68,41 +70,37 @@ impl Deduplicator {
     }
 }
 
-fn url_key(url: &str) -> u128 {
-    key(|h| {
-        b'u'.hash(h);
-        url.trim().hash(h);
-    })
-}
-
-fn id_name_key(channel: &ChannelData) -> Option<u128> {
+/// The `tvg-id` + name key: both lower-cased into `scratch`, joined by a byte no text has.
+fn id_name_key(channel: &ChannelData, scratch: &mut String) -> Option<u128> {
     let tvg_id = channel.tvg_id.as_deref()?.trim();
     if tvg_id.is_empty() {
         return None;
     }
-    Some(key(|h| {
-        b't'.hash(h);
-        hash_folded(tvg_id, h);
-        0xffu8.hash(h);
-        hash_folded(channel.name.trim(), h);
-    }))
+    scratch.clear();
+    push_lower(scratch, tvg_id);
+    scratch.push('\u{0}');
+    push_lower(scratch, channel.name.trim());
+    Some(key(b't', scratch.as_bytes()))
 }
 
-fn hash_folded(text: &str, h: &mut DefaultHasher) {
-    for c in text.chars().flat_map(char::to_lowercase) {
-        c.hash(h);
+fn push_lower(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.extend(text.chars().flat_map(char::to_lowercase));
     }
 }
 
-/// Two 64-bit hashes of the same input under different prefixes.
-fn key(feed: impl Fn(&mut DefaultHasher)) -> u128 {
-    let mut a = DefaultHasher::new();
-    0u8.hash(&mut a);
-    feed(&mut a);
-    let mut b = DefaultHasher::new();
-    1u8.hash(&mut b);
-    feed(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+/// Two 64-bit hashes of `kind` and `bytes` under different prefixes.
+fn key(kind: u8, bytes: &[u8]) -> u128 {
+    let half = |prefix: u8| {
+        let mut h = DefaultHasher::new();
+        h.write_u8(prefix);
+        h.write_u8(kind);
+        h.write(bytes);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Finding each lineup channel's guide: by `tvg-id`, then by name.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use tvarr_core::{EpgChannel, EpgSourceId, GuideMatch, MatchMethod};
 
@@ -99,7 +100,9 @@ pub struct GuideMatcher {
     sources: Vec<(EpgSourceId, Vec<EpgChannel>)>,
     by_id: HashMap<String, Loc>,
     by_id_lower: HashMap<String, Loc>,
-    by_name: [HashMap<String, Loc>; 4],
+    /// Built when a first channel is not found by id: lineups whose channels all carry a
+    /// guide's ids never pay for it.
+    by_name: OnceLock<[HashMap<String, Loc>; 4]>,
 }
 
 impl GuideMatcher {
@@ -122,16 +125,33 @@ impl GuideMatcher {
                     .entry(channel.id.to_lowercase())
                     .or_insert(loc);
             }
-            for name in &channel.display_names {
-                let forms = NameForms::of(&name.value);
-                for (tier, key) in forms.keys().into_iter().enumerate() {
-                    if let Some(key) = key {
-                        self.by_name[tier].entry(key).or_insert(loc);
+        }
+        self.sources.push((source, channels));
+        self.by_name = OnceLock::new();
+    }
+
+    /// The display-name indexes, one per name form, sources in priority order.
+    fn by_name(&self) -> &[HashMap<String, Loc>; 4] {
+        self.by_name.get_or_init(|| {
+            let mut maps: [HashMap<String, Loc>; 4] = Default::default();
+            for (source, (_, channels)) in self.sources.iter().enumerate() {
+                for (i, channel) in channels.iter().enumerate() {
+                    let loc = Loc {
+                        source: u32::try_from(source).unwrap_or(u32::MAX),
+                        channel: u32::try_from(i).unwrap_or(u32::MAX),
+                    };
+                    for name in &channel.display_names {
+                        let keys = NameForms::of(&name.value).keys();
+                        for (tier, key) in keys.into_iter().enumerate() {
+                            if let Some(key) = key {
+                                maps[tier].entry(key).or_insert(loc);
+                            }
+                        }
                     }
                 }
             }
-        }
-        self.sources.push((source, channels));
+            maps
+        })
     }
 
     /// How many EPG sources it knows.
@@ -159,7 +179,8 @@ impl GuideMatcher {
                 );
             }
         }
-        if self.by_name[0].is_empty() {
+        let by_name = self.by_name();
+        if by_name[0].is_empty() {
             return None;
         }
         let forms: Vec<[Option<String>; 4]> = names
@@ -170,7 +191,7 @@ impl GuideMatcher {
         for (tier, confidence) in NAME_TIERS.iter().enumerate() {
             for keys in &forms {
                 if let Some(key) = &keys[tier]
-                    && let Some(&loc) = self.by_name[tier].get(key)
+                    && let Some(&loc) = by_name[tier].get(key)
                 {
                     return self.found(loc, MatchMethod::Name, *confidence);
                 }

@@ -1,11 +1,26 @@
-//! `tvarr-pipeline` owns what turns ingested channels and programmes into a proxy's output.
-//! For now that is the part the API needs: the record adapters that let compiled expressions
-//! read and change [`ChannelData`](tvarr_core::ChannelData) and
-//! [`ProgrammeData`](tvarr_core::ProgrammeData) ([`ChannelRecord`], [`ProgrammeRecord`]), the
-//! ordered include/exclude [`FilterChain`], and the [`MappingPipeline`] of data-mapping rules.
+//! `tvarr-pipeline` owns what turns ingested channels and programmes into a proxy's output:
 //!
-//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework, no ORM, no I/O.
-//! Storage and HTTP reach it through the callers (`tvarr-api`, `tvarr-jobs`).
+//! - **generation**: [`generate`] runs one generation of a proxy as a sequence of stages
+//!   (ingestion guard, stream mapping, stream filtering, de-duplication, numbering, logos, guide
+//!   matching, change report and removal guard, EPG mapping and filtering, XMLTV and M3U
+//!   writing, publish), each a [`Stage`] over batches that reports progress to a
+//!   [`GenerationProgress`] and ends with a [`StageReport`](tvarr_core::StageReport) ([`generate`]
+//!   has the table of stages and the rules they follow);
+//! - **its building blocks**, usable alone: stable channel numbers ([`ChannelNumberer`]),
+//!   guide matching ([`GuideMatcher`]), de-duplication across sources ([`Deduplicator`]), the
+//!   change report ([`ChangeTracker`], [`removal_exceeds`]);
+//! - **serialisation**: the [`M3uWriter`] and [`XmltvWriter`] that the generation streams the
+//!   playlist and the guide through;
+//! - **expressions over records**: the adapters that let compiled expressions read and change
+//!   [`ChannelData`](tvarr_core::ChannelData) and [`ProgrammeData`](tvarr_core::ProgrammeData)
+//!   ([`ChannelRecord`], [`ProgrammeRecord`]), the ordered include/exclude [`FilterChain`], and
+//!   the [`MappingPipeline`] of data-mapping rules (the API's rule and filter previews use them
+//!   too).
+//!
+//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework, no ORM, no runtime and
+//! no I/O of its own. Storage, output files, job progress and even sleeping reach it through
+//! `tvarr-core` traits and the small traits here ([`Timer`], [`LogoRewriter`]), implemented by
+//! the callers (`tvarr-app`'s generation job, tests' in-memory stores).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -17,12 +32,15 @@ mod channel_record;
 mod dedup;
 mod error;
 mod filter_chain;
+mod generation;
 mod guide_match;
 mod inline_text;
 mod m3u_writer;
 mod mapping;
 mod numbering;
 mod programme_record;
+mod stage;
+mod stages;
 mod xmltv_writer;
 
 pub use changes::{ChangeTracker, Changes, removal_exceeds};
@@ -30,6 +48,7 @@ pub use channel_record::{ChannelContext, ChannelRecord, stream_source_type_name}
 pub use dedup::Deduplicator;
 pub use error::{InvalidExpression, PipelineError};
 pub use filter_chain::FilterChain;
+pub use generation::{GenerationOptions, GenerationPorts, ProxyDefinition, generate};
 pub use guide_match::{
     CONFIDENCE_NAME_CASE, CONFIDENCE_NAME_FOLDED, CONFIDENCE_NAME_TAGS, CONFIDENCE_NAME_TIMESHIFT,
     CONFIDENCE_TVG_ID, CONFIDENCE_TVG_ID_CASE, GuideFound, GuideMatcher,
@@ -38,6 +57,9 @@ pub use m3u_writer::M3uWriter;
 pub use mapping::MappingPipeline;
 pub use numbering::{AssignedNumbers, ChannelNumberer, NumberCandidate, NumberingSettings};
 pub use programme_record::{ProgrammeContext, ProgrammeRecord, epg_source_type_name};
+pub use stage::{
+    GenerationProgress, LogoRewriter, NoProgress, ProviderLogos, Stage, StageProgress, Timer,
+};
 pub use xmltv_writer::{GENERATOR, MAX_EXTRA_ELEMENTS, XmltvWriter};
 
 /// The expression engine's name for a domain (the two crates spell the same two domains).
