@@ -105,6 +105,20 @@ fn routes() -> &'static [(Vec<String>, Vec<&'static str>)] {
     })
 }
 
+/// Whether a path segment matches a template segment: literally, or around one `{parameter}`
+/// with the text before and after it (`{id}.m3u` matches `abc.m3u`, not `abc`).
+fn segment_matches(template: &str, segment: &str) -> bool {
+    match (template.find('{'), template.find('}')) {
+        (Some(open), Some(close)) if open < close => {
+            let (before, after) = (&template[..open], &template[close + 1..]);
+            segment.len() > before.len() + after.len()
+                && segment.starts_with(before)
+                && segment.ends_with(after)
+        }
+        _ => template == segment,
+    }
+}
+
 /// The methods of the documented path `path` matches, if any.
 fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
     let segments: Vec<&str> = path.split('/').collect();
@@ -113,14 +127,11 @@ fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
     let mut best: Option<(usize, &Vec<&'static str>)> = None;
     for (template, methods) in routes() {
         let matches = template.len() == segments.len()
-            && template.iter().zip(&segments).all(|(t, s)| {
-                if t.starts_with('{') {
-                    !s.is_empty()
-                } else {
-                    t == s
-                }
-            });
-        let fixed = template.iter().filter(|t| !t.starts_with('{')).count();
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| segment_matches(t, s));
+        let fixed = template.iter().filter(|t| !t.contains('{')).count();
         if matches && best.is_none_or(|(most, _)| fixed > most) {
             best = Some((fixed, methods));
         }
@@ -163,6 +174,10 @@ mod tests {
         assert_eq!(allowed_methods("/api/v1/jobs//"), None);
         // A fixed path is not also its neighbour `{id}`.
         assert_eq!(allowed_methods("/api/v1/filters/test"), Some(vec!["POST"]));
+        // A parameter inside a segment matches only with the text around it.
+        assert_eq!(allowed_methods("/proxy/abc.m3u"), Some(vec!["GET", "HEAD"]));
+        assert_eq!(allowed_methods("/proxy/abc"), None);
+        assert_eq!(allowed_methods("/proxy/.m3u"), None);
     }
 
     #[test]

@@ -25,8 +25,12 @@ mod health;
 mod jobs;
 mod mapping;
 mod metrics;
+mod origin;
+mod outputs;
 mod pagination;
+mod proxies;
 mod record_scan;
+mod relay_profiles;
 mod rule_exchange;
 mod sources;
 mod state;
@@ -46,6 +50,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
 pub use error::{ApiError, ExpressionDiagnostic, Problem};
 pub use metrics::Metrics;
+pub use origin::{InvalidIpNetwork, IpNetwork};
 pub use state::{ApiSettings, AppState, Readiness};
 
 #[derive(utoipa::OpenApi)]
@@ -64,6 +69,9 @@ pub use state::{ApiSettings, AppState, Readiness};
         (name = "filters", description = "Filters, trying them on ingested data, and sharing filters and rules"),
         (name = "data-mapping", description = "Data-mapping rules and trying them on ingested data"),
         (name = "expressions", description = "Expression validation and the fields expressions can use"),
+        (name = "proxies", description = "Proxies: what is published, generating it, and its lineup"),
+        (name = "relay-profiles", description = "How relay mode transcodes"),
+        (name = "outputs", description = "What players load: playlists, guides and streams (public)"),
     )
 )]
 struct ApiDoc;
@@ -74,6 +82,9 @@ fn public_routes(cfg: &mut ServiceConfig) {
     cfg.service(health::livez)
         .service(health::readyz)
         .service(health::health)
+        .service(outputs::playlist)
+        .service(outputs::guide)
+        .service(outputs::channel_stream)
         .map(|cfg| {
             cfg.service(web::redirect("/", "/docs/"))
                 .service(web::redirect("/docs", "/docs/"))
@@ -233,7 +244,19 @@ fn protected_api_routes(cfg: &mut ServiceConfig) {
         .service(mapping::update_mapping_rule)
         .service(mapping::delete_mapping_rule)
         .service(rule_exchange::export_rules)
-        .service(rule_exchange::import_rules);
+        .service(rule_exchange::import_rules)
+        .service(proxies::list_proxies)
+        .service(proxies::create_proxy)
+        .service(proxies::get_proxy)
+        .service(proxies::update_proxy)
+        .service(proxies::delete_proxy)
+        .service(proxies::generate_proxy)
+        .service(proxies::proxy_channels)
+        .service(relay_profiles::list_relay_profiles)
+        .service(relay_profiles::create_relay_profile)
+        .service(relay_profiles::get_relay_profile)
+        .service(relay_profiles::update_relay_profile)
+        .service(relay_profiles::delete_relay_profile);
 }
 
 /// The OpenAPI document of every route, as served at `/api/v1/openapi.json`.
@@ -353,6 +376,15 @@ mod tests {
             "/api/v1/expressions/validate",
             "/api/v1/export/filters",
             "/api/v1/import/filters",
+            "/api/v1/proxies",
+            "/api/v1/proxies/{id}",
+            "/api/v1/proxies/{id}/generate",
+            "/api/v1/proxies/{id}/channels",
+            "/api/v1/relay-profiles",
+            "/api/v1/relay-profiles/{id}",
+            "/proxy/{id}.m3u",
+            "/proxy/{id}.xmltv",
+            "/proxy/{proxy_id}/{channel_id}",
         ] {
             assert!(
                 paths.contains_key(path),
@@ -361,5 +393,12 @@ mod tests {
         }
         let problem = &doc["components"]["schemas"]["Problem"]["properties"];
         assert!(problem.get("diagnostics").is_some());
+        // The outputs are public and documented once, as GET (HEAD answers alike).
+        for path in ["/proxy/{id}.m3u", "/proxy/{proxy_id}/{channel_id}"] {
+            let item = paths[path].as_object().unwrap();
+            assert!(item["get"].get("security").is_none(), "{path}");
+            assert!(item.get("head").is_none(), "{path}");
+        }
+        assert!(paths["/api/v1/proxies"]["post"]["security"].is_array());
     }
 }

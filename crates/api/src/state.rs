@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use tvarr_core::{Job, JobQueue, Repositories};
+use tvarr_core::{Job, JobQueue, OutputStore, Repositories};
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
+use crate::origin::IpNetwork;
 
 /// Answers whether the server can do its work (database reachable, migrations applied).
 #[async_trait]
@@ -19,8 +20,17 @@ pub trait Readiness: Send + Sync {
 /// Settings the API needs.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
-    /// The public base URL written into playlists, without a trailing slash.
+    /// The public base URL written into playlists, without a trailing slash: the configured
+    /// one, or the default `http://<listen>`.
     pub base_url: String,
+    /// Whether `base_url` was configured. When it was not, answers use the origin of each
+    /// request instead (see [`ApiSettings::trusted_proxies`]), and a served playlist written
+    /// with the default has it replaced by that origin.
+    pub base_url_configured: bool,
+    /// The reverse proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed when
+    /// no base URL is configured. Empty (the default): nobody's, so the origin is the `Host`
+    /// header a client sent.
+    pub trusted_proxies: Vec<IpNetwork>,
     /// The version reported by `/health`.
     pub version: String,
     /// The shortest time allowed between two runs of a source's `update_cron` (zero: any).
@@ -44,4 +54,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Metrics of this process.
     pub metrics: Arc<Metrics>,
+    /// Where published playlists and guides are read from.
+    pub outputs: Arc<dyn OutputStore>,
 }

@@ -34,6 +34,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/setup"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
+    ("get", "/proxy/{id}.m3u"),
+    ("get", "/proxy/{id}.xmltv"),
+    ("get", "/proxy/{proxy_id}/{channel_id}"),
 ];
 
 /// A database of this test's own, empty and migrated.
@@ -64,6 +67,7 @@ async fn process_state(repos: &Repositories) -> AppState {
         settings: support::test_server().await.state.settings,
         auth: Arc::new(auth),
         metrics: Arc::new(Metrics::new()),
+        outputs: Arc::new(support::Outputs(support::DirOutputs::new())),
     }
 }
 
@@ -291,6 +295,25 @@ async fn the_public_routes_stay_reachable_and_metrics_need_credentials() {
     ] {
         let res = call_service(&app, TestRequest::get().uri(path).to_request()).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    // The outputs players load answer without credentials: here 404, nothing is published.
+    let (proxy, channel) = (Uuid::now_v7(), Uuid::now_v7());
+    for path in [
+        format!("/proxy/{proxy}.m3u"),
+        format!("/proxy/{proxy}.xmltv"),
+        format!("/proxy/{proxy}/{channel}"),
+        format!("/proxy/{proxy}/{channel}.ts"),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let req = TestRequest::default().method(method.clone()).uri(&path);
+            let res = call_service(&app, req.to_request()).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
+            assert_eq!(
+                res.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/problem+json",
+                "{method} {path}"
+            );
+        }
     }
     let res = call_service(
         &app,

@@ -53,6 +53,8 @@ fn list_endpoints(source: StreamSourceId) -> Vec<String> {
         "/api/v1/sources/epg?",
         "/api/v1/filters?",
         "/api/v1/data-mapping?",
+        "/api/v1/proxies?",
+        "/api/v1/relay-profiles?",
     ]
     .into_iter()
     .map(str::to_string)

@@ -2,11 +2,15 @@
 //! database named by `TVARR_TEST_DATABASE_URL` (`postgres://postgres@127.0.0.1:5432/test`,
 //! `mysql://root@127.0.0.1:3306/test`). On a server the tests share one database and run in
 //! parallel, so each test makes its own uniquely named records and asserts only on those.
-//! Access is open (no account); the job queue is a stub.
+//! Access is open (no account); the job queue records jobs (coalescing queued ones, as the real
+//! queue does) and runs nothing; published outputs live in a temporary directory.
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -91,10 +95,176 @@ impl ApiKeyRepository for Unused {
     }
 }
 
+/// A queue that records jobs the way the real one does (a job of the same kind and subject
+/// still queued is answered instead of a new one) and runs none.
+pub struct RecordingQueue(pub Arc<dyn JobRepository>);
+
+#[async_trait]
+impl JobQueue for RecordingQueue {
+    async fn enqueue(&self, job: NewJob) -> RepoResult<Job> {
+        Ok(self.0.create_deduplicated(job).await?.0)
+    }
+    async fn cancel(&self, id: JobId) -> RepoResult<Job> {
+        self.0.request_cancel(id).await
+    }
+}
+
+/// Published outputs in a temporary directory of their own, removed on drop: each commit
+/// writes the file and its gzip form under new names, with a blake3 ETag.
+pub struct DirOutputs {
+    root: PathBuf,
+    published: Mutex<HashMap<(ProxyId, OutputKind), OutputFiles>>,
+}
+
+impl DirOutputs {
+    pub fn new() -> Arc<Self> {
+        let root = std::env::temp_dir().join(format!("tvarr-api-outputs-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&root).unwrap();
+        Arc::new(Self {
+            root,
+            published: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Publishes `content` as the `kind` output of `proxy`, written in pieces as a generation
+    /// writes it.
+    pub async fn publish(
+        self: &Arc<Self>,
+        proxy: ProxyId,
+        kind: OutputKind,
+        content: &[u8],
+    ) -> PublishedOutput {
+        let mut writer = self.begin(proxy, kind).await.unwrap();
+        for piece in content.chunks(1000) {
+            writer.write(piece).await.unwrap();
+        }
+        writer.commit().await.unwrap()
+    }
+
+    fn commit(&self, proxy: ProxyId, kind: OutputKind, content: &[u8]) -> PublishedOutput {
+        let dir = self.root.join(proxy.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let version = Uuid::now_v7().simple().to_string();
+        let plain = dir.join(format!("{}.{version}", kind.as_str()));
+        let gzip = dir.join(format!("{}.{version}.gz", kind.as_str()));
+        std::fs::write(&plain, content).unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(content).unwrap();
+        let compressed = encoder.finish().unwrap();
+        std::fs::write(&gzip, &compressed).unwrap();
+        let output = PublishedOutput {
+            etag: blake3::hash(content).to_hex()[..32].to_string(),
+            modified: Utc::now(),
+            len: content.len() as u64,
+            gzip_len: compressed.len() as u64,
+        };
+        let files = OutputFiles {
+            output: output.clone(),
+            plain,
+            gzip,
+        };
+        let previous = self.published.lock().unwrap().insert((proxy, kind), files);
+        if let Some(previous) = previous {
+            let _ = std::fs::remove_file(previous.plain);
+            let _ = std::fs::remove_file(previous.gzip);
+        }
+        output
+    }
+}
+
+impl Drop for DirOutputs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+struct DirWriter {
+    store: Arc<DirOutputs>,
+    proxy: ProxyId,
+    kind: OutputKind,
+    content: Vec<u8>,
+}
+
+#[async_trait]
+impl OutputWriter for DirWriter {
+    async fn write(&mut self, chunk: &[u8]) -> RepoResult<()> {
+        self.content.extend_from_slice(chunk);
+        Ok(())
+    }
+    async fn commit(self: Box<Self>) -> RepoResult<PublishedOutput> {
+        Ok(self.store.commit(self.proxy, self.kind, &self.content))
+    }
+    async fn abort(self: Box<Self>) -> RepoResult<()> {
+        Ok(())
+    }
+}
+
+/// The [`OutputStore`] of a shared [`DirOutputs`].
+pub struct Outputs(pub Arc<DirOutputs>);
+
+#[async_trait]
+impl OutputStore for Outputs {
+    async fn begin(&self, proxy: ProxyId, kind: OutputKind) -> RepoResult<Box<dyn OutputWriter>> {
+        self.0.begin(proxy, kind).await
+    }
+    async fn current(
+        &self,
+        proxy: ProxyId,
+        kind: OutputKind,
+    ) -> RepoResult<Option<PublishedOutput>> {
+        Ok(self.0.files(proxy, kind).await?.map(|f| f.output))
+    }
+    async fn files(&self, proxy: ProxyId, kind: OutputKind) -> RepoResult<Option<OutputFiles>> {
+        self.0.files(proxy, kind).await
+    }
+    async fn remove(&self, proxy: ProxyId) -> RepoResult<()> {
+        self.0.remove(proxy).await
+    }
+}
+
+impl DirOutputs {
+    pub async fn begin(
+        self: &Arc<Self>,
+        proxy: ProxyId,
+        kind: OutputKind,
+    ) -> RepoResult<Box<dyn OutputWriter>> {
+        Ok(Box::new(DirWriter {
+            store: self.clone(),
+            proxy,
+            kind,
+            content: Vec::new(),
+        }))
+    }
+    pub async fn files(&self, proxy: ProxyId, kind: OutputKind) -> RepoResult<Option<OutputFiles>> {
+        Ok(self.published.lock().unwrap().get(&(proxy, kind)).cloned())
+    }
+    pub async fn remove(&self, proxy: ProxyId) -> RepoResult<()> {
+        self.published
+            .lock()
+            .unwrap()
+            .retain(|(p, _), _| *p != proxy);
+        let _ = std::fs::remove_dir_all(self.root.join(proxy.to_string()));
+        Ok(())
+    }
+}
+
 /// Repositories and the state built on them.
 pub struct TestServer {
     pub repos: Repositories,
     pub state: AppState,
+    /// Where the state's outputs are published.
+    pub outputs: Arc<DirOutputs>,
+}
+
+/// The settings the HTTP tests run with: the base URL `http://localhost:8080`, configured.
+pub fn test_settings() -> ApiSettings {
+    ApiSettings {
+        base_url: "http://localhost:8080".into(),
+        base_url_configured: true,
+        trusted_proxies: Vec::new(),
+        version: "test".into(),
+        cron_min_interval: std::time::Duration::from_secs(300),
+    }
 }
 
 /// A fresh, empty, open (no account) server state.
@@ -106,20 +276,22 @@ pub async fn test_server() -> TestServer {
     let auth = Authenticator::new(repos.users.clone(), repos.api_keys.clone(), [7; 32])
         .await
         .unwrap();
+    let outputs = DirOutputs::new();
     let state = AppState {
         repos: repos.clone(),
-        queue: unused.clone(),
+        queue: Arc::new(RecordingQueue(repos.jobs.clone())),
         readiness: unused,
         job_events: broadcast::channel(16).0,
-        settings: ApiSettings {
-            base_url: "http://localhost:8080".into(),
-            version: "test".into(),
-            cron_min_interval: std::time::Duration::from_secs(300),
-        },
+        settings: test_settings(),
         auth: Arc::new(auth),
         metrics: Arc::new(Metrics::new()),
+        outputs: Arc::new(Outputs(outputs.clone())),
     };
-    TestServer { repos, state }
+    TestServer {
+        repos,
+        state,
+        outputs,
+    }
 }
 
 /// Stores an M3U source named `name` and replaces its channels with `channels`.
