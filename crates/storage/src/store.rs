@@ -260,6 +260,11 @@ impl Store {
         crate::logos::Logos::new(self.db.clone())
     }
 
+    /// The connection, for the stores of this crate built on it.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Every repository as `tvarr-core` trait objects, sharing this store's pool.
     pub fn repositories(&self) -> tvarr_core::Repositories {
         use std::sync::Arc;
