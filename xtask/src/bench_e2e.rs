@@ -8,6 +8,13 @@
 //! `GET /api/v1/sources/stream` every 20 ms meanwhile; a probe that fails or times out counts
 //! as 5 s, so failures raise the p99 instead of vanishing from it.
 //!
+//! `--generate` measures a proxy's generation instead: 50,000 channels and 500,000 programmes
+//! (written for the run, dated around now) are ingested, the server is restarted so that its
+//! peak RSS is the generation's own, and one generation runs, timed beside the guide's ingest
+//! of the same run (the target is a third of it, under 150 MB). Then `GET /proxy/{id}.m3u` and
+//! the gzip guide are requested by 4 clients for 10 s each, idle and while a forced
+//! regeneration runs.
+//!
 //! Options: `--databases sqlite,postgres,mariadb` (default `sqlite`; PostgreSQL and MariaDB at
 //! their usual local addresses, or `TVARR_TEST_POSTGRES_URL` / `TVARR_TEST_MYSQL_URL`),
 //! `--database-url URL` (one database of your own instead), `--only m3u|xmltv`,
@@ -40,12 +47,14 @@ struct Options {
     load_channels: bool,
     load_clients: Vec<usize>,
     load_seconds: u64,
+    generate: bool,
 }
 
 const USAGE: &str = "cargo xtask bench-e2e [--databases sqlite,postgres,mariadb] \
     [--database-url URL] [--only m3u|xmltv] [--fixtures DIR]\n\
     cargo xtask bench-e2e --load-channels [--load-clients 20,100] [--load-seconds 10] \
-    [--databases ...] [--fixtures DIR]";
+    [--databases ...] [--fixtures DIR]\n\
+    cargo xtask bench-e2e --generate [--databases ...]";
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
@@ -56,6 +65,7 @@ fn parse(args: &[String]) -> Result<Options> {
         load_channels: false,
         load_clients: vec![20, 100],
         load_seconds: 10,
+        generate: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -74,6 +84,7 @@ fn parse(args: &[String]) -> Result<Options> {
                 options.fixtures = it.next().map(PathBuf::from).context("--fixtures DIR")?
             }
             "--load-channels" => options.load_channels = true,
+            "--generate" => options.generate = true,
             "--load-clients" => {
                 options.load_clients = it
                     .next()
@@ -395,6 +406,8 @@ fn start_server(data: &Path, database: &str) -> Result<(ServerProcess, u16)> {
             .env("TVARR_DATABASE_URL", database)
             .env("TVARR_WORKERS", "1")
             .env("TVARR_LOG", "warn")
+            // The harness queues every generation itself.
+            .env("TVARR_GENERATION_DEBOUNCE_SECONDS", "86400")
             .stdout(Stdio::null())
             .spawn()
             .context("starting target/release/tvarr-server")?,
@@ -477,6 +490,9 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     if options.load_channels {
         return load_channels(&options, &backends, files_port);
+    }
+    if options.generate {
+        return generate(&backends, &options);
     }
     let mut results = Vec::new();
     let mut idle = Vec::new();
@@ -755,6 +771,215 @@ fn load_channels(options: &Options, backends: &[String], files_port: u16) -> Res
             "channel list targets (< 10 ms alone, p99 < 50 ms) missed: {}",
             missed.join(", ")
         );
+    }
+    Ok(())
+}
+
+fn post(port: u16, path: &str, body: &str, expect: u16) -> Result<String> {
+    let (status, answer) = request(port, "POST", path, Some(body))?;
+    if status != expect {
+        bail!("POST {path} answered {status}: {answer}");
+    }
+    Ok(answer)
+}
+
+/// `GET path` with `Accept-Encoding: gzip` from `clients` threads for `duration`: requests per
+/// second, and MB/s of body.
+fn load_output(
+    port: u16,
+    path: &str,
+    gzip: bool,
+    clients: usize,
+    duration: Duration,
+) -> (f64, f64) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                let (mut n, mut bytes) = (0u64, 0u64);
+                while Instant::now() < deadline {
+                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                        continue;
+                    };
+                    let encoding = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
+                    if write!(
+                        stream,
+                        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{encoding}Connection: close\r\n\r\n"
+                    )
+                    .is_err()
+                    {
+                        continue;
+                    }
+                    let mut sink = Vec::new();
+                    if let Ok(read) = stream.read_to_end(&mut sink)
+                        && sink.starts_with(b"HTTP/1.1 200")
+                    {
+                        n += 1;
+                        bytes += read as u64;
+                    }
+                }
+                (n, bytes)
+            })
+        })
+        .collect();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for t in threads {
+        let (a, b) = t.join().unwrap_or_default();
+        n += a;
+        bytes += b;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    (n as f64 / secs, bytes as f64 / secs / 1e6)
+}
+
+/// `--generate`: a proxy of 50,000 channels and 500,000 programmes.
+fn generate(backends: &[String], options: &Options) -> Result<()> {
+    let inputs = std::env::temp_dir().join(format!("tvarr-bench-{}-proxy", std::process::id()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    // Ten programmes of up to 90 minutes from 6 hours ago: all inside the default window.
+    crate::gen_fixtures::write_proxy_pair(&inputs, now - 6 * 3600)?;
+    let files_port = serve_files(inputs.clone())?;
+    let mut rows = Vec::new();
+    let mut missed = Vec::new();
+    for backend in backends {
+        let data = std::env::temp_dir().join(format!("tvarr-bench-{}-gen", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        let database = bench_database(options, backend, &data)?;
+        let (server, port) = start_server(&data, &database.url)?;
+        println!(
+            "==> ingesting 50,000 channels and 500,000 programmes on {}",
+            database.backend
+        );
+        let stream = create_source(
+            port,
+            "stream",
+            &format!("http://127.0.0.1:{files_port}/proxy-50k.m3u"),
+        )?;
+        let guide = create_source(
+            port,
+            "epg",
+            &format!("http://127.0.0.1:{files_port}/proxy-guide-500k.xml"),
+        )?;
+        let job = queue_ingest(port, "stream", &stream)?;
+        let done = wait_job(port, &job)?;
+        if json_field(&done, "status").as_deref() != Some("succeeded") {
+            bail!("the channel ingest did not succeed: {done}");
+        }
+        let started = Instant::now();
+        let job = queue_ingest(port, "epg", &guide)?;
+        let done = wait_job(port, &job)?;
+        let guide_ingest = started.elapsed();
+        if json_field(&done, "status").as_deref() != Some("succeeded") {
+            bail!("the guide ingest did not succeed: {done}");
+        }
+        println!("    guide ingest: {:.2} s", guide_ingest.as_secs_f64());
+        drop(server);
+        // A fresh process: its peak RSS is the generation's.
+        let (server, port) = start_server(&data, &database.url)?;
+        let pid = server.0.id();
+        let body = format!(
+            r#"{{"name":"bench","stream_source_ids":["{stream}"],"epg_source_ids":["{guide}"],"filter_ids":[],"starting_channel_number":1,"numbering":"sequential","proxy_mode":"redirect","cache_logos":false}}"#
+        );
+        let proxy =
+            json_field(&post(port, "/api/v1/proxies", &body, 201)?, "id").context("proxy id")?;
+        let started = Instant::now();
+        let job = json_field(
+            &post(
+                port,
+                &format!("/api/v1/proxies/{proxy}/generate"),
+                "{}",
+                202,
+            )?,
+            "job_id",
+        )
+        .context("job id")?;
+        let done = wait_job(port, &job)?;
+        let wall = started.elapsed();
+        if json_field(&done, "status").as_deref() != Some("succeeded") {
+            bail!("the generation did not succeed: {done}");
+        }
+        let peak = rss_kib(pid, "VmHWM:") as f64 / 1024.0;
+        let (_, details) = request(port, "GET", &format!("/api/v1/proxies/{proxy}"), None)?;
+        let summary: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
+        let channels = summary["last_generation"]["channels"].to_string();
+        let programmes = summary["last_generation"]["programmes"].to_string();
+        let ratio = wall.as_secs_f64() / guide_ingest.as_secs_f64().max(1e-9);
+        println!(
+            "    generation: {channels} channels, {programmes} programmes in {:.2} s ({ratio:.2}x the guide ingest), peak RSS {peak:.1} MiB",
+            wall.as_secs_f64()
+        );
+        let verdict = if ratio <= 1.0 / 3.0 && peak < 150.0 && wall <= Duration::from_secs(8) {
+            "met"
+        } else if database.backend == "sqlite" {
+            missed.push(format!("{} generation", database.backend));
+            "MISSED (< 1/3 of the ingest, < 8 s, < 150 MiB)"
+        } else {
+            "(SQLite only)"
+        };
+        rows.push(format!(
+            "| {} | generate 50k channels / 500k programmes | {channels} / {programmes} | {:.2} s | {:.2} s | {ratio:.2} | {peak:.1} MiB | {verdict} |",
+            database.backend,
+            wall.as_secs_f64(),
+            guide_ingest.as_secs_f64()
+        ));
+        let seconds = Duration::from_secs(10);
+        for during in ["idle", "a forced regeneration"] {
+            let job = if during == "idle" {
+                None
+            } else {
+                Some(
+                    json_field(
+                        &post(
+                            port,
+                            &format!("/api/v1/proxies/{proxy}/generate?force=true"),
+                            "{}",
+                            202,
+                        )?,
+                        "job_id",
+                    )
+                    .context("job id")?,
+                )
+            };
+            for (path, gzip) in [
+                (format!("/proxy/{proxy}.m3u"), false),
+                (format!("/proxy/{proxy}.xmltv"), true),
+            ] {
+                let (per_second, mb) = load_output(port, &path, gzip, 4, seconds);
+                let what = if gzip { format!("{path} (gzip)") } else { path };
+                println!("    {during}: {what}: {per_second:.1} req/s, {mb:.0} MB/s");
+                rows.push(format!(
+                    "| {} | serve {what}, 4 clients, {during} | | | | | {per_second:.1} req/s, {mb:.0} MB/s | |",
+                    database.backend
+                ));
+            }
+            if let Some(job) = job {
+                let done = wait_job(port, &job)?;
+                println!(
+                    "    the regeneration ended {}",
+                    json_field(&done, "status").unwrap_or_default()
+                );
+            }
+        }
+        drop(server);
+        drop(database);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    let _ = std::fs::remove_dir_all(&inputs);
+    println!("\nbench-e2e --generate\n");
+    println!(
+        "| database | run | channels / programmes | wall | guide ingest (same run) | ratio | peak RSS / serving | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for row in &rows {
+        println!("{row}");
+    }
+    if !missed.is_empty() {
+        bail!("generation targets missed: {}", missed.join(", "));
     }
     Ok(())
 }

@@ -387,6 +387,63 @@ fn xmltv_time(unix: i64) -> String {
     )
 }
 
+/// Channels of the generation benchmark's playlist, each with a guide channel.
+pub const PROXY_CHANNELS: u32 = 50_000;
+/// Programmes per guide channel of the generation benchmark's guide.
+pub const PROXY_PROGRAMMES_PER_CHANNEL: u32 = 10;
+
+/// The generation benchmark's inputs: `proxy-50k.m3u` (50,000 channels, each with the `tvg-id`
+/// of a guide channel) and `proxy-guide-500k.xml` (10 programmes per channel from `start_unix`,
+/// so that they fall inside a proxy's guide window around the time of the run).
+pub fn write_proxy_pair(dir: &Path, start_unix: i64) -> Result<(PathBuf, PathBuf)> {
+    fs::create_dir_all(dir)?;
+    let mut rng = Xorshift(SEED ^ 0x1234);
+    let playlist = dir.join("proxy-50k.m3u");
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(&playlist)?);
+    writeln!(w, "#EXTM3U")?;
+    for c in 0..PROXY_CHANNELS {
+        let name = channel_name(&mut rng, c);
+        writeln!(
+            w,
+            "#EXTINF:-1 tvg-id=\"px{c}.tvarr\" tvg-name=\"{name}\" tvg-logo=\"https://logo.example/px/{c}.png\" group-title=\"{}\",{name}\nhttp://cdn.example:8080/live/px/{c}.ts",
+            rng.pick(GROUPS)
+        )?;
+    }
+    w.flush()?;
+    let guide = dir.join("proxy-guide-500k.xml");
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(&guide)?);
+    writeln!(
+        w,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv generator-info-name=\"tvarr bench\">"
+    )?;
+    for c in 0..PROXY_CHANNELS {
+        writeln!(
+            w,
+            "  <channel id=\"px{c}.tvarr\"><display-name>Guide {c}</display-name></channel>"
+        )?;
+    }
+    for c in 0..PROXY_CHANNELS {
+        let mut start = start_unix;
+        for p in 0..PROXY_PROGRAMMES_PER_CHANNEL {
+            let stop = start + [30, 60, 90][rng.below(3) as usize] * 60;
+            writeln!(
+                w,
+                "  <programme start=\"{} +0000\" stop=\"{} +0000\" channel=\"px{c}.tvarr\">\n    <title lang=\"en\">{}</title>\n    <desc lang=\"en\">{}</desc>\n    <category lang=\"en\">{}</category>\n    <episode-num system=\"onscreen\">E{}</episode-num>\n  </programme>",
+                xmltv_time(start),
+                xmltv_time(stop),
+                xml_escape(rng.pick(TITLES)),
+                xml_escape(rng.pick(SENTENCES)),
+                rng.pick(CATEGORIES),
+                p + 1
+            )?;
+            start = stop;
+        }
+    }
+    writeln!(w, "</tv>")?;
+    w.flush()?;
+    Ok((playlist, guide))
+}
+
 fn write_xtream(dir: &Path) -> Result<()> {
     let mut rng = Xorshift(SEED ^ 0xAAAA);
     fs::write(

@@ -30,6 +30,11 @@ pub struct JobView {
     pub progress: JobProgress,
     /// Why it failed (provider credentials in URLs masked).
     pub error: Option<String>,
+    /// What it produced, once it ended: a generation's summary (its stages with their
+    /// durations and counts, the change report, how channels matched their guide).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
     /// Whether cancellation was requested.
     pub cancel_requested: bool,
     /// How many times a worker started it.
@@ -51,6 +56,7 @@ impl From<Job> for JobView {
             status: j.status,
             progress: j.progress,
             error: j.error.as_deref().map(redact_text),
+            result: j.result,
             cancel_requested: j.cancel_requested,
             attempts: j.attempts,
             created_at: j.created_at,

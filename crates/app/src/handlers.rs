@@ -9,29 +9,54 @@ use async_trait::async_trait;
 use tracing::Instrument;
 use tvarr_api::Metrics;
 use tvarr_core::{
-    EpgSourceId, IngestState, Job, JobId, JobKind, JobProgress, Repositories, StreamSourceId,
+    EpgSourceId, IngestState, Job, JobId, JobKind, JobProgress, OutputStore, Repositories,
+    StreamSourceId,
 };
 use tvarr_ingest::fetch::Fetcher;
 use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, ProgressSnapshot};
 use tvarr_jobs::{HandlerRegistry, JobContext, JobError, JobHandler};
 use uuid::Uuid;
 
+use crate::generation::GenerateHandler;
+use crate::regeneration::Regeneration;
+
+/// What the generation handler needs besides the repositories.
+pub(crate) struct GenerationWiring {
+    /// Where outputs are published.
+    pub(crate) outputs: Arc<dyn OutputStore>,
+    /// The base URL written into the outputs.
+    pub(crate) base_url: String,
+    /// How long a generation waits for a running ingest of its sources.
+    pub(crate) ingest_wait: Duration,
+    /// Told of every successful ingest, to regenerate the proxies that use the source.
+    pub(crate) regeneration: Option<Regeneration>,
+}
+
 /// Every handler this build knows, wired to `repos`, ingesting with `settings`.
-pub fn registry(
+pub(crate) fn registry(
     repos: Repositories,
     fetcher: Arc<dyn Fetcher>,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
+    generation: GenerationWiring,
 ) -> HandlerRegistry {
+    let generate = Arc::new(GenerateHandler {
+        repos: repos.clone(),
+        outputs: generation.outputs,
+        base_url: generation.base_url,
+        ingest_wait: generation.ingest_wait,
+    });
     let ingest = Arc::new(IngestHandler {
         repos,
         fetcher,
         settings,
         metrics,
+        regeneration: generation.regeneration,
     });
     let mut registry = HandlerRegistry::new();
     registry.register(JobKind::IngestStream, ingest.clone());
     registry.register(JobKind::IngestEpg, ingest);
+    registry.register(JobKind::GenerateProxy, generate);
     registry
 }
 
@@ -41,6 +66,7 @@ struct IngestHandler {
     fetcher: Arc<dyn Fetcher>,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
+    regeneration: Option<Regeneration>,
 }
 
 /// Progress from the ingest (synchronous, called from its task) kept here, and written to the
@@ -230,6 +256,11 @@ impl IngestHandler {
                 report
             }
         };
+        if report.outcome.state == IngestState::Ok
+            && let Some(regeneration) = &self.regeneration
+        {
+            regeneration.source_ingested(subject);
+        }
         tracing::info!(
             state = report.outcome.state.as_str(),
             records = report.outcome.record_count,
@@ -436,6 +467,7 @@ mod tests {
             ),
             settings: IngestSettings::default(),
             metrics: Arc::new(Metrics::new()),
+            regeneration: None,
         };
         let scopes = LossyEventScopes::default();
         let _default =

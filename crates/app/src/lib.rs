@@ -11,7 +11,9 @@
 )]
 
 mod error;
+mod generation;
 mod handlers;
+mod regeneration;
 mod runtime;
 mod schedules;
 pub mod settings;

@@ -9,15 +9,17 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tvarr_api::{ApiSettings, AppState, Authenticator, Metrics, Readiness};
-use tvarr_core::{Job, JobId, JobQueue, NewJob, RepoError, RepoResult, Repositories};
+use tvarr_core::{Job, JobId, JobQueue, NewJob, OutputStore, RepoError, RepoResult, Repositories};
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_jobs::{
     CronScheduler, JobEvents, JobScheduler, JobsError, Queue, QueueConfig, WorkerRuntime,
 };
-use tvarr_storage::Store;
+use tvarr_storage::{DatabaseOutputStore, DirectoryOutputStore, Store};
 
 use crate::error::AppError;
-use crate::settings::{Settings, redact};
+use crate::handlers::GenerationWiring;
+use crate::regeneration::Regeneration;
+use crate::settings::{OutputStoreKind, Settings, redact};
 
 /// How long the process may take to stop after SIGTERM or SIGINT.
 const STOP_DEADLINE: Duration = Duration::from_secs(9);
@@ -177,6 +179,35 @@ fn worker_options(settings: &Settings, concurrency: usize) -> tvarr_jobs::Worker
     }
 }
 
+/// The store generated outputs are published to, as the settings say.
+fn output_store(settings: &Settings, store: &Store) -> Result<Arc<dyn OutputStore>, AppError> {
+    let outputs: Arc<dyn OutputStore> = match settings.output_store {
+        OutputStoreKind::Directory => Arc::new(
+            DirectoryOutputStore::new(settings.data_dir.join("outputs"))
+                .map_err(|e| AppError::Start(format!("cannot open the output directory: {e}")))?,
+        ),
+        OutputStoreKind::Database => Arc::new(
+            DatabaseOutputStore::new(store, settings.data_dir.join("output-cache")).map_err(
+                |e| AppError::Start(format!("cannot open the output cache directory: {e}")),
+            )?,
+        ),
+    };
+    Ok(outputs)
+}
+
+fn generation_wiring(
+    settings: &Settings,
+    outputs: Arc<dyn OutputStore>,
+    regeneration: Regeneration,
+) -> GenerationWiring {
+    GenerationWiring {
+        outputs,
+        base_url: settings.base_url.clone(),
+        ingest_wait: settings.generation_ingest_wait,
+        regeneration: Some(regeneration),
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT: the API and outputs, the cron scheduler, and
 /// `settings.workers` in-process workers.
 pub async fn run_server(settings: Settings) -> Result<(), AppError> {
@@ -201,12 +232,20 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         tracing::info!(rows = swept, "removed data of ingests that never finished");
     }
 
+    let outputs = output_store(&settings, &store)?;
     if settings.workers > 0 {
+        let (regeneration, _) = Regeneration::spawn(
+            repos.proxies.clone(),
+            scheduler.clone(),
+            settings.generation_debounce,
+            shutdown.clone(),
+        );
         let registry = crate::handlers::registry(
             repos.clone(),
             fetcher(settings.fetch.clone())?,
             settings.ingest.clone(),
             metrics.clone(),
+            generation_wiring(&settings, outputs.clone(), regeneration),
         );
         let runtime = WorkerRuntime::new(queue, repos.jobs.clone(), registry, worker_name())
             .with_options(worker_options(&settings, settings.workers))
@@ -283,11 +322,14 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
 
     let state = AppState {
         repos,
+        outputs,
         queue: Arc::new(SchedulerQueue(scheduler)),
         readiness: Arc::new(StoreReadiness(store.clone())),
         job_events,
         settings: ApiSettings {
             base_url: settings.base_url.clone(),
+            base_url_configured: settings.base_url_configured,
+            trusted_proxies: settings.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             cron_min_interval: settings.cron_min_interval,
         },
@@ -352,16 +394,24 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
         queue,
     } = opened;
     let metrics = Arc::new(Metrics::new());
+    let shutdown = CancellationToken::new();
+    let outputs = output_store(&settings, &store)?;
+    let (regeneration, _) = Regeneration::spawn(
+        repos.proxies.clone(),
+        JobScheduler::new(repos.jobs.clone(), queue.clone()),
+        settings.generation_debounce,
+        shutdown.clone(),
+    );
     let registry = crate::handlers::registry(
         repos.clone(),
         fetcher(settings.fetch.clone())?,
         settings.ingest.clone(),
         metrics,
+        generation_wiring(&settings, outputs, regeneration),
     );
     let workers = settings.workers.max(1);
     let runtime = WorkerRuntime::new(queue, repos.jobs.clone(), registry, worker_name())
         .with_options(worker_options(&settings, workers));
-    let shutdown = CancellationToken::new();
     let stopper = shutdown.clone();
     let stop_deadline = Arc::new(std::sync::OnceLock::new());
     let deadline_setter = stop_deadline.clone();

@@ -1,4 +1,4 @@
-//! Cron schedules of the sources, for `tvarr-jobs`' `CronScheduler`, and the source
+//! Cron schedules of the sources and proxies, for `tvarr-jobs`' `CronScheduler`, and the source
 //! repositories that tell the scheduler when a schedule changes.
 
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use tvarr_core::{
 };
 use tvarr_jobs::{ScheduleProvider, ScheduleRefresh};
 
-/// The `update_cron` of every enabled stream and EPG source.
+/// The `update_cron` of every enabled stream and EPG source (an ingest) and of every proxy
+/// (a generation).
 pub struct SourceSchedules {
     repos: Repositories,
 }
@@ -71,6 +72,19 @@ impl ScheduleProvider for SourceSchedules {
             )),
             Err(e) => tracing::warn!(error = %e, "cannot read EPG source schedules"),
         }
+        match self.repos.proxies.list(page).await {
+            Ok(proxies) => out.extend(proxies.items.into_iter().filter_map(|p| {
+                let cron = p.input.update_cron?;
+                Some((
+                    NewJob {
+                        kind: JobKind::GenerateProxy,
+                        subject_id: Some(p.id.as_uuid()),
+                    },
+                    cron,
+                ))
+            })),
+            Err(e) => tracing::warn!(error = %e, "cannot read proxy schedules"),
+        }
         out
     }
 
@@ -86,6 +100,10 @@ impl ScheduleProvider for SourceSchedules {
             JobKind::IngestEpg => {
                 let found = self.repos.epg_sources.get(subject.into()).await;
                 still_scheduled(found.map(|s| (s.enabled, s.update_cron)), expr)
+            }
+            JobKind::GenerateProxy => {
+                let found = self.repos.proxies.get(subject.into()).await;
+                still_scheduled(found.map(|p| (true, p.input.update_cron)), expr)
             }
             _ => true,
         }

@@ -34,6 +34,23 @@ pub struct Settings {
     pub queue_url: String,
     /// The public base URL written into playlists, without a trailing slash.
     pub base_url: String,
+    /// Whether `base_url` was set (flag, environment or file). When it was not, the outputs
+    /// use the origin each request came to instead of the default `http://<listen>`.
+    pub base_url_configured: bool,
+    /// Reverse proxies whose `X-Forwarded-Proto`/`X-Forwarded-Host` are believed when no base
+    /// URL is configured (`TVARR_TRUSTED_PROXIES`: addresses or networks, comma-separated;
+    /// default none).
+    pub trusted_proxies: Vec<tvarr_api::IpNetwork>,
+    /// Where generated outputs are published (`TVARR_OUTPUT_STORE`: `directory`, the default,
+    /// or `database` when workers on other machines generate what this server serves).
+    pub output_store: OutputStoreKind,
+    /// Quiet time after a source's ingest before the proxies that use it are regenerated, so
+    /// that several ingests finishing together cause one generation per proxy
+    /// (`TVARR_GENERATION_DEBOUNCE_SECONDS`, default 10).
+    pub generation_debounce: std::time::Duration,
+    /// How long a generation waits for a running ingest of its sources before it uses their
+    /// last good data (`TVARR_GENERATION_INGEST_WAIT_SECONDS`, default 300).
+    pub generation_ingest_wait: std::time::Duration,
     /// Workers run inside the server process (0: none; use `tvarr-worker`).
     pub workers: usize,
     /// Log filter (`info`, `tvarr=debug,info`, …).
@@ -54,6 +71,27 @@ pub struct Settings {
     pub fetch: FetchOptions,
     /// Ingest tuning and the shrink guard (`TVARR_INGEST_MAX_SHRINK`).
     pub ingest: IngestSettings,
+}
+
+/// Where generated outputs are published.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputStoreKind {
+    /// Files in `<data-dir>/outputs`: one box, or processes that share the data directory.
+    #[default]
+    Directory,
+    /// The database, with a local cache in each process: workers on other machines.
+    Database,
+}
+
+impl FromStr for OutputStoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "directory" => Ok(Self::Directory),
+            "database" => Ok(Self::Database),
+            other => Err(format!("`{other}` is not `directory` or `database`")),
+        }
+    }
 }
 
 /// Command-line flags. Every one is optional: unset flags fall back to the environment,
@@ -129,6 +167,22 @@ pub struct Flags {
     /// [env: TVARR_CRON_MIN_INTERVAL_SECONDS] [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub cron_min_interval_seconds: Option<u64>,
+    /// Reverse proxies whose X-Forwarded-* headers are believed, comma-separated addresses or
+    /// networks [env: TVARR_TRUSTED_PROXIES] [default: none].
+    #[arg(long, value_name = "NETWORKS")]
+    pub trusted_proxies: Option<String>,
+    /// Where generated outputs are published: `directory` or `database`
+    /// [env: TVARR_OUTPUT_STORE] [default: directory].
+    #[arg(long, value_name = "STORE")]
+    pub output_store: Option<String>,
+    /// Quiet time after an ingest before its proxies are regenerated, in seconds
+    /// [env: TVARR_GENERATION_DEBOUNCE_SECONDS] [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub generation_debounce_seconds: Option<u64>,
+    /// How long a generation waits for a running ingest of its sources, in seconds
+    /// [env: TVARR_GENERATION_INGEST_WAIT_SECONDS] [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub generation_ingest_wait_seconds: Option<u64>,
 }
 
 /// The TOML file: the same settings as the flags, by the same names with underscores.
@@ -155,6 +209,10 @@ struct FileSettings {
     fetch_allow_private_networks: Option<bool>,
     import_dir: Option<PathBuf>,
     cron_min_interval_seconds: Option<u64>,
+    output_store: Option<String>,
+    trusted_proxies: Option<String>,
+    generation_debounce_seconds: Option<u64>,
+    generation_ingest_wait_seconds: Option<u64>,
 }
 
 /// Why settings could not be loaded.
@@ -256,11 +314,12 @@ impl Settings {
             &queue_url,
             &["sqlite", "postgres", "postgresql", "redis", "rediss"],
         )?;
-        let base_url = flags
+        let configured_base_url = flags
             .base_url
             .or_else(|| env("TVARR_BASE_URL"))
-            .or(file.base_url)
-            .unwrap_or_else(|| format!("http://{listen}"));
+            .or(file.base_url);
+        let base_url_configured = configured_base_url.is_some();
+        let base_url = configured_base_url.unwrap_or_else(|| format!("http://{listen}"));
         check_scheme("base_url", &base_url, &["http", "https"])?;
         let base_url = base_url.trim_end_matches('/').to_string();
         let workers = match flags.workers {
@@ -417,6 +476,46 @@ impl Settings {
             file.cron_min_interval_seconds,
             300,
         )?);
+        let output_store_text = layered(
+            flags.output_store,
+            &env,
+            "TVARR_OUTPUT_STORE",
+            file.output_store,
+            "directory".to_string(),
+        )?;
+        let output_store = output_store_text
+            .parse::<OutputStoreKind>()
+            .map_err(|reason| SettingsError::Invalid {
+                name: "output_store",
+                value: output_store_text.clone(),
+                reason,
+            })?;
+        let trusted_text = flags
+            .trusted_proxies
+            .or_else(|| env("TVARR_TRUSTED_PROXIES"))
+            .or(file.trusted_proxies)
+            .unwrap_or_default();
+        let trusted_proxies = tvarr_api::IpNetwork::parse_list(&trusted_text).map_err(|e| {
+            SettingsError::Invalid {
+                name: "trusted_proxies",
+                value: trusted_text.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let generation_debounce = Duration::from_secs(layered(
+            flags.generation_debounce_seconds,
+            &env,
+            "TVARR_GENERATION_DEBOUNCE_SECONDS",
+            file.generation_debounce_seconds,
+            10,
+        )?);
+        let generation_ingest_wait = Duration::from_secs(layered(
+            flags.generation_ingest_wait_seconds,
+            &env,
+            "TVARR_GENERATION_INGEST_WAIT_SECONDS",
+            file.generation_ingest_wait_seconds,
+            300,
+        )?);
         let allow_private_networks = layered(
             flags.fetch_allow_private_networks,
             &env,
@@ -446,6 +545,11 @@ impl Settings {
             database_url,
             queue_url,
             base_url,
+            base_url_configured,
+            trusted_proxies,
+            output_store,
+            generation_debounce,
+            generation_ingest_wait,
             workers,
             log,
             log_format,
@@ -573,6 +677,13 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://./data/tvarr.db?mode=rwc");
         assert_eq!(s.queue_url, "sqlite://./data/queue.db?mode=rwc");
         assert_eq!(s.base_url, "http://0.0.0.0:8080");
+        assert!(
+            !s.base_url_configured,
+            "the default base is not a configured one"
+        );
+        assert_eq!(s.output_store, OutputStoreKind::Directory);
+        assert_eq!(s.generation_debounce, Duration::from_secs(10));
+        assert_eq!(s.generation_ingest_wait, Duration::from_secs(300));
         assert_eq!(s.log, "info");
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.workers >= 1);
@@ -597,6 +708,7 @@ mod tests {
         assert_eq!(s.workers, 3);
         assert_eq!(s.log, "warn");
         assert_eq!(s.base_url, "https://tv.example");
+        assert!(s.base_url_configured);
     }
 
     #[test]
@@ -841,5 +953,36 @@ mod tests {
             load(flags, &[]),
             Err(SettingsError::ParseFile { .. })
         ));
+    }
+
+    #[test]
+    fn the_output_store_and_generation_timings_are_settings() {
+        let s = load(
+            Flags::default(),
+            &[
+                ("TVARR_OUTPUT_STORE", "Database"),
+                ("TVARR_GENERATION_DEBOUNCE_SECONDS", "0"),
+                ("TVARR_GENERATION_INGEST_WAIT_SECONDS", "30"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.output_store, OutputStoreKind::Database);
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.generation_debounce, Duration::ZERO);
+        assert_eq!(s.generation_ingest_wait, Duration::from_secs(30));
+        let s = load(
+            Flags::default(),
+            &[("TVARR_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")],
+        )
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        let err = load(
+            Flags::default(),
+            &[("TVARR_TRUSTED_PROXIES", "10.0.0.0/40")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let err = load(Flags::default(), &[("TVARR_OUTPUT_STORE", "s3")]).unwrap_err();
+        assert!(err.to_string().contains("output_store"), "{err}");
     }
 }

@@ -1,0 +1,405 @@
+//! End-to-end: from fixture sources through filters, mapping rules, numbering and guide
+//! matching to the published playlist and guide, on the real `tvarr-server` binary (SQLite by
+//! default; PostgreSQL or MariaDB when `TVARR_TEST_DATABASE_URL` says so).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tvarr_testkit::{ProviderServer, Route, TvarrProcess, free_port, test_database_url};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tvarr-server");
+const PLAYLIST: &str = "../../fixtures/external/m3u/free-tv-history/playlist_japan@dec69b9.m3u8";
+const GUIDE: &str = "../../fixtures/external/xmltv/japanterebi/guide@mxtv.xml";
+
+/// The channels of the fixture's `地上波（東京）` group, in the playlist's order (read with
+/// grep, not with our parser).
+const TERRESTRIAL: [&str; 7] = [
+    "NHK総合 東京",
+    "NHK Eテレ",
+    "日本テレビ",
+    "テレビ朝日",
+    "TBSテレビ",
+    "テレビ東京",
+    "フジテレビ",
+];
+
+struct Server {
+    process: TvarrProcess,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(extra_env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let database = test_database_url(dir.path()).await;
+        let data_dir = dir.path().to_str().unwrap().to_string();
+        let mut env = vec![
+            ("TVARR_LISTEN", listen.as_str()),
+            ("TVARR_DATA_DIR", data_dir.as_str()),
+            ("TVARR_DATABASE_URL", database.as_str()),
+            ("TVARR_WORKERS", "2"),
+        ];
+        env.extend_from_slice(extra_env);
+        let process = TvarrProcess::spawn(BINARY, &[], &env, port).unwrap();
+        let server = Server {
+            process,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = server.client.get(server.url("/livez")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "tvarr-server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.process.base_url)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn text(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, path: &str, body: Value) -> String {
+        let (status, created) = self.post(path, body).await;
+        assert_eq!(status, 201, "{path}: {created}");
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits for `job_id` to end; returns the job.
+    async fn wait(&self, job_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, job) = self.get(&format!("/api/v1/jobs/{job_id}")).await;
+            if matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job did not end: {job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn run(&self, path: &str) -> Value {
+        let (status, accepted) = self.post(path, json!({})).await;
+        assert_eq!(status, 202, "{path}: {accepted}");
+        let job = self.wait(accepted["job_id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "succeeded", "{path}: {job}");
+        job
+    }
+}
+
+/// `(tvg-chno, name, url)` of every entry of an M3U, read line by line.
+fn entries(m3u: &str) -> Vec<(u32, String, String)> {
+    let mut out = Vec::new();
+    let mut lines = m3u.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("#EXTINF:") else {
+            continue;
+        };
+        let number = info
+            .split("tvg-chno=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no tvg-chno in {line}"));
+        let name = info.rsplit_once(',').unwrap().1.to_string();
+        let url = lines.next().unwrap().to_string();
+        out.push((number, name, url));
+    }
+    out
+}
+
+/// The fixture guide (27 and 28 March 2026) moved to tomorrow and the day after, so that
+/// every programme falls inside a proxy's default guide window whenever the test runs.
+fn moved_to_tomorrow() -> String {
+    let guide = std::fs::read_to_string(GUIDE).unwrap();
+    let day = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).format("%Y%m%d");
+    guide
+        .replace("\"20260327", &format!("\"{}", day(1)))
+        .replace("\"20260328", &format!("\"{}", day(2)))
+}
+
+/// Moves the fixture playlist's first entry to the end and adds a channel: what a provider's
+/// reshuffle looks like.
+fn reshuffled(playlist: &str) -> String {
+    let (header, body) = playlist.split_once('\n').unwrap();
+    let first_start = body.find("#EXTINF").unwrap();
+    let second_start = first_start + 1 + body[first_start + 1..].find("#EXTINF").unwrap();
+    let first = &body[first_start..second_start];
+    format!(
+        "{header}\n{}{}\n{first}#EXTINF:-1 group-title=\"地上波（東京）\",テレビ新局\nhttp://new.example/1.m3u8\n",
+        &body[..first_start],
+        body[second_start..].trim_end(),
+    )
+}
+
+#[tokio::test]
+async fn a_proxy_of_the_fixtures_publishes_its_lineup_and_keeps_numbers_across_a_reshuffle() {
+    let provider = ProviderServer::start().await.unwrap();
+    let playlist = std::fs::read_to_string(PLAYLIST).unwrap();
+    provider.route(
+        "/japan.m3u8",
+        Route::ok("audio/x-mpegurl", playlist.clone()),
+    );
+    provider.route(
+        "/guide.xml",
+        Route::ok("application/xml", moved_to_tomorrow()),
+    );
+    let server = Server::start(&[("TVARR_GENERATION_DEBOUNCE_SECONDS", "3600")]).await;
+
+    // Before anything is generated, the outputs are a 404.
+    let (status, _) = server
+        .get("/proxy/00000000-0000-7000-8000-000000000000.m3u")
+        .await;
+    assert_eq!(status, 404);
+
+    let stream = server
+        .create(
+            "/api/v1/sources/stream",
+            json!({"name": "japan", "source_type": "m3u", "url": provider.url("/japan.m3u8")}),
+        )
+        .await;
+    let guide = server
+        .create(
+            "/api/v1/sources/epg",
+            json!({"name": "mx", "source_type": "xmltv", "url": provider.url("/guide.xml")}),
+        )
+        .await;
+    server
+        .run(&format!("/api/v1/sources/stream/{stream}/ingest"))
+        .await;
+    server
+        .run(&format!("/api/v1/sources/epg/{guide}/ingest"))
+        .await;
+
+    let filter = server
+        .create(
+            "/api/v1/filters",
+            json!({"name": "tokyo", "domain": "stream", "action": "include",
+                   "expression": "group_title == \"地上波（東京）\" OR channel_name starts_with \"TOKYO MX\""}),
+        )
+        .await;
+    // The playlist gives TOKYO MX no tvg-id: a rule points it at the guide's channel.
+    server
+        .create(
+            "/api/v1/data-mapping",
+            json!({"name": "mx guide", "domain": "stream", "priority": 1, "enabled": true,
+                   "expression": "channel_name starts_with \"TOKYO MX\" SET tvg_id = \"TokyoMX1.jp\""}),
+        )
+        .await;
+    let proxy = server
+        .create(
+            "/api/v1/proxies",
+            json!({
+                "name": "tokyo",
+                "stream_source_ids": [stream],
+                "epg_source_ids": [guide],
+                "filter_ids": [filter],
+                "starting_channel_number": 100,
+                "numbering": "sequential",
+                "proxy_mode": "redirect",
+                "cache_logos": false,
+            }),
+        )
+        .await;
+    let job = server
+        .run(&format!("/api/v1/proxies/{proxy}/generate"))
+        .await;
+    assert_eq!(job["result"]["channels"], 8, "{job}");
+    assert!(
+        job["result"]["stages"].as_array().unwrap().len() >= 10,
+        "each stage reports: {job}"
+    );
+
+    let (status, m3u) = server.text(&format!("/proxy/{proxy}.m3u")).await;
+    assert_eq!(status, 200, "{m3u}");
+    assert!(
+        m3u.starts_with(&format!(
+            "#EXTM3U url-tvg=\"{}/proxy/{proxy}.xmltv\"",
+            server.process.base_url
+        )),
+        "{m3u}"
+    );
+    let published = entries(&m3u);
+    let names: Vec<&str> = published.iter().map(|(_, n, _)| n.as_str()).collect();
+    let mut expected: Vec<&str> = TERRESTRIAL.to_vec();
+    expected.push("TOKYO MX チャンネル");
+    assert_eq!(names, expected);
+    let numbers: Vec<u32> = published.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(numbers, (100..108).collect::<Vec<_>>());
+    for (_, _, url) in &published {
+        assert!(
+            url.starts_with(&format!("{}/proxy/{proxy}/", server.process.base_url)),
+            "{url}"
+        );
+    }
+
+    // The stream URL of the first channel redirects to the provider's.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects.get(&published[0].2).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://stream01.willfonk.com/live_playlist.m3u8?cid=BS291"),
+        "{:?}",
+        r.headers()
+    );
+
+    // The guide: every channel, and TOKYO MX's 43 programmes (grep -c on the fixture).
+    let (status, xmltv) = server.text(&format!("/proxy/{proxy}.xmltv")).await;
+    assert_eq!(status, 200);
+    assert_eq!(xmltv.matches("<channel ").count(), 8, "{xmltv}");
+    assert_eq!(
+        xmltv.matches("channel=\"TokyoMX1.jp\"").count(),
+        43,
+        "{xmltv}"
+    );
+    assert_eq!(xmltv.matches("<programme ").count(), 43);
+
+    // The provider reorders its list and adds a channel: nobody's number moves, and the new
+    // channel takes the next free one.
+    provider.route(
+        "/japan.m3u8",
+        Route::ok("audio/x-mpegurl", reshuffled(&playlist)),
+    );
+    server
+        .run(&format!("/api/v1/sources/stream/{stream}/ingest"))
+        .await;
+    let job = server
+        .run(&format!("/api/v1/proxies/{proxy}/generate"))
+        .await;
+    assert_eq!(job["result"]["changes"]["added"]["count"], 1, "{job}");
+    assert_eq!(job["result"]["changes"]["renumbered"]["count"], 0, "{job}");
+    let (_, m3u) = server.text(&format!("/proxy/{proxy}.m3u")).await;
+    let mut after: Vec<(u32, String)> = entries(&m3u)
+        .into_iter()
+        .map(|(n, name, _)| (n, name))
+        .collect();
+    after.sort();
+    let mut before: Vec<(u32, String)> = published
+        .into_iter()
+        .map(|(n, name, _)| (n, name))
+        .collect();
+    before.push((108, "テレビ新局".to_string()));
+    before.sort();
+    assert_eq!(after, before);
+
+    // The API shows the published lineup and the last generation.
+    let (_, lineup) = server
+        .get(&format!("/api/v1/proxies/{proxy}/channels?limit=100"))
+        .await;
+    assert_eq!(lineup["total"], 9, "{lineup}");
+    let (_, details) = server.get(&format!("/api/v1/proxies/{proxy}")).await;
+    assert_eq!(details["last_generation"]["channels"], 9, "{details}");
+}
+
+#[tokio::test]
+async fn an_ingest_regenerates_the_proxies_of_its_source_once_for_a_burst() {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route(
+        "/a.m3u",
+        Route::ok(
+            "audio/x-mpegurl",
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"a\",A\nhttp://a.example/1.ts\n",
+        ),
+    );
+    provider.route(
+        "/b.m3u",
+        Route::ok(
+            "audio/x-mpegurl",
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"b\",B\nhttp://b.example/1.ts\n",
+        ),
+    );
+    let server = Server::start(&[("TVARR_GENERATION_DEBOUNCE_SECONDS", "2")]).await;
+    let a = server
+        .create(
+            "/api/v1/sources/stream",
+            json!({"name": "a", "source_type": "m3u", "url": provider.url("/a.m3u")}),
+        )
+        .await;
+    let b = server
+        .create(
+            "/api/v1/sources/stream",
+            json!({"name": "b", "source_type": "m3u", "url": provider.url("/b.m3u")}),
+        )
+        .await;
+    let proxy = server
+        .create(
+            "/api/v1/proxies",
+            json!({"name": "both", "stream_source_ids": [a, b], "epg_source_ids": [],
+                   "filter_ids": [], "starting_channel_number": 1, "numbering": "sequential",
+                   "proxy_mode": "redirect", "cache_logos": false}),
+        )
+        .await;
+    // Two ingests finishing together.
+    let (_, ja) = server
+        .post(&format!("/api/v1/sources/stream/{a}/ingest"), json!({}))
+        .await;
+    let (_, jb) = server
+        .post(&format!("/api/v1/sources/stream/{b}/ingest"), json!({}))
+        .await;
+    server.wait(ja["job_id"].as_str().unwrap()).await;
+    server.wait(jb["job_id"].as_str().unwrap()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let generations = loop {
+        let (_, jobs) = server
+            .get("/api/v1/jobs?kind=generate_proxy&limit=100")
+            .await;
+        let items = jobs["items"].as_array().cloned().unwrap_or_default();
+        let done = items
+            .iter()
+            .filter(|j| j["subject_id"] == proxy.as_str() && j["status"] == "succeeded")
+            .count();
+        if done > 0 {
+            // Give a second, wrongly queued generation the time to appear.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let (_, jobs) = server
+                .get("/api/v1/jobs?kind=generate_proxy&limit=100")
+                .await;
+            break jobs["items"].as_array().cloned().unwrap_or_default();
+        }
+        assert!(Instant::now() < deadline, "no regeneration: {jobs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(generations.len(), 1, "{generations:?}");
+    let (status, m3u) = server.text(&format!("/proxy/{proxy}.m3u")).await;
+    assert_eq!(status, 200);
+    assert_eq!(entries(&m3u).len(), 2, "{m3u}");
+}
