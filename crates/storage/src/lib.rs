@@ -2,7 +2,8 @@
 //!
 //! This crate owns the sea-orm entities and the implementations of every repository trait of
 //! `tvarr-core` on SQLite, PostgreSQL and MySQL/MariaDB, including the bulk path that stores
-//! hundreds of thousands of channels and a million programmes per source. It applies the
+//! hundreds of thousands of channels and a million programmes per source, and the stores of
+//! generated outputs (a directory, or the database). It applies the
 //! schema of `tvarr-migration` when it connects.
 //!
 //! It is the only tvarr crate that depends on sea-orm (and, below it, sqlx). It must not depend
@@ -29,6 +30,20 @@
 //! the rows of generations that never became current. Write transactions stay short, so the API
 //! keeps answering during a million-programme ingest on SQLite, and memory stays bounded by one
 //! batch.
+//!
+//! Reading a guide for a generation goes by keyset instead: [`tvarr_core::ProgrammeRepository::scan`]
+//! reads a source's current programmes by guide channel, start and position over the index
+//! `(source_id, generation, channel, start_at)`, a batch at a time with an opaque cursor that
+//! names the generation it read (a replacement between two batches is a conflict, never a mix).
+//!
+//! # Proxies' lineups and outputs
+//! [`Lineups`] keeps each proxy's published lineup, the numbers it holds and the summary of its
+//! last generation, replaced in one transaction that rewrites only the rows that changed (each
+//! row carries a digest). The published files go to an [`tvarr_core::OutputStore`]:
+//! [`DirectoryOutputStore`] in the data directory (the one-box default), or
+//! [`DatabaseOutputStore`] in the database for processes that share no directory, each
+//! materialising a version once into its own cache directory. Both publish a version by
+//! replacing one small record, so readers see the previous complete output or the new one.
 //!
 //! # Secrets
 //! Source passwords are stored in clear: tvarr must send them to the provider, so it cannot
