@@ -72,7 +72,7 @@ async fn debounce_loop(
                 deadline = (now + debounce).min(started + debounce * MAX_HOLD_FACTOR);
             }
             _ = tokio::time::sleep_until(deadline), if !dirty.is_empty() => {
-                let sources: HashSet<Uuid> = dirty.drain().collect();
+                let sources = std::mem::take(&mut dirty);
                 burst_started = None;
                 queue_generations(proxies.as_ref(), &scheduler, &sources).await;
             }
