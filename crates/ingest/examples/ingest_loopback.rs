@@ -98,6 +98,17 @@ impl ProgrammeRepository for Counting {
     async fn count(&self, _: EpgSourceId) -> RepoResult<u64> {
         Ok(0)
     }
+    /// Nothing is kept: nothing to read back.
+    async fn scan(
+        &self,
+        _: EpgSourceId,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: Option<&str>,
+        _: u32,
+    ) -> RepoResult<tvarr_core::ProgrammeBatch> {
+        Ok(tvarr_core::ProgrammeBatch::default())
+    }
 }
 
 /// Serves `path` to every connection, streaming it from disk.

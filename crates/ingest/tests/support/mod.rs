@@ -12,8 +12,8 @@ use tokio::net::TcpListener;
 use tvarr_core::{
     Channel, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, EpgChannel, EpgSource,
     EpgSourceId, EpgSourceType, GuideReplacement, IngestState, Page, PageRequest, Programme,
-    ProgrammeData, ProgrammeQuery, ProgrammeRepository, RepoError, RepoResult, StreamSource,
-    StreamSourceId, StreamSourceType,
+    ProgrammeBatch, ProgrammeData, ProgrammeQuery, ProgrammeRepository, RepoError, RepoResult,
+    StreamSource, StreamSourceId, StreamSourceType,
 };
 
 /// What the server answers to one request.
@@ -415,6 +415,24 @@ impl ProgrammeRepository for MemoryGuide {
 
     async fn count(&self, source: EpgSourceId) -> RepoResult<u64> {
         Ok(self.programmes(source).len() as u64)
+    }
+
+    /// The whole window in one batch: these tests read back small guides.
+    async fn scan(
+        &self,
+        source: EpgSourceId,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        _after: Option<&str>,
+        _limit: u32,
+    ) -> RepoResult<ProgrammeBatch> {
+        let mut items: Vec<ProgrammeData> = self
+            .programmes(source)
+            .into_iter()
+            .filter(|p| p.stop > from && p.start < to)
+            .collect();
+        items.sort_by(|a, b| (&a.channel, a.start).cmp(&(&b.channel, b.start)));
+        Ok(ProgrammeBatch { items, next: None })
     }
 }
 
