@@ -356,7 +356,12 @@ fn install(dir: &Path, kind: OutputKind, written: Written, record: &Record) -> R
     result
 }
 
-fn install_files(dir: &Path, kind: OutputKind, files: &TempFiles, record: &Record) -> RepoResult<()> {
+fn install_files(
+    dir: &Path,
+    kind: OutputKind,
+    files: &TempFiles,
+    record: &Record,
+) -> RepoResult<()> {
     create_dir(dir)?;
     let previous = read_record(dir, kind).ok().flatten();
     let (plain, gzip) = version_paths(dir, kind, &record.version);
