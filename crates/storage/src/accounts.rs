@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id};
 use crate::entity::{api_key, session, user};
-use crate::error::repo_err;
+use crate::error::{name_taken, repo_err};
 
 /// Accounts on the database: implements [`UserRepository`].
 #[derive(Clone, Debug)]
@@ -71,7 +71,7 @@ impl UserRepository for Users {
         user::Entity::insert(user::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
-            .map_err(repo_err)?;
+            .map_err(name_taken("user", username))?;
         user_from_model(model)
     }
 

@@ -2120,3 +2120,26 @@ async fn a_forced_generation_is_taken_once() {
     ));
     assert!(is_not_found(proxies.take_forced_generation(missing).await));
 }
+
+#[tokio::test]
+async fn a_taken_username_is_already_exists_not_the_database_message() {
+    let store = store().await;
+    let users = store.users();
+    let name = unique("user");
+    users.create(&name, "hash", Role::Admin).await.unwrap();
+    let taken = users.create(&name, "hash", Role::Viewer).await.unwrap_err();
+    match &taken {
+        RepoError::AlreadyExists {
+            entity,
+            name: taken_name,
+        } => {
+            assert_eq!(*entity, "user");
+            assert_eq!(taken_name, &name);
+        }
+        other => panic!("a taken username should be AlreadyExists: {other:?}"),
+    }
+    assert!(
+        taken.to_string().contains("already exists") && !taken.to_string().contains("UNIQUE"),
+        "{taken}"
+    );
+}
