@@ -313,33 +313,3 @@ async fn a_database_output_of_a_deleted_proxy_is_refused() {
     assert_eq!(outputs.current(proxy, OutputKind::M3u).await.unwrap(), None);
     store.close().await.unwrap();
 }
-
-/// A 250 MB guide through the directory store: throughput and peak memory (run with
-/// `--ignored --nocapture`; figures in the report, not asserted).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement"]
-async fn measure_a_250_mb_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DirectoryOutputStore::new(dir.path().join("outputs")).unwrap();
-    let proxy = ProxyId::new();
-    let chunk = content("measure", 256);
-    let chunks = 250 * 1000 * 1000 / chunk.len();
-    let started = std::time::Instant::now();
-    let mut w = store.begin(proxy, OutputKind::Xmltv).await.unwrap();
-    for _ in 0..chunks {
-        w.write(&chunk).await.unwrap();
-    }
-    let out = w.commit().await.unwrap();
-    let secs = started.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM"))
-        .unwrap_or("");
-    eprintln!(
-        "250 MB output: {} bytes ({} gzip) in {secs:.2} s = {:.1} MB/s; peak RSS {peak}",
-        out.len,
-        out.gzip_len,
-        out.len as f64 / secs / 1e6
-    );
-}
