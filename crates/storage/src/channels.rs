@@ -180,16 +180,7 @@ impl Channels {
             return Ok(total);
         }
         let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
-        let total = self
-            .db
-            .conn
-            .query_one_raw(self.db.stmt(&count_sql, values.to_vec()))
-            .await
-            .map_err(repo_err)?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()
-            .map_err(repo_err)?
-            .map_or(0, to_u64);
+        let total = self.db.count(&count_sql, values.to_vec()).await?;
         self.totals.insert(key, total).await;
         Ok(total)
     }

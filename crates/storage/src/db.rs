@@ -36,6 +36,19 @@ impl Db {
         Statement::from_sql_and_values(self.backend, self.sql(sql), values)
     }
 
+    /// The number a `SELECT COUNT(*) AS n …` statement answers (0 for no row).
+    pub(crate) async fn count(&self, sql: &str, values: Vec<Value>) -> RepoResult<u64> {
+        use sea_orm::ConnectionTrait as _;
+        self.conn
+            .query_one_raw(self.stmt(sql, values))
+            .await
+            .map_err(crate::error::repo_err)?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()
+            .map_err(crate::error::repo_err)
+            .map(|n| n.map_or(0, to_u64))
+    }
+
     /// SQL written with `?` placeholders, in this database's dialect.
     pub(crate) fn sql(&self, sql: &str) -> String {
         if self.backend == DbBackend::Postgres {

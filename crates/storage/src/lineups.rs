@@ -21,7 +21,7 @@ use tvarr_core::{
     LineupRepository, Page, PageRequest, ProxyId, RepoError, RepoResult,
 };
 
-use crate::db::{Db, in_list, micros, not_found, parse_id, to_u32, to_u64, values_list};
+use crate::db::{Db, in_list, micros, not_found, parse_id, to_u32, values_list};
 use crate::error::{corrupt, repo_err};
 
 /// Published lineups on the database: implements [`LineupRepository`].
@@ -455,17 +455,11 @@ impl LineupRepository for Lineups {
         self.check_proxy(&id).await?;
         let count = self
             .db
-            .conn
-            .query_one_raw(self.db.stmt(
+            .count(
                 "SELECT COUNT(*) AS n FROM proxy_lineup_channels WHERE proxy_id = ?",
                 vec![id.as_str().into()],
-            ))
-            .await
-            .map_err(repo_err)?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()
-            .map_err(repo_err)?
-            .unwrap_or(0);
+            )
+            .await?;
         let sql = format!(
             "SELECT {SELECT} FROM proxy_lineup_channels WHERE proxy_id = ? \
              ORDER BY number, channel_id LIMIT {} OFFSET {}",
@@ -480,7 +474,7 @@ impl LineupRepository for Lineups {
             .collect::<RepoResult<_>>()?;
         Ok(Page {
             items,
-            total: to_u64(count),
+            total: count,
         })
     }
 

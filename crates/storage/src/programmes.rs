@@ -328,16 +328,7 @@ impl ProgrammeRepository for Programmes {
     async fn list(&self, query: &ProgrammeQuery, page: PageRequest) -> RepoResult<Page<Programme>> {
         let (cond, values) = conditions(query);
         let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT_PROGRAMMES} WHERE {cond}");
-        let total = self
-            .db
-            .conn
-            .query_one_raw(self.db.stmt(&count_sql, values.clone()))
-            .await
-            .map_err(repo_err)?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()
-            .map_err(repo_err)?
-            .unwrap_or(0);
+        let total = self.db.count(&count_sql, values.clone()).await?;
         let sql = format!(
             "SELECT p.source_id, p.channel, p.start_at, p.stop_at, p.payload FROM {CURRENT_PROGRAMMES} \
              WHERE {cond} ORDER BY p.channel, p.start_at, p.source_id, p.position LIMIT {} OFFSET {}",
@@ -351,10 +342,7 @@ impl ProgrammeRepository for Programmes {
             .into_iter()
             .map(ProgrammeRow::into_programme)
             .collect::<RepoResult<_>>()?;
-        Ok(Page {
-            items,
-            total: to_u64(total),
-        })
+        Ok(Page { items, total })
     }
 
     async fn channels(&self, source_ids: &[EpgSourceId]) -> RepoResult<Vec<EpgChannel>> {
