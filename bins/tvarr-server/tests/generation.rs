@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tvarr_testkit::{ProviderServer, Route, TvarrProcess, free_port, test_database_url};
+use serde_json::json;
+use tvarr_testkit::{ProviderServer, Route};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tvarr-server");
+mod support;
+
+use support::Server;
+
 const PLAYLIST: &str = "../../fixtures/external/m3u/free-tv-history/playlist_japan@dec69b9.m3u8";
 const GUIDE: &str = "../../fixtures/external/xmltv/japanterebi/guide@mxtv.xml";
 
@@ -22,103 +25,6 @@ const TERRESTRIAL: [&str; 7] = [
     "テレビ東京",
     "フジテレビ",
 ];
-
-struct Server {
-    process: TvarrProcess,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(extra_env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let database = test_database_url(dir.path()).await;
-        let data_dir = dir.path().to_str().unwrap().to_string();
-        let mut env = vec![
-            ("TVARR_LISTEN", listen.as_str()),
-            ("TVARR_DATA_DIR", data_dir.as_str()),
-            ("TVARR_DATABASE_URL", database.as_str()),
-            ("TVARR_WORKERS", "2"),
-        ];
-        env.extend_from_slice(extra_env);
-        let process = TvarrProcess::spawn(BINARY, &[], &env, port).unwrap();
-        let server = Server {
-            process,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = server.client.get(server.url("/livez")).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "tvarr-server did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.process.base_url)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn text(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn create(&self, path: &str, body: Value) -> String {
-        let (status, created) = self.post(path, body).await;
-        assert_eq!(status, 201, "{path}: {created}");
-        created["id"].as_str().unwrap().to_string()
-    }
-
-    /// Waits for `job_id` to end; returns the job.
-    async fn wait(&self, job_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (_, job) = self.get(&format!("/api/v1/jobs/{job_id}")).await;
-            if matches!(
-                job["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            ) {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job did not end: {job}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn run(&self, path: &str) -> Value {
-        let (status, accepted) = self.post(path, json!({})).await;
-        assert_eq!(status, 202, "{path}: {accepted}");
-        let job = self.wait(accepted["job_id"].as_str().unwrap()).await;
-        assert_eq!(job["status"], "succeeded", "{path}: {job}");
-        job
-    }
-}
 
 /// `(tvg-chno, name, url)` of every entry of an M3U, read line by line.
 fn entries(m3u: &str) -> Vec<(u32, String, String)> {
@@ -177,7 +83,11 @@ async fn a_proxy_of_the_fixtures_publishes_its_lineup_and_keeps_numbers_across_a
         "/guide.xml",
         Route::ok("application/xml", moved_to_tomorrow()),
     );
-    let server = Server::start(&[("TVARR_GENERATION_DEBOUNCE_SECONDS", "3600")]).await;
+    let server = Server::start(&[
+        ("TVARR_WORKERS", "2"),
+        ("TVARR_GENERATION_DEBOUNCE_SECONDS", "3600"),
+    ])
+    .await;
 
     // Before anything is generated, the outputs are a 404.
     let (status, _) = server
@@ -347,7 +257,11 @@ async fn an_ingest_regenerates_the_proxies_of_its_source_once_for_a_burst() {
             "#EXTM3U\n#EXTINF:-1 tvg-id=\"b\",B\nhttp://b.example/1.ts\n",
         ),
     );
-    let server = Server::start(&[("TVARR_GENERATION_DEBOUNCE_SECONDS", "2")]).await;
+    let server = Server::start(&[
+        ("TVARR_WORKERS", "2"),
+        ("TVARR_GENERATION_DEBOUNCE_SECONDS", "2"),
+    ])
+    .await;
     let a = server
         .create(
             "/api/v1/sources/stream",

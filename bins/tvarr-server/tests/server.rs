@@ -4,82 +4,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tvarr_testkit::{
-    ProviderServer, Route, TvarrProcess, free_port, test_database_url, testing_on_sqlite,
-};
+use tvarr_testkit::{ProviderServer, Route, free_port, testing_on_sqlite};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tvarr-server");
+mod support;
 
-struct Server {
-    process: TvarrProcess,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-    data_dir: std::path::PathBuf,
-    database: String,
-}
-
-impl Server {
-    async fn start(extra_env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().to_path_buf();
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let database = test_database_url(&data_dir).await;
-        let data_dir_text = data_dir.to_str().unwrap().to_string();
-        let mut env = vec![
-            ("TVARR_LISTEN", listen.as_str()),
-            ("TVARR_DATA_DIR", data_dir_text.as_str()),
-            ("TVARR_DATABASE_URL", database.as_str()),
-            ("TVARR_WORKERS", "1"),
-        ];
-        env.extend_from_slice(extra_env);
-        let process = TvarrProcess::spawn(BINARY, &[], &env, port).unwrap();
-        let server = Server {
-            process,
-            client: reqwest::Client::new(),
-            _dir: dir,
-            data_dir,
-            database,
-        };
-        server.wait_until_live().await;
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.process.base_url)
-    }
-
-    async fn wait_until_live(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(r) = self.client.get(self.url("/livez")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("tvarr-server did not come up");
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
+use support::{BINARY, Server};
 
 #[tokio::test]
 async fn answers_readyz_and_creates_its_sqlite_database() {
