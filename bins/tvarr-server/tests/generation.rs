@@ -26,6 +26,64 @@ const TERRESTRIAL: [&str; 7] = [
     "フジテレビ",
 ];
 
+/// The `tvg-id`s of [`TERRESTRIAL`], which the fixture guide has no programmes for.
+const TERRESTRIAL_GUIDE_IDS: [&str; 7] = [
+    "JOAKDTV.jp",
+    "JOABDTV.jp",
+    "JOAXDTV.jp",
+    "JOEXDTV.jp",
+    "JORXDTV.jp",
+    "JOTXDTV.jp",
+    "JOCXDTV.jp",
+];
+
+/// Debian's DTD of XMLTV (xmltv-util).
+const XMLTV_DTD: &str = "/usr/share/xmltv/xmltv.dtd";
+
+/// The errors `tv_validate_file --dtd-file xmltv.dtd` prints for `xmltv` (none when it says
+/// "Validated ok."), or `None` when the tool is not installed, which fails under CI.
+fn tv_validate_file(xmltv: &str) -> Option<Vec<String>> {
+    let installed = std::process::Command::new("tv_validate_file")
+        .arg("--help")
+        .output()
+        .is_ok()
+        && std::path::Path::new(XMLTV_DTD).exists();
+    if !installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tv_validate_file or {XMLTV_DTD} is missing: .ci/run must install xmltv-util"
+        );
+        eprintln!("SKIPPED: tv_validate_file is not installed (apt-get install xmltv-util)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.xmltv");
+    std::fs::write(&path, xmltv).unwrap();
+    let output = std::process::Command::new("tv_validate_file")
+        .arg("--dtd-file")
+        .arg(XMLTV_DTD)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<String> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Validated ok.")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        output.status.success(),
+        lines.is_empty(),
+        "exit status and output disagree: {printed}"
+    );
+    Some(lines)
+}
+
 /// `(tvg-chno, name, url)` of every entry of an M3U, read line by line.
 fn entries(m3u: &str) -> Vec<(u32, String, String)> {
     let mut out = Vec::new();
@@ -202,6 +260,21 @@ async fn a_proxy_of_the_fixtures_publishes_its_lineup_and_keeps_numbers_across_a
         "{xmltv}"
     );
     assert_eq!(xmltv.matches("<programme ").count(), 43);
+    // xmltv-util's validator: the DTD and its own checks pass but one, which names exactly
+    // the seven channels the fixture guide has nothing for (the job lists them unmatched).
+    assert_eq!(job["result"]["unmatched"]["count"], 7, "{job}");
+    if let Some(errors) = tv_validate_file(&xmltv) {
+        let mut expected: Vec<String> = TERRESTRIAL_GUIDE_IDS
+            .iter()
+            .map(|id| format!("No programme entries found for {id}"))
+            .collect();
+        // It counts one failed check, however many channels it names.
+        expected.push("1 error found.".into());
+        let mut errors = errors;
+        errors.sort();
+        expected.sort();
+        assert_eq!(errors, expected, "{xmltv}");
+    }
 
     // The provider reorders its list and adds a channel: nobody's number moves, and the new
     // channel takes the next free one.
@@ -238,6 +311,31 @@ async fn a_proxy_of_the_fixtures_publishes_its_lineup_and_keeps_numbers_across_a
     assert_eq!(lineup["total"], 9, "{lineup}");
     let (_, details) = server.get(&format!("/api/v1/proxies/{proxy}")).await;
     assert_eq!(details["last_generation"]["channels"], 9, "{details}");
+
+    // A proxy of the one channel the guide covers validates without a single error.
+    let mx = server
+        .create(
+            "/api/v1/filters",
+            json!({"name": "mx only", "domain": "stream", "action": "include",
+                   "expression": "channel_name starts_with \"TOKYO MX\""}),
+        )
+        .await;
+    let proxy = server
+        .create(
+            "/api/v1/proxies",
+            json!({"name": "mx", "stream_source_ids": [stream], "epg_source_ids": [guide],
+                   "filter_ids": [mx], "proxy_mode": "redirect", "cache_logos": false}),
+        )
+        .await;
+    let job = server
+        .run(&format!("/api/v1/proxies/{proxy}/generate"))
+        .await;
+    assert_eq!(job["result"]["channels"], 1, "{job}");
+    let (_, xmltv) = server.text(&format!("/proxy/{proxy}.xmltv")).await;
+    assert_eq!(xmltv.matches("<programme ").count(), 43);
+    if let Some(errors) = tv_validate_file(&xmltv) {
+        assert_eq!(errors, Vec::<String>::new(), "{xmltv}");
+    }
 }
 
 #[tokio::test]
