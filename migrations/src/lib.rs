@@ -25,6 +25,7 @@ mod m20261201_000101_sessions;
 mod m20261202_000001_generation;
 mod m20261202_000002_lineups;
 mod m20261202_000003_published_outputs;
+mod m20261202_000004_programme_scan_index;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_generation::Migration),
             Box::new(m20261202_000002_lineups::Migration),
             Box::new(m20261202_000003_published_outputs::Migration),
+            Box::new(m20261202_000004_programme_scan_index::Migration),
         ]
     }
 }
