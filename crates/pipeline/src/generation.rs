@@ -913,54 +913,70 @@ impl Run<'_, '_> {
             let view = EpgSourceView::new(source);
             mapping.source = view.clone();
             filter.source = view;
-            let mut cursor: Option<String> = None;
-            loop {
+            let programmes = self.ports.programmes;
+            let (from, to) = (window_from - widen, window_to + widen);
+            let (source_id, source_name) = (source.id, &source.name);
+            let read_batch = |after: Option<String>| async move {
                 let t = Instant::now();
-                let scanned = self
-                    .ports
-                    .programmes
-                    .scan(
-                        source.id,
-                        window_from - widen,
-                        window_to + widen,
-                        cursor.as_deref(),
-                        batch_size,
-                    )
+                let scanned = programmes
+                    .scan(source_id, from, to, after.as_deref(), batch_size)
                     .await
                     .map_err(|e| {
                         PipelineError::repository(
-                            format!("reading programmes of {}", source.name),
+                            format!("reading programmes of {source_name}"),
                             &e,
                         )
-                    })?;
-                read.add_time(t.elapsed());
+                    });
+                (scanned, t.elapsed())
+            };
+            // Each batch is read while the one before it goes through the stages and the
+            // writer: the database (on SQLite, sqlx's own thread) works beside them.
+            let mut reading = read_batch(None).await;
+            loop {
+                let (scanned, took) = reading;
+                let scanned = scanned?;
+                read.add_time(took);
                 let n = scanned.items.len() as u64;
                 read.count(n, n, 0);
-                let mut batch: Vec<RoutedProgramme> = scanned
-                    .items
-                    .into_iter()
-                    .map(|data| RoutedProgramme { route: 0, data })
-                    .collect();
-                select_meter.run(&mut select, &mut batch).await?;
-                mapping_meter.run(&mut mapping, &mut batch).await?;
-                filter_meter.run(&mut filter, &mut batch).await?;
-                let t = Instant::now();
-                let before = batch.len() as u64;
-                let mut count = 0u64;
-                for p in batch {
-                    count += guide.push(p, out, writer).await?;
-                }
-                xmltv_meter.add_time(t.elapsed());
-                xmltv_meter.count(before, 0, 0);
-                written += count;
+                let next = scanned.next.filter(|_| n > 0);
+                let items = scanned.items;
+                let process = async {
+                    let mut batch: Vec<RoutedProgramme> = items
+                        .into_iter()
+                        .map(|data| RoutedProgramme { route: 0, data })
+                        .collect();
+                    select_meter.run(&mut select, &mut batch).await?;
+                    mapping_meter.run(&mut mapping, &mut batch).await?;
+                    filter_meter.run(&mut filter, &mut batch).await?;
+                    let t = Instant::now();
+                    let before = batch.len() as u64;
+                    for p in batch {
+                        written += guide.push(p, out, writer).await?;
+                    }
+                    xmltv_meter.add_time(t.elapsed());
+                    xmltv_meter.count(before, 0, 0);
+                    Ok::<(), PipelineError>(())
+                };
+                let following = match next {
+                    Some(next) => {
+                        let (following, processed) =
+                            futures::join!(read_batch(Some(next)), process);
+                        processed?;
+                        Some(following)
+                    }
+                    None => {
+                        process.await?;
+                        None
+                    }
+                };
                 read.tick(self.ports.progress).await?;
                 select_meter.tick(self.ports.progress).await?;
                 mapping_meter.tick(self.ports.progress).await?;
                 filter_meter.tick(self.ports.progress).await?;
                 xmltv_meter.tick(self.ports.progress).await?;
-                cursor = scanned.next;
-                if cursor.is_none() || n == 0 {
-                    break;
+                match following {
+                    Some(following) => reading = following,
+                    None => break,
                 }
             }
             let t = Instant::now();
