@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tvarr_core::{
-    EpgSourceInput, EpgSourceRepository, EpgSourceType, IngestState, StreamSourceInput,
-    StreamSourceRepository, StreamSourceType,
+    EpgSourceRepository, IngestState, StreamSourceInput, StreamSourceRepository, StreamSourceType,
 };
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::{IngestSettings, NoProgress, ingest_epg_source, ingest_stream_source};
@@ -73,19 +72,7 @@ fn ingest(c: &mut Criterion) {
             .expect("a stream source");
         let epg_source = store
             .epg_sources()
-            .create(EpgSourceInput {
-                name: "bench guide".into(),
-                source_type: EpgSourceType::Xmltv,
-                url: guide.clone(),
-                username: None,
-                password: None,
-                update_cron: None,
-                enabled: true,
-                user_agent: None,
-                headers: vec![],
-                time_offset_minutes: 0,
-                timezone: None,
-            })
+            .create(tvarr_benches::xmltv_source(guide.clone()))
             .await
             .expect("an EPG source");
         (store, stream_source, epg_source)

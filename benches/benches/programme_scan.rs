@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tvarr_core::{
-    EpgSourceInput, EpgSourceRepository, EpgSourceType, IngestState, ProgrammeRepository,
-};
+use tvarr_core::{EpgSourceRepository, IngestState, ProgrammeRepository};
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::{IngestSettings, NoProgress, ingest_epg_source};
 use tvarr_storage::Store;
@@ -47,19 +45,7 @@ fn scan(c: &mut Criterion) {
         let store = Store::connect(&database).await.expect("the store");
         let source = store
             .epg_sources()
-            .create(EpgSourceInput {
-                name: "bench guide".into(),
-                source_type: EpgSourceType::Xmltv,
-                url: guide.display().to_string(),
-                username: None,
-                password: None,
-                update_cron: None,
-                enabled: true,
-                user_agent: None,
-                headers: vec![],
-                time_offset_minutes: 0,
-                timezone: None,
-            })
+            .create(tvarr_benches::xmltv_source(guide.display().to_string()))
             .await
             .expect("an EPG source");
         let report = ingest_epg_source(

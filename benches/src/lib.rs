@@ -2,11 +2,30 @@
 //! rather than one crate's inner loop (those benchmarks live beside their crates).
 //!
 //! This library holds only the inputs the benchmarks share: playlists and guides of a chosen
-//! size, shaped like the generated fixtures of `cargo xtask gen-fixtures` (provider ids,
+//! size (and the guide source that reads one), shaped like the generated fixtures of `cargo xtask gen-fixtures` (provider ids,
 //! logos, groups, catch-up attributes; programmes with descriptions, categories and episode
 //! numbers). It ships in no binary.
 
 use std::fmt::Write as _;
+
+use tvarr_core::{EpgSourceInput, EpgSourceType};
+
+/// An enabled XMLTV source named "bench guide" reading `url`, with no schedule or offset.
+pub fn xmltv_source(url: String) -> EpgSourceInput {
+    EpgSourceInput {
+        name: "bench guide".into(),
+        source_type: EpgSourceType::Xmltv,
+        url,
+        username: None,
+        password: None,
+        update_cron: None,
+        enabled: true,
+        user_agent: None,
+        headers: vec![],
+        time_offset_minutes: 0,
+        timezone: None,
+    }
+}
 
 /// An M3U playlist of `channels` entries, about 220 bytes each.
 pub fn playlist(channels: usize) -> String {

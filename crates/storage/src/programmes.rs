@@ -161,12 +161,16 @@ fn programme_data(
     stop: DateTime<Utc>,
     payload: &str,
 ) -> RepoResult<ProgrammeData> {
-    let p: Payload =
-        serde_json::from_str(payload).map_err(|_| corrupt("programme payload", payload))?;
-    Ok(p.into_data(channel, start, stop))
+    Ok(Payload::parse(payload)?.into_data(channel, start, stop))
 }
 
 impl Payload {
+    /// A payload from its stored JSON.
+    fn parse(json: &str) -> RepoResult<Self> {
+        serde_json::from_str(json).map_err(|_| corrupt("programme payload", json))
+    }
+
+    /// The programme of this payload and its columns.
     fn into_data(
         self,
         channel: String,
@@ -274,7 +278,6 @@ impl ScanCursor {
 const MAX_SCAN_BATCH: u32 = 10_000;
 
 impl Programmes {
-    /// The current generation of `source`.
     /// One batch of [`ProgrammeRepository::scan`] on SQLite, packed by SQLite into a single
     /// value: `sqlx` hands each row from its SQLite thread to the async caller on its own, and
     /// for rows this small that hand-over (a thread wake-up and several allocations a row)
@@ -283,13 +286,12 @@ impl Programmes {
     /// stop_at, payload` in key order; each row becomes its five values, each written as
     /// `<bytes>:<value>` (so no value can be mistaken for a separator), concatenated.
     async fn scan_packed(&self, sql: &str, values: Vec<Value>) -> RepoResult<Vec<ScanItem>> {
-        const FIELDS: [&str; 5] = ["position", "channel", "start_at", "stop_at", "payload"];
-        let row_text = FIELDS
-            .iter()
-            .map(|f| format!("octet_length({f}) || ':' || {f}"))
-            .collect::<Vec<_>>()
-            .join(" || ");
-        let packed = format!("SELECT group_concat({row_text}, '') AS batch FROM ({sql})");
+        const ROW: &str = "octet_length(position) || ':' || position \
+             || octet_length(channel) || ':' || channel \
+             || octet_length(start_at) || ':' || start_at \
+             || octet_length(stop_at) || ':' || stop_at \
+             || octet_length(payload) || ':' || payload";
+        let packed = format!("SELECT group_concat({ROW}, '') AS batch FROM ({sql})");
         let row = self
             .db
             .conn
@@ -313,9 +315,7 @@ impl Programmes {
             let channel = packed_field(&mut rest)?.to_owned();
             let start = sqlite_time(packed_field(&mut rest)?)?;
             let stop = sqlite_time(packed_field(&mut rest)?)?;
-            let payload = packed_field(&mut rest)?;
-            let payload: Payload =
-                serde_json::from_str(payload).map_err(|_| corrupt("programme payload", payload))?;
+            let payload = Payload::parse(packed_field(&mut rest)?)?;
             items.push((position, channel, start, stop, payload));
         }
         // An aggregate's input order is SQLite's to choose; the subquery's is key order, and
@@ -324,6 +324,7 @@ impl Programmes {
         Ok(items)
     }
 
+    /// The current generation of `source`.
     async fn current_generation(&self, source: &str) -> RepoResult<i64> {
         let row = self
             .db
@@ -533,8 +534,7 @@ impl ProgrammeRepository for Programmes {
                 .map_err(repo_err)?
                 .into_iter()
                 .map(|r| {
-                    let payload: Payload = serde_json::from_str(&r.payload)
-                        .map_err(|_| corrupt("programme payload", &r.payload))?;
+                    let payload = Payload::parse(&r.payload)?;
                     Ok((r.position, r.channel, r.start_at, r.stop_at, payload))
                 })
                 .collect::<RepoResult<Vec<_>>>()?
