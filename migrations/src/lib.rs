@@ -26,6 +26,7 @@ mod m20261202_000001_generation;
 mod m20261202_000002_lineups;
 mod m20261202_000003_published_outputs;
 mod m20261202_000004_programme_scan_index;
+mod m20261202_000005_login_attempts;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_lineups::Migration),
             Box::new(m20261202_000003_published_outputs::Migration),
             Box::new(m20261202_000004_programme_scan_index::Migration),
+            Box::new(m20261202_000005_login_attempts::Migration),
         ]
     }
 }

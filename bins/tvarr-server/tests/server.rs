@@ -588,13 +588,39 @@ async fn sources_cannot_read_local_files_or_the_server_itself() {
         "#EXTM3U\n#EXTINF:-1,A\nhttp://h.test/a.ts\n",
     )
     .unwrap();
-    let cases = [
+    // Named as written, a path outside the import directory is refused when the source is
+    // saved: a 422 on `url`, before anything is read.
+    let dot_dot = format!("{}/../../../../../../etc/passwd", imports.display());
+    for (name, url, expected) in [
+        ("passwd", "/etc/passwd", "outside the import directory"),
         (
-            "passwd",
-            "/etc/passwd".to_owned(),
+            "passwd-url",
+            "file:///etc/passwd",
             "outside the import directory",
         ),
-        ("environ", "/proc/self/environ".to_owned(), "/proc"),
+        ("dot-dot", dot_dot.as_str(), "outside the import directory"),
+        ("environ", "/proc/self/environ", "/proc"),
+    ] {
+        let (status, body) = server
+            .post(
+                "/api/v1/sources/stream",
+                json!({"name": name, "source_type": "m3u", "url": url}),
+            )
+            .await;
+        assert_eq!(status, 422, "{name}: {body}");
+        let errors = body["errors"].to_string();
+        assert!(errors.contains("\"url\""), "{name}: {body}");
+        assert!(errors.contains(expected), "{name}: {body}");
+    }
+    // A symlink below the import directory looks right as written; the fetcher refuses it
+    // once resolved.
+    std::os::unix::fs::symlink("/etc/passwd", imports.join("passwd.m3u")).unwrap();
+    let cases = [
+        (
+            "symlink",
+            imports.join("passwd.m3u").display().to_string(),
+            "outside the import directory",
+        ),
         ("metrics", own_metrics, "own listen address"),
         (
             "metadata",

@@ -44,8 +44,9 @@
 //! on one name, or more than [`ADDRESS_ATTEMPTS`] from one address, within [`LOGIN_WINDOW`]
 //! (counted from the first) are answered 429 with `Retry-After` until the window ends, without
 //! checking the password. A successful login clears its account's count. The counts are kept in
-//! this process's memory: with several server processes an attacker gets the allowance once
-//! per process.
+//! the database (`login_attempts`, through [`UserRepository::count_login_attempt`]), so
+//! several server processes sharing it allow an attacker the same attempts as one, and a
+//! restart forgets nothing.
 //!
 //! Passwords and API keys are stored as argon2 hashes and checked in constant time by argon2.
 //! A key that verified recently is remembered (by its blake3 digest) for a minute, so API
@@ -54,8 +55,8 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::ServiceRequest;
@@ -104,22 +105,16 @@ pub enum Principal {
     },
 }
 
-/// Failed login attempts of one account name or one address, since the first of them.
-struct AttemptWindow {
-    started: Instant,
-    attempts: AtomicU32,
-}
-
-/// Counts login attempts per account name and per client address (see the module docs).
+/// Counts login attempts per account name and per client address (see the module docs), in
+/// the database, so every server process counts the same attempts.
 struct LoginThrottle {
-    accounts: moka::future::Cache<String, Arc<AttemptWindow>>,
-    addresses: moka::future::Cache<IpAddr, Arc<AttemptWindow>>,
+    users: Arc<dyn UserRepository>,
 }
 
 /// One admitted login attempt, to report its outcome with.
 struct LoginAttempt {
     account: String,
-    address: Option<IpAddr>,
+    address: Option<String>,
 }
 
 /// The key an address is counted under: IPv6 clients get a /64 each, so one client cannot
@@ -132,42 +127,35 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 impl LoginThrottle {
-    fn new() -> Self {
-        Self {
-            accounts: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(LOGIN_WINDOW)
-                .build(),
-            addresses: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(LOGIN_WINDOW)
-                .build(),
-        }
-    }
-
     /// Counts an attempt on `account` from `address`, or refuses it with how long to wait.
     async fn admit(
         &self,
         account: &str,
         address: Option<IpAddr>,
     ) -> Result<LoginAttempt, ApiError> {
-        let account = account.trim().to_lowercase();
-        let fresh = || async {
-            Arc::new(AttemptWindow {
-                started: Instant::now(),
-                attempts: AtomicU32::new(0),
-            })
-        };
+        let now = Utc::now();
+        let account = format!("account:{}", account.trim().to_lowercase());
+        let address = address.map(|ip| format!("address:{}", address_key(ip)));
         let mut wait = Duration::ZERO;
-        let by_account = self.accounts.get_with(account.clone(), fresh()).await;
-        if by_account.attempts.fetch_add(1, Ordering::Relaxed) >= ACCOUNT_ATTEMPTS {
-            wait = wait.max(LOGIN_WINDOW.saturating_sub(by_account.started.elapsed()));
+        let left = |window: tvarr_core::LoginWindow| {
+            let ends =
+                window.started + chrono::Duration::from_std(LOGIN_WINDOW).unwrap_or_default();
+            (ends - now).to_std().unwrap_or_default()
+        };
+        let by_account = self
+            .users
+            .count_login_attempt(&account, now, LOGIN_WINDOW)
+            .await?;
+        if by_account.attempts > ACCOUNT_ATTEMPTS {
+            wait = wait.max(left(by_account));
         }
-        let address = address.map(address_key);
-        if let Some(ip) = address {
-            let by_address = self.addresses.get_with(ip, fresh()).await;
-            if by_address.attempts.fetch_add(1, Ordering::Relaxed) >= ADDRESS_ATTEMPTS {
-                wait = wait.max(LOGIN_WINDOW.saturating_sub(by_address.started.elapsed()));
+        if let Some(key) = &address {
+            let by_address = self
+                .users
+                .count_login_attempt(key, now, LOGIN_WINDOW)
+                .await?;
+            if by_address.attempts > ADDRESS_ATTEMPTS {
+                wait = wait.max(left(by_address));
             }
         }
         if wait > Duration::ZERO {
@@ -181,15 +169,12 @@ impl LoginThrottle {
     }
 
     /// The attempt logged in: its account starts afresh, and it does not count for its address.
-    async fn succeeded(&self, attempt: &LoginAttempt) {
-        self.accounts.invalidate(&attempt.account).await;
-        if let Some(ip) = attempt.address
-            && let Some(window) = self.addresses.get(&ip).await
-        {
-            let _ = window
-                .attempts
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    async fn succeeded(&self, attempt: &LoginAttempt) -> Result<(), ApiError> {
+        self.users.clear_login_attempts(&attempt.account).await?;
+        if let Some(key) = &attempt.address {
+            self.users.take_back_login_attempt(key).await?;
         }
+        Ok(())
     }
 }
 
@@ -271,6 +256,9 @@ impl Authenticator {
         session_key: [u8; 32],
     ) -> Result<Self, ApiError> {
         let required = users.count().await? > 0;
+        let throttle = LoginThrottle {
+            users: users.clone(),
+        };
         Ok(Self {
             users,
             keys,
@@ -280,7 +268,7 @@ impl Authenticator {
                 .max_capacity(1024)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
-            throttle: LoginThrottle::new(),
+            throttle,
         })
     }
 
@@ -544,7 +532,7 @@ pub async fn login(
     let Some(user) = user else {
         return Err(ApiError::Unauthorized("wrong user name or password".into()));
     };
-    state.auth.throttle.succeeded(&attempt).await;
+    state.auth.throttle.succeeded(&attempt).await?;
     let token = state.auth.start_session(user.id).await?;
     let cookie = Cookie::build(SESSION_COOKIE, token)
         .path("/")

@@ -226,6 +226,7 @@ mod tests {
             trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
             version: "test".into(),
             cron_min_interval: std::time::Duration::ZERO,
+            import_dir: None,
         }
     }
 

@@ -1,15 +1,14 @@
 //! Stream sources and EPG sources: CRUD, ingest, and a source's channels.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
-    ChannelQuery, EpgSource, EpgSourceId, EpgSourceInput, EpgSourceType, IngestState, JobKind,
-    NewJob, REDACTED, Secret, StreamSource, StreamSourceId, StreamSourceInput, StreamSourceType,
-    is_secret_header, redact_text, redact_url,
+    ChannelQuery, EpgSource, EpgSourceId, EpgSourceInput, EpgSourceType, FieldError, IngestState,
+    JobKind, NewJob, REDACTED, Secret, StreamSource, StreamSourceId, StreamSourceInput,
+    StreamSourceType, is_secret_header, local_file, redact_text, redact_url,
 };
 use utoipa::ToSchema;
 
@@ -17,7 +16,7 @@ use crate::channels::ChannelView;
 use crate::cron::{check_cron, check_cron_interval};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::pagination::{ListResponse, PageParams, Params};
-use crate::state::AppState;
+use crate::state::{ApiSettings, AppState};
 
 /// The body that creates or replaces a stream source.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -45,7 +44,7 @@ pub struct StreamSourceBody {
 }
 
 impl StreamSourceBody {
-    fn into_input(self, cron_min_interval: Duration) -> ApiResult<StreamSourceInput> {
+    fn into_input(self, settings: &ApiSettings) -> ApiResult<StreamSourceInput> {
         let input = StreamSourceInput {
             name: self.name.trim().to_string(),
             source_type: self.source_type,
@@ -59,12 +58,46 @@ impl StreamSourceBody {
         };
         let mut errors = input.validate().err().unwrap_or_default();
         check_cron(input.update_cron.as_deref(), &mut errors);
-        check_cron_interval(input.update_cron.as_deref(), cron_min_interval, &mut errors);
+        check_cron_interval(
+            input.update_cron.as_deref(),
+            settings.cron_min_interval,
+            &mut errors,
+        );
+        if input.source_type == StreamSourceType::M3u {
+            check_local_path(&input.url, settings, &mut errors);
+        }
         if errors.is_empty() {
             Ok(input)
         } else {
             Err(ApiError::fields(errors))
         }
+    }
+}
+
+/// A source naming a local file must name one below the import directory, outside `/proc`,
+/// `/sys` and `/dev`: judged on the path as written, so the refusal comes at once rather than
+/// at the first ingest, and tells nothing about what exists on the disk. The fetcher checks
+/// again when it reads, symlinks resolved.
+fn check_local_path(url: &str, settings: &ApiSettings, errors: &mut Vec<FieldError>) {
+    if errors.iter().any(|e| e.field == "url") {
+        return;
+    }
+    let Some(path) = local_file::file_path(url) else {
+        return;
+    };
+    let reason = match settings.import_dir.as_deref() {
+        None => Some("local files are disabled: no import directory is set".to_owned()),
+        Some(dir) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let canonical = dir.canonicalize().ok();
+            local_file::refusal(&path, dir, canonical.as_deref(), &cwd)
+        }
+    };
+    if let Some(reason) = reason {
+        errors.push(FieldError::new(
+            "url",
+            format!("a local file is refused: {reason}"),
+        ));
     }
 }
 
@@ -210,9 +243,7 @@ pub async fn create_stream_source(
     state: web::Data<AppState>,
     body: web::Json<StreamSourceBody>,
 ) -> ApiResult<HttpResponse> {
-    let input = body
-        .into_inner()
-        .into_input(state.settings.cron_min_interval)?;
+    let input = body.into_inner().into_input(&state.settings)?;
     let source = state.repos.stream_sources.create(input).await?;
     tracing::info!(source_id = %source.id, name = %source.name, "stream source created");
     Ok(HttpResponse::Created().json(StreamSourceView::from(source)))
@@ -254,7 +285,7 @@ pub async fn update_stream_source(
         // Validation needs the password: use the stored one when the body leaves it out.
         body.password = stored.password.map(|p| p.expose().to_string());
     }
-    let input = body.into_input(state.settings.cron_min_interval)?;
+    let input = body.into_input(&state.settings)?;
     let source = state.repos.stream_sources.update(id, input).await?;
     Ok(web::Json(source.into()))
 }
@@ -338,7 +369,7 @@ pub struct EpgSourceBody {
 }
 
 impl EpgSourceBody {
-    fn into_input(self, cron_min_interval: Duration) -> ApiResult<EpgSourceInput> {
+    fn into_input(self, settings: &ApiSettings) -> ApiResult<EpgSourceInput> {
         let input = EpgSourceInput {
             name: self.name.trim().to_string(),
             source_type: self.source_type,
@@ -354,7 +385,14 @@ impl EpgSourceBody {
         };
         let mut errors = input.validate().err().unwrap_or_default();
         check_cron(input.update_cron.as_deref(), &mut errors);
-        check_cron_interval(input.update_cron.as_deref(), cron_min_interval, &mut errors);
+        check_cron_interval(
+            input.update_cron.as_deref(),
+            settings.cron_min_interval,
+            &mut errors,
+        );
+        if input.source_type == EpgSourceType::Xmltv {
+            check_local_path(&input.url, settings, &mut errors);
+        }
         if let Some(tz) = &input.timezone
             && tz.parse::<chrono_tz::Tz>().is_err()
         {
@@ -468,9 +506,7 @@ pub async fn create_epg_source(
     state: web::Data<AppState>,
     body: web::Json<EpgSourceBody>,
 ) -> ApiResult<HttpResponse> {
-    let input = body
-        .into_inner()
-        .into_input(state.settings.cron_min_interval)?;
+    let input = body.into_inner().into_input(&state.settings)?;
     let source = state.repos.epg_sources.create(input).await?;
     tracing::info!(source_id = %source.id, name = %source.name, "EPG source created");
     Ok(HttpResponse::Created().json(EpgSourceView::from(source)))
@@ -511,7 +547,7 @@ pub async fn update_epg_source(
     if body.source_type == EpgSourceType::Xtream && body.password.is_none() {
         body.password = stored.password.map(|p| p.expose().to_string());
     }
-    let input = body.into_input(state.settings.cron_min_interval)?;
+    let input = body.into_input(&state.settings)?;
     let source = state.repos.epg_sources.update(id, input).await?;
     Ok(web::Json(source.into()))
 }

@@ -35,6 +35,9 @@ pub struct ApiSettings {
     pub version: String,
     /// The shortest time allowed between two runs of a source's `update_cron` (zero: any).
     pub cron_min_interval: std::time::Duration,
+    /// The directory local-file sources must lie below (`None`: local files are refused).
+    /// Checked on the path as written when a source is saved; the fetcher checks again.
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 /// Shared state of the HTTP server.

@@ -573,6 +573,34 @@ async fn failed_logins_from_one_address_are_throttled_across_account_names() {
 }
 
 #[actix_web::test]
+async fn failed_logins_in_one_process_throttle_the_account_in_another() {
+    // Two server processes on one database: five failures spread over them lock the account
+    // in both, and a restart (a new process) does not forget them.
+    let repos = own_repositories().await;
+    let first = process_state(&repos).await;
+    first.auth.ensure_admin(PASSWORD).await.unwrap();
+    let first = init_service(tvarr_api::build_app(first)).await;
+    let second = init_service(tvarr_api::build_app(process_state(&repos).await)).await;
+    fail_logins!(first, "admin", client(40), 3);
+    fail_logins!(second, "admin", client(41), 2);
+    for app in [&first, &second] {
+        let res = call_service(
+            app,
+            login_request("admin", PASSWORD, client(42)).to_request(),
+        )
+        .await;
+        assert_throttled(res);
+    }
+    let restarted = init_service(tvarr_api::build_app(process_state(&repos).await)).await;
+    let res = call_service(
+        &restarted,
+        login_request("admin", PASSWORD, client(43)).to_request(),
+    )
+    .await;
+    assert_throttled(res);
+}
+
+#[actix_web::test]
 async fn the_bearer_scheme_is_accepted_in_any_case_and_keys_are_listed_with_a_total() {
     let (_repos, state) = secured().await;
     let app = init_service(tvarr_api::build_app(state)).await;

@@ -332,6 +332,7 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
             trusted_proxies: settings.trusted_proxies.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             cron_min_interval: settings.cron_min_interval,
+            import_dir: settings.fetch.import_dir.clone(),
         },
         auth: Arc::new(auth),
         metrics,

@@ -112,6 +112,30 @@ pub trait UserRepository: Send + Sync {
     async fn revoke_session(&self, id: Uuid) -> RepoResult<()>;
     /// Revokes every session of `user_id`; returns how many were active.
     async fn revoke_sessions_of(&self, user_id: Uuid) -> RepoResult<u64>;
+    /// Counts a login attempt under `key` (an account name, a client address) at `now`, in
+    /// the same count for every process: returns the window it falls in, this attempt
+    /// included. A window lasts `window` from its first attempt; the first attempt after it
+    /// ends starts a new one. Windows that ended are deleted on the way.
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> RepoResult<LoginWindow>;
+    /// Forgets the attempts counted under `key` (an account that logged in).
+    async fn clear_login_attempts(&self, key: &str) -> RepoResult<()>;
+    /// Takes one attempt back from `key`'s count, if it has any (an address whose attempt
+    /// logged in).
+    async fn take_back_login_attempt(&self, key: &str) -> RepoResult<()>;
+}
+
+/// The login attempts counted under one key since its window started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginWindow {
+    /// Attempts in this window, the last one counted included.
+    pub attempts: u32,
+    /// When the window's first attempt came.
+    pub started: DateTime<Utc>,
 }
 
 /// API keys.

@@ -50,6 +50,29 @@ impl ChannelData {
         }
     }
 
+    /// Bytes of text this channel holds: the length of every string it owns, a close lower
+    /// bound of its heap size, for bounding batches and caches by memory.
+    pub fn text_bytes(&self) -> usize {
+        let opt = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+        opt(&self.provider_id)
+            + self.name.len()
+            + opt(&self.tvg_id)
+            + opt(&self.tvg_name)
+            + opt(&self.tvg_logo)
+            + opt(&self.group_title)
+            + opt(&self.tvg_chno)
+            + opt(&self.tvg_shift)
+            + self.stream_url.len()
+            + opt(&self.catchup)
+            + opt(&self.catchup_days)
+            + opt(&self.catchup_source)
+            + self
+                .extra
+                .iter()
+                .map(|(name, value)| name.len() + value.len())
+                .sum::<usize>()
+    }
+
     /// The value of an extra attribute, compared without regard to ASCII case.
     pub fn extra(&self, name: &str) -> Option<&str> {
         self.extra

@@ -19,6 +19,7 @@ mod id;
 mod job;
 pub mod limits;
 mod lineup;
+pub mod local_file;
 mod logo;
 mod output;
 mod programme;
@@ -31,7 +32,7 @@ pub mod schedule;
 mod secret;
 mod source;
 
-pub use auth::{ApiKey, ApiKeyRepository, Role, Session, User, UserRepository};
+pub use auth::{ApiKey, ApiKeyRepository, LoginWindow, Role, Session, User, UserRepository};
 pub use channel::{Channel, ChannelData};
 pub use error::{FieldError, RepoError, RepoResult};
 pub use id::{

@@ -130,7 +130,57 @@ pub struct ProgrammeData {
     pub extra_xml: Option<String>,
 }
 
+fn opt_len(value: &Option<String>) -> usize {
+    value.as_ref().map_or(0, String::len)
+}
+
+fn texts_len(values: &[LangText]) -> usize {
+    values
+        .iter()
+        .map(|t| t.value.len() + opt_len(&t.lang))
+        .sum()
+}
+
+impl EpgChannel {
+    /// Bytes of text this channel holds (see [`ProgrammeData::text_bytes`]).
+    pub fn text_bytes(&self) -> usize {
+        self.id.len()
+            + texts_len(&self.display_names)
+            + opt_len(&self.icon)
+            + opt_len(&self.extra_xml)
+    }
+}
+
 impl ProgrammeData {
+    /// Bytes of text this programme holds: the length of every string it owns, a close lower
+    /// bound of its heap size, for bounding batches and caches by memory.
+    pub fn text_bytes(&self) -> usize {
+        self.channel.len()
+            + texts_len(&self.titles)
+            + texts_len(&self.sub_titles)
+            + texts_len(&self.descriptions)
+            + texts_len(&self.categories)
+            + self
+                .episode_numbers
+                .iter()
+                .map(|e| e.value.len() + opt_len(&e.system))
+                .sum::<usize>()
+            + opt_len(&self.icon)
+            + self
+                .ratings
+                .iter()
+                .map(|r| r.value.len() + opt_len(&r.system))
+                .sum::<usize>()
+            + self
+                .credits
+                .iter()
+                .map(|c| c.role.len() + c.name.len() + opt_len(&c.character))
+                .sum::<usize>()
+            + opt_len(&self.language)
+            + opt_len(&self.date)
+            + opt_len(&self.extra_xml)
+    }
+
     /// The main title, or the empty string.
     pub fn title(&self) -> &str {
         self.titles.first().map(|t| t.value.as_str()).unwrap_or("")

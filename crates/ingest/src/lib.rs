@@ -33,6 +33,7 @@ pub mod m3u;
 mod redact;
 mod service;
 mod skip;
+mod weight;
 pub mod xmltv;
 pub mod xtream;
 

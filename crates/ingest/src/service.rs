@@ -32,6 +32,7 @@ use crate::fetch::{Download, FetchRequest, Fetcher, from_io};
 use crate::limits::ParserLimits;
 use crate::m3u::{M3uOptions, M3uReader, PlaylistHeader};
 use crate::skip::{SkipReason, SkipReport};
+use crate::weight::Batcher;
 use crate::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
 use crate::xtream::{
     Category, LiveStream, XtreamAccount, XtreamEndpoint, category_names, read_array,
@@ -98,8 +99,12 @@ impl IngestProgress for NoProgress {
 /// Tuning and guard settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IngestSettings {
-    /// Records per batch written to the repository.
+    /// Records per batch written to the repository, at most.
     pub batch_size: usize,
+    /// Bytes of text per batch, at most (about: a batch ends with the record that reaches
+    /// it). With `queued_batches`, this bounds what an ingest holds between parser and
+    /// writer whatever the records hold.
+    pub batch_bytes: usize,
     /// Batches buffered between the parser and the writer.
     pub queued_batches: usize,
     /// A result smaller than `(1 - max_shrink) ×` the current count is suspicious and not
@@ -114,6 +119,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             batch_size: 2_000,
+            batch_bytes: 8 * 1024 * 1024,
             queued_batches: 4,
             max_shrink: 0.5,
             limits: ParserLimits::default(),
@@ -336,9 +342,9 @@ where
         Ok(replacement) => GuideSink(replacement),
         Err(e) => return failed_report(previous, IngestError::Repo(e), 0),
     };
-    let batch_size = settings.batch_size.max(1);
+    let (batch_size, batch_bytes) = (settings.batch_size, settings.batch_bytes);
     let parse: ParseFn<GuideBatch> =
-        Box::new(move |input, tx| parse_guide(input, tx, options, batch_size));
+        Box::new(move |input, tx| parse_guide(input, tx, options, batch_size, batch_bytes));
     run_pipeline(
         download,
         parse,
@@ -403,11 +409,11 @@ async fn prepare_m3u(
             .and_then(|p| Url::from_file_path(p).ok())
     });
     let source_id = source.id;
-    let batch_size = settings.batch_size.max(1);
+    let (batch_size, batch_bytes) = (settings.batch_size, settings.batch_bytes);
     let limits = settings.limits;
     let parse: ParseFn<Vec<Channel>> = Box::new(move |input, tx| {
         let mut reader = M3uReader::new(input, M3uOptions { base_url, limits });
-        let mut identities = ChannelIdentities::new(source_id, batch_size);
+        let mut identities = ChannelIdentities::new(source_id, batch_size, batch_bytes);
         while let Some(data) = reader.next_channel()? {
             if let Some(batch) = identities.push(data)
                 && tx.blocking_send(batch).is_err()
@@ -474,10 +480,10 @@ async fn prepare_xtream(
     )
     .await?;
     let source_id = source.id;
-    let batch_size = settings.batch_size.max(1);
+    let (batch_size, batch_bytes) = (settings.batch_size, settings.batch_bytes);
     let limits = settings.limits;
     let parse: ParseFn<Vec<Channel>> = Box::new(move |input, tx| {
-        let mut identities = ChannelIdentities::new(source_id, batch_size);
+        let mut identities = ChannelIdentities::new(source_id, batch_size, batch_bytes);
         let mut skipped = SkipReport::default();
         let mut element = 0u64;
         let skips = read_array::<LiveStream, _, _>(input, limits, |stream| {
@@ -515,18 +521,38 @@ async fn prepare_xtream(
     Ok((download, parse))
 }
 
-/// Reads a small JSON answer (authentication, categories) whole.
+/// The most a small JSON answer (an Xtream account, its categories) may hold. A panel with
+/// thousands of categories answers in well under 1 MiB; the stream lists, which can be large,
+/// are read streaming instead.
+const SMALL_JSON_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads a small JSON answer (authentication, categories) whole, at most
+/// [`SMALL_JSON_MAX_BYTES`]: a longer one is refused, not buffered.
 async fn read_small_json<T: serde::de::DeserializeOwned>(
     fetcher: &dyn Fetcher,
     request: &FetchRequest,
 ) -> Result<T, IngestError> {
-    let mut download = open_checked(fetcher, request, Expected::Json("JSON answer")).await?;
+    let download = open_checked(fetcher, request, Expected::Json("JSON answer")).await?;
+    if download
+        .content_length
+        .is_some_and(|n| n > SMALL_JSON_MAX_BYTES)
+    {
+        return Err(IngestError::TooLarge {
+            limit: SMALL_JSON_MAX_BYTES,
+        });
+    }
     let mut body = Vec::new();
     download
         .body
+        .take(SMALL_JSON_MAX_BYTES + 1)
         .read_to_end(&mut body)
         .await
         .map_err(from_io)?;
+    if body.len() as u64 > SMALL_JSON_MAX_BYTES {
+        return Err(IngestError::TooLarge {
+            limit: SMALL_JSON_MAX_BYTES,
+        });
+    }
     Ok(serde_json::from_slice(&body)?)
 }
 
@@ -686,18 +712,16 @@ struct ChannelIdentities {
     /// Occurrences per key, by a 64-bit hash of the key (plenty for one source's keys, and
     /// far smaller than the keys themselves).
     seen: HashMap<u64, u32>,
-    batch: Vec<Channel>,
-    batch_size: usize,
+    batch: Batcher<Channel>,
     count: u64,
 }
 
 impl ChannelIdentities {
-    fn new(source_id: StreamSourceId, batch_size: usize) -> Self {
+    fn new(source_id: StreamSourceId, batch_size: usize, batch_bytes: usize) -> Self {
         Self {
             source_id,
             seen: HashMap::new(),
-            batch: Vec::with_capacity(batch_size),
-            batch_size,
+            batch: Batcher::new(batch_size, batch_bytes),
             count: 0,
         }
     }
@@ -716,23 +740,13 @@ impl ChannelIdentities {
         };
         let position = u32::try_from(self.count).unwrap_or(u32::MAX);
         self.count += 1;
+        let weight = data.text_bytes() + key.len();
         self.batch
-            .push(Channel::new(self.source_id, key, position, data));
-        if self.batch.len() >= self.batch_size {
-            return self.take();
-        }
-        None
+            .push_weighed(weight, Channel::new(self.source_id, key, position, data))
     }
 
     fn take(&mut self) -> Option<Vec<Channel>> {
-        if self.batch.is_empty() {
-            None
-        } else {
-            Some(std::mem::replace(
-                &mut self.batch,
-                Vec::with_capacity(self.batch_size),
-            ))
-        }
+        self.batch.take()
     }
 }
 
@@ -741,33 +755,31 @@ fn parse_guide(
     tx: mpsc::Sender<GuideBatch>,
     options: XmltvOptions,
     batch_size: usize,
+    batch_bytes: usize,
 ) -> Result<ParseSummary, IngestError> {
     let mut reader = XmltvReader::new(input, options)?;
-    let mut channels = Vec::new();
-    let mut programmes = Vec::with_capacity(batch_size);
+    let mut channels = Batcher::new(batch_size, batch_bytes);
+    let mut programmes = Batcher::new(batch_size, batch_bytes);
     let send = |batch| tx.blocking_send(batch).map_err(|_| IngestError::Cancelled);
     while let Some(item) = reader.next_item()? {
         match item {
             XmltvItem::Channel(channel) => {
-                channels.push(channel);
-                if channels.len() >= batch_size {
-                    send(GuideBatch::Channels(std::mem::take(&mut channels)))?;
+                if let Some(full) = channels.push(channel) {
+                    send(GuideBatch::Channels(full))?;
                 }
             }
             XmltvItem::Programme(programme) => {
-                programmes.push(programme);
-                if programmes.len() >= batch_size {
-                    let full = std::mem::replace(&mut programmes, Vec::with_capacity(batch_size));
+                if let Some(full) = programmes.push(programme) {
                     send(GuideBatch::Programmes(full))?;
                 }
             }
         }
     }
-    if !channels.is_empty() {
-        send(GuideBatch::Channels(channels))?;
+    if let Some(rest) = channels.take() {
+        send(GuideBatch::Channels(rest))?;
     }
-    if !programmes.is_empty() {
-        send(GuideBatch::Programmes(programmes))?;
+    if let Some(rest) = programmes.take() {
+        send(GuideBatch::Programmes(rest))?;
     }
     let stats = reader.stats();
     Ok(ParseSummary {

@@ -431,6 +431,41 @@ async fn a_refused_xtream_account_fails_clearly() {
 }
 
 #[tokio::test]
+async fn an_xtream_account_answer_over_8_mib_is_refused_not_read_whole() {
+    // 9 MiB of JSON, gzip-encoded so that its Content-Length (a few KB) says nothing: the
+    // reader itself must stop at the cap.
+    let mut account = br#"{"user_info":{"auth":1,"status":"Active","pad":""#.to_vec();
+    account.resize(9 * 1024 * 1024, b'x');
+    account.extend_from_slice(br#""},"server_info":{}}"#);
+    let body = gzip(&account);
+    let server = TestServer::start(move |_, _| {
+        Reply::ok(body.clone())
+            .header("Content-Encoding", "gzip")
+            .header("Content-Type", "application/json")
+    })
+    .await;
+    let repo = MemoryChannels::default();
+    let mut source = stream_source(server.url("/"), StreamSourceType::Xtream);
+    source.username = Some("me".into());
+    source.password = Some(Secret::new("pw"));
+    let report = ingest_stream_source(
+        &source,
+        &fetcher(),
+        &repo,
+        &NoProgress,
+        &IngestSettings::default(),
+    )
+    .await;
+    assert_eq!(report.outcome.state, IngestState::Failed);
+    let error = report.outcome.error.unwrap();
+    assert!(
+        error.contains("larger than the limit of 8388608 bytes"),
+        "{error}"
+    );
+    assert_eq!(server.hits("/player_api.php"), 1, "no stream list asked");
+}
+
+#[tokio::test]
 async fn ingests_a_gzipped_guide_while_it_arrives() {
     let guide = std::fs::read(fixture("xmltv/jellyfin-xmltv/UK_Data.xml")).unwrap();
     let compressed = gzip(&guide);

@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
-use tvarr_core::{ApiKey, ApiKeyRepository, RepoResult, Role, Session, User, UserRepository};
+use tvarr_core::{
+    ApiKey, ApiKeyRepository, LoginWindow, RepoResult, Role, Session, User, UserRepository,
+};
 use uuid::Uuid;
 
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id};
@@ -156,6 +158,97 @@ impl UserRepository for Users {
 
     async fn revoke_sessions_of(&self, user_id: Uuid) -> RepoResult<u64> {
         revoke_sessions(&self.db.conn, user_id).await
+    }
+
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> RepoResult<LoginWindow> {
+        let now_ms = now.timestamp_millis();
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        // A window that started at or before this ended by now.
+        let ended = now_ms.saturating_sub(window_ms);
+        self.db
+            .conn
+            .execute_raw(self.db.stmt(
+                "DELETE FROM login_attempts WHERE window_started_ms <= ?",
+                vec![ended.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        // One statement, so two processes counting at once both count. Both branches read
+        // the row as it was: PostgreSQL and SQLite evaluate every `SET` on the old row, and
+        // MySQL assigns left to right, so `attempts` is set before `window_started_ms` changes.
+        let upsert = if self.db.backend == DbBackend::MySql {
+            "INSERT INTO login_attempts (attempt_key, window_started_ms, attempts) VALUES (?, ?, 1) \
+             ON DUPLICATE KEY UPDATE \
+             attempts = IF(window_started_ms <= ?, 1, attempts + 1), \
+             window_started_ms = IF(window_started_ms <= ?, VALUES(window_started_ms), window_started_ms)"
+        } else {
+            "INSERT INTO login_attempts (attempt_key, window_started_ms, attempts) VALUES (?, ?, 1) \
+             ON CONFLICT (attempt_key) DO UPDATE SET \
+             attempts = CASE WHEN login_attempts.window_started_ms <= ? THEN 1 \
+                 ELSE login_attempts.attempts + 1 END, \
+             window_started_ms = CASE WHEN login_attempts.window_started_ms <= ? \
+                 THEN excluded.window_started_ms ELSE login_attempts.window_started_ms END"
+        };
+        self.db
+            .conn
+            .execute_raw(self.db.stmt(
+                upsert,
+                vec![key.into(), now_ms.into(), ended.into(), ended.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        let row = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(
+                "SELECT attempts, window_started_ms FROM login_attempts WHERE attempt_key = ?",
+                vec![key.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        // Gone already: another process cleared it (a login) between the two statements.
+        let Some(row) = row else {
+            return Ok(LoginWindow {
+                attempts: 1,
+                started: now,
+            });
+        };
+        let attempts: i64 = row.try_get("", "attempts").map_err(repo_err)?;
+        let started: i64 = row.try_get("", "window_started_ms").map_err(repo_err)?;
+        Ok(LoginWindow {
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            started: DateTime::from_timestamp_millis(started).unwrap_or(now),
+        })
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> RepoResult<()> {
+        self.db
+            .conn
+            .execute_raw(self.db.stmt(
+                "DELETE FROM login_attempts WHERE attempt_key = ?",
+                vec![key.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn take_back_login_attempt(&self, key: &str) -> RepoResult<()> {
+        self.db
+            .conn
+            .execute_raw(self.db.stmt(
+                "UPDATE login_attempts SET attempts = attempts - 1 \
+                 WHERE attempt_key = ? AND attempts > 0",
+                vec![key.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        Ok(())
     }
 }
 

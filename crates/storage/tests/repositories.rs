@@ -1781,10 +1781,21 @@ async fn channel_pages_follow_source_then_position_and_totals_follow_every_flip(
     };
     assert_eq!(repo.list(&news, all()).await.unwrap().total, 5);
 
-    // Another process re-ingests `a` with fewer channels: the kept total is not served.
+    // Another process re-ingests `a` with fewer channels: neither the kept total nor the
+    // kept page is served.
     replace_channels(&store, a.id, &channels(a.id, 2, "pa2"), 2).await;
     let page = repo.list(&both, PageRequest::new(3, 0)).await.unwrap();
     assert_eq!(page.total, 5);
+    let names: Vec<&str> = page.items.iter().map(|c| c.data.name.as_str()).collect();
+    let expected_names = if a.id.to_string() < b.id.to_string() {
+        ["pa2 Channel 0", "pa2 Channel 1", "pb Channel 0"]
+    } else {
+        ["pb Channel 0", "pb Channel 1", "pb Channel 2"]
+    };
+    assert_eq!(names, expected_names);
+    // The same page again, now from what this repository kept, is the same page.
+    let again = repo.list(&both, PageRequest::new(3, 0)).await.unwrap();
+    assert_eq!(again.items, page.items);
     assert_eq!(repo.list(&news, all()).await.unwrap().total, 3);
     store.stream_sources().delete(b.id).await.unwrap();
     let page = repo.list(&both, all()).await.unwrap();
@@ -2141,5 +2152,65 @@ async fn a_taken_username_is_already_exists_not_the_database_message() {
     assert!(
         taken.to_string().contains("already exists") && !taken.to_string().contains("UNIQUE"),
         "{taken}"
+    );
+}
+
+#[tokio::test]
+async fn login_attempts_count_in_windows_that_end_and_can_be_cleared() {
+    let store = store().await;
+    let users = store.users();
+    let key = unique("account:someone");
+    let window = Duration::from_secs(15 * 60);
+    // Now, to the millisecond the database keeps: another test's attempt at the real time
+    // deletes windows that ended before it, and these have not.
+    let t0 = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    for (n, minutes) in [(1, 0), (2, 1), (3, 14)] {
+        let at = t0 + chrono::Duration::minutes(minutes);
+        let counted = users.count_login_attempt(&key, at, window).await.unwrap();
+        assert_eq!(counted.attempts, n);
+        assert_eq!(
+            counted.started, t0,
+            "a window is counted from its first attempt"
+        );
+    }
+    users.take_back_login_attempt(&key).await.unwrap();
+    let at = t0 + chrono::Duration::minutes(14);
+    assert_eq!(
+        users
+            .count_login_attempt(&key, at, window)
+            .await
+            .unwrap()
+            .attempts,
+        3
+    );
+    // The window ended: the next attempt starts a new one.
+    let later = t0 + chrono::Duration::minutes(15);
+    let counted = users
+        .count_login_attempt(&key, later, window)
+        .await
+        .unwrap();
+    assert_eq!((counted.attempts, counted.started), (1, later));
+    // Another key counts on its own; clearing one forgets only it.
+    let other = unique("address:192.0.2.1");
+    users
+        .count_login_attempt(&other, later, window)
+        .await
+        .unwrap();
+    users.clear_login_attempts(&key).await.unwrap();
+    assert_eq!(
+        users
+            .count_login_attempt(&key, later, window)
+            .await
+            .unwrap()
+            .attempts,
+        1
+    );
+    assert_eq!(
+        users
+            .count_login_attempt(&other, later, window)
+            .await
+            .unwrap()
+            .attempts,
+        2
     );
 }

@@ -67,6 +67,23 @@ impl UserRepository for Unused {
     async fn revoke_sessions_of(&self, _: Uuid) -> RepoResult<u64> {
         Ok(0)
     }
+    async fn count_login_attempt(
+        &self,
+        _: &str,
+        now: chrono::DateTime<Utc>,
+        _: std::time::Duration,
+    ) -> RepoResult<tvarr_core::LoginWindow> {
+        Ok(tvarr_core::LoginWindow {
+            attempts: 1,
+            started: now,
+        })
+    }
+    async fn clear_login_attempts(&self, _: &str) -> RepoResult<()> {
+        Ok(())
+    }
+    async fn take_back_login_attempt(&self, _: &str) -> RepoResult<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -264,6 +281,7 @@ pub fn test_settings() -> ApiSettings {
         trusted_proxies: Vec::new(),
         version: "test".into(),
         cron_min_interval: std::time::Duration::from_secs(300),
+        import_dir: Some(std::env::temp_dir()),
     }
 }
 

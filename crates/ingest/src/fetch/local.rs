@@ -9,13 +9,11 @@
 
 use std::fs::File;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use tvarr_core::local_file::{self, in_forbidden_tree};
 
 use crate::error::IngestError;
-
-/// Trees never read, whatever the import directory: the kernel's views of processes (their
-/// environments, with the admin password), of the system, and devices (`/dev/zero` never ends).
-const FORBIDDEN_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 /// Opens `path` if the policy allows it; returns the open file and its size.
 pub(crate) fn open_local(
@@ -33,7 +31,6 @@ pub(crate) fn open_local(
         ));
     };
     let cwd = std::env::current_dir()?;
-    let root_written = normalize(&cwd.join(import_dir));
     let root = import_dir.canonicalize().map_err(|e| {
         refuse(format!(
             "the import directory `{}` cannot be opened: {e}",
@@ -46,21 +43,10 @@ pub(crate) fn open_local(
             root.display()
         )));
     }
-    let outside = || {
-        refuse(format!(
-            "it is outside the import directory `{}`; local sources must be regular files \
-             below it (setting import_dir)",
-            import_dir.display()
-        ))
-    };
-    let written = normalize(&cwd.join(path));
-    if in_forbidden_tree(&written) {
-        return Err(refuse(
-            "files under /proc, /sys and /dev are never read".to_owned(),
-        ));
-    }
-    if !written.starts_with(&root_written) && !written.starts_with(&root) {
-        return Err(outside());
+    let outside = || refuse(local_file::outside_reason(import_dir));
+    // As written, before the file system is asked anything about the path.
+    if let Some(reason) = local_file::refusal(path, import_dir, Some(&root), &cwd) {
+        return Err(refuse(reason));
     }
     let unreadable = |e: io::Error| IngestError::Fetch {
         url: shown.clone(),
@@ -94,25 +80,6 @@ pub(crate) fn open_local(
     Ok((file, metadata.len()))
 }
 
-fn in_forbidden_tree(path: &Path) -> bool {
-    FORBIDDEN_TREES.iter().any(|tree| path.starts_with(tree))
-}
-
-/// `path` with `.` dropped and `..` applied to what precedes it, as written (no symlinks).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(unix)]
 fn open_no_follow(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -136,22 +103,4 @@ fn opened_path(file: &File) -> Option<PathBuf> {
 #[cfg(not(target_os = "linux"))]
 fn opened_path(_file: &File) -> Option<PathBuf> {
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalize_applies_dot_dot_lexically() {
-        assert_eq!(
-            normalize(Path::new("/srv/imports/../../etc/./passwd")),
-            PathBuf::from("/etc/passwd")
-        );
-        assert_eq!(normalize(Path::new("/../..")), PathBuf::from("/"));
-        assert_eq!(
-            normalize(Path::new("/srv/imports/a/./b.m3u")),
-            PathBuf::from("/srv/imports/a/b.m3u")
-        );
-    }
 }
