@@ -1,5 +1,7 @@
 //! Channels: the bulk replacement of a source's channels, and the queries over current ones.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use tvarr_core::{
@@ -19,6 +21,9 @@ pub struct Channels {
     db: Db,
     /// Totals of a listing, per filter and set of current generations (see [`Channels::total`]).
     totals: moka::future::Cache<String, u64>,
+    /// Pages of a listing, per filter, page and set of current generations: the rows of a
+    /// generation never change, so a page read once is the same until a flip changes the key.
+    pages: moka::future::Cache<String, Arc<Vec<Channel>>>,
 }
 
 impl Channels {
@@ -26,12 +31,33 @@ impl Channels {
         Self {
             db,
             totals: moka::future::Cache::new(TOTALS_KEPT),
+            pages: moka::future::Cache::builder()
+                .weigher(|key: &String, page: &Arc<Vec<Channel>>| {
+                    let bytes = key.len()
+                        + page
+                            .iter()
+                            .map(|c| c.data.text_bytes() + c.key.len() + CHANNEL_OVERHEAD)
+                            .sum::<usize>();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .max_capacity(PAGES_KEPT_BYTES)
+                .build(),
         }
     }
 }
 
 /// Totals of a listing kept at most, per process; the least used go first.
 const TOTALS_KEPT: u64 = 512;
+
+/// Bytes of listed pages kept at most, per process; the least used go first.
+const PAGES_KEPT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The longest page kept: what a UI or an API client pages through. Bulk readers (a proxy's
+/// generation reads pages of 5,000) read each page once, and keeping it would only cost them.
+const PAGE_KEPT_MAX_LIMIT: u64 = 500;
+
+/// What a cached channel holds besides its text (the struct, ids, string headers).
+const CHANNEL_OVERHEAD: usize = 400;
 
 const COLUMNS: &[&str] = &[
     "source_id",
@@ -157,10 +183,23 @@ fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
 
 impl Channels {
     /// How many current channels match `cond`. Counting them all takes a scan of the
-    /// channels' index on every page, so the answer is kept per filter and per set of current
-    /// generations: a flip (an ingest, in any process) changes the generations read here
-    /// first, so a total is never served for data it was not counted on.
-    async fn total(&self, cond: &str, values: &[Value]) -> RepoResult<u64> {
+    /// channels' index on every page, so the answer is kept under the listing's `key` (per
+    /// filter and set of current generations, [`Channels::listing_key`]): a flip (an ingest,
+    /// in any process) changes the generations read first, so a total is never served for
+    /// data it was not counted on.
+    async fn total(&self, key: &str, cond: &str, values: &[Value]) -> RepoResult<u64> {
+        if let Some(total) = self.totals.get(key).await {
+            return Ok(total);
+        }
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
+        let total = self.db.count(&count_sql, values.to_vec()).await?;
+        self.totals.insert(key.to_owned(), total).await;
+        Ok(total)
+    }
+
+    /// The key of a listing's cached total and pages: the filter, and every source's current
+    /// generation, read now.
+    async fn listing_key(&self, cond: &str, values: &[Value]) -> RepoResult<String> {
         let rows = self
             .db
             .conn
@@ -176,13 +215,7 @@ impl Channels {
             let generation: i64 = row.try_get("", "current_generation").map_err(repo_err)?;
             key.push_str(&format!("\u{0}{id}={generation}"));
         }
-        if let Some(total) = self.totals.get(&key).await {
-            return Ok(total);
-        }
-        let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT} WHERE {cond}");
-        let total = self.db.count(&count_sql, values.to_vec()).await?;
-        self.totals.insert(key, total).await;
-        Ok(total)
+        Ok(key)
     }
 }
 
@@ -220,7 +253,16 @@ impl ChannelRepository for Channels {
 
     async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
         let (cond, values) = conditions(query);
-        let total = self.total(&cond, &values).await?;
+        let key = self.listing_key(&cond, &values).await?;
+        let total = self.total(&key, &cond, &values).await?;
+        let kept = page.limit <= PAGE_KEPT_MAX_LIMIT;
+        let page_key = format!("{key}\u{0}{}\u{0}{}", page.limit, page.offset);
+        if kept && let Some(items) = self.pages.get(&page_key).await {
+            return Ok(Page {
+                items: items.as_ref().clone(),
+                total,
+            });
+        }
         let sql = format!(
             "SELECT {SELECT} FROM {CURRENT_IN_ORDER} AND {cond} ORDER BY s.id, c.position LIMIT {} OFFSET {}",
             page.limit, page.offset
@@ -229,10 +271,15 @@ impl ChannelRepository for Channels {
             .all(&self.db.conn)
             .await
             .map_err(repo_err)?;
-        let items = rows
+        let items: Vec<Channel> = rows
             .into_iter()
             .map(ChannelRow::into_channel)
             .collect::<RepoResult<_>>()?;
+        // A flip may have come between reading the generations and the page: the page then
+        // holds the new generation's rows, under the old key, which no later request asks for.
+        if kept {
+            self.pages.insert(page_key, Arc::new(items.clone())).await;
+        }
         Ok(Page { items, total })
     }
 
