@@ -26,8 +26,9 @@
 //! from `--load-clients` concurrent clients (default `20,100`) for `--load-seconds` each
 //! (default 10 s): the first page, then offsets spread over the whole list; idle and while a
 //! 1M-programme guide is ingested, with `GET /readyz` from as many clients as the yardstick of
-//! the same run. Each request is a new connection, as the
-//! probe's are. Exits non-zero when a page alone takes 10 ms or more, or a p99 reaches 50 ms.
+//! the same run. Each client keeps its connection alive, as browsers and API clients do (the
+//! first run of this mode opened one per request, which measured the load tool's `connect`
+//! on 2 cores as much as the server). Exits non-zero when a page alone takes 10 ms or more, or a p99 reaches 50 ms.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -396,11 +397,29 @@ fn bench_database(options: &Options, backend: &str, data: &Path) -> Result<Bench
 }
 
 fn start_server(data: &Path, database: &str) -> Result<(ServerProcess, u16)> {
+    start_server_wrapped(data, database, None)
+}
+
+/// [`start_server`] under `wrapper` (a profiler's command line, such as `heaptrack -o FILE`),
+/// when given. The figures read from `/proc` are then the wrapper's, not the server's.
+fn start_server_wrapped(
+    data: &Path,
+    database: &str,
+    wrapper: Option<&str>,
+) -> Result<(ServerProcess, u16)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     drop(listener);
+    let mut command = match wrapper.map(str::split_whitespace) {
+        Some(mut words) => {
+            let mut command = Command::new(words.next().context("an empty wrapper")?);
+            command.args(words).arg("target/release/tvarr-server");
+            command
+        }
+        None => Command::new("target/release/tvarr-server"),
+    };
     let server = ServerProcess(
-        Command::new("target/release/tvarr-server")
+        command
             .env("TVARR_LISTEN", format!("127.0.0.1:{port}"))
             .env("TVARR_DATA_DIR", data)
             .env("TVARR_DATABASE_URL", database)
@@ -590,10 +609,11 @@ fn load(
                 let mut latencies = Vec::new();
                 let mut failures = 0usize;
                 let mut i = client;
+                let mut connection = Connection::new(port);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    match request(port, "GET", &path(i), None) {
-                        Ok((200, _)) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                    match connection.get(&path(i)) {
+                        Ok(200) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
                         _ => {
                             failures += 1;
                             latencies.push(PROBE_FAILURE_MS);
@@ -620,6 +640,89 @@ fn load(
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         per_second: latencies.len() as f64 / elapsed,
+    }
+}
+
+/// One client's persistent HTTP/1.1 connection, as browsers and API clients keep one: opened
+/// on first use, opened again when the server closed it.
+struct Connection {
+    port: u16,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+impl Connection {
+    fn new(port: u16) -> Self {
+        Self { port, stream: None }
+    }
+
+    /// `GET path`: its status, the body read and dropped. A connection the server closed
+    /// while idle is opened again once.
+    fn get(&mut self, path: &str) -> Result<u16> {
+        let reused = self.stream.is_some();
+        match self.try_get(path) {
+            Ok(status) => Ok(status),
+            Err(_) if reused => {
+                self.stream = None;
+                self.try_get(path)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn try_get(&mut self, path: &str) -> Result<u16> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(("127.0.0.1", self.port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(BufReader::new(stream));
+        }
+        let reader = self.stream.as_mut().context("connected")?;
+        let sent = write!(
+            reader.get_mut(),
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        );
+        let answer = sent.map_err(anyhow::Error::from).and_then(|()| {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let status: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .context("no status line")?;
+            let (mut length, mut close) = (0usize, false);
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().context("Content-Length")?;
+                } else if name.eq_ignore_ascii_case("connection") {
+                    close = value.eq_ignore_ascii_case("close");
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    bail!("a chunked answer: this client reads Content-Length only");
+                }
+            }
+            std::io::copy(
+                &mut reader.by_ref().take(length as u64),
+                &mut std::io::sink(),
+            )?;
+            Ok((status, close))
+        });
+        match answer {
+            Ok((status, close)) => {
+                if close {
+                    self.stream = None;
+                }
+                Ok(status)
+            }
+            Err(e) => {
+                self.stream = None;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -758,7 +861,7 @@ fn load_channels(options: &Options, backends: &[String], files_port: u16) -> Res
         let _ = std::fs::remove_dir_all(&data);
     }
     println!(
-        "\nbench-e2e --load-channels ({} s per phase; each request a new connection)\n",
+        "\nbench-e2e --load-channels ({} s per phase; each client on one kept-alive connection)\n",
         options.load_seconds
     );
     println!("| database | while | clients | path | p50 | p99 | requests/s |");
@@ -879,8 +982,10 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
         }
         println!("    guide ingest: {:.2} s", guide_ingest.as_secs_f64());
         drop(server);
-        // A fresh process: its peak RSS is the generation's.
-        let (server, port) = start_server(&data, &database.url)?;
+        // A fresh process: its peak RSS is the generation's. `TVARR_BENCH_GENERATE_WRAPPER`
+        // runs it under a profiler (`heaptrack -o /tmp/generate`).
+        let wrapper = std::env::var("TVARR_BENCH_GENERATE_WRAPPER").ok();
+        let (server, port) = start_server_wrapped(&data, &database.url, wrapper.as_deref())?;
         let pid = server.0.id();
         let body = format!(
             r#"{{"name":"bench","stream_source_ids":["{stream}"],"epg_source_ids":["{guide}"],"filter_ids":[],"starting_channel_number":1,"numbering":"sequential","proxy_mode":"redirect","cache_logos":false}}"#
@@ -904,6 +1009,23 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
             bail!("the generation did not succeed: {done}");
         }
         let peak = rss_kib(pid, "VmHWM:") as f64 / 1024.0;
+        let result: serde_json::Value = serde_json::from_str(&done).unwrap_or_default();
+        let stages: Vec<String> = result["result"]["stages"]
+            .as_array()
+            .map(|stages| {
+                stages
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {} ms",
+                            s["stage"].as_str().unwrap_or("?"),
+                            s["duration_ms"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!("    stages: {}", stages.join(", "));
         let (_, details) = request(port, "GET", &format!("/api/v1/proxies/{proxy}"), None)?;
         let summary: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
         let channels = summary["last_generation"]["channels"].to_string();
