@@ -726,12 +726,13 @@ impl Connection {
     }
 }
 
-/// The median of `n` requests of `path` one after another, in milliseconds.
-fn alone(port: u16, path: &str, n: usize) -> Result<f64> {
+/// The median of `n` requests of `path(i)` one after another, in milliseconds.
+fn alone(port: u16, path: impl Fn(usize) -> String, n: usize) -> Result<f64> {
     let mut latencies = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
+        let path = path(i);
         let t = Instant::now();
-        let (status, body) = request(port, "GET", path, None)?;
+        let (status, body) = request(port, "GET", &path, None)?;
         if status != 200 {
             bail!("{path} answered {status}: {body}");
         }
@@ -792,11 +793,18 @@ fn load_channels(options: &Options, backends: &[String], files_port: u16) -> Res
             .and_then(|t| t.parse().ok())
             .context("the channel list's total")?;
         println!("==> {total} channels on {}", database.backend);
-        let page_0 = alone(port, "/api/v1/channels?limit=50", 50)?;
-        let page_mid = alone(port, "/api/v1/channels?limit=50&offset=50000", 50)?;
-        println!("    alone: {page_0:.2} ms at offset 0, {page_mid:.2} ms at offset 50000");
+        // Pages read once are kept: each request alone asks a page not asked before.
+        let page_0 = alone(port, |i| format!("/api/v1/channels?limit={}", 50 + i), 50)?;
+        let page_mid = alone(
+            port,
+            |i| format!("/api/v1/channels?limit=50&offset={}", 50_000 + 50 * i),
+            50,
+        )?;
+        println!(
+            "    alone, each page asked once: {page_0:.2} ms at offset 0, {page_mid:.2} ms at offset 50000"
+        );
         rows.push(format!(
-            "| {} | alone, offset 0 / 50000 | 1 | {page_0:.2} ms / {page_mid:.2} ms | | | |",
+            "| {} | alone, offset 0 / 50000, each page asked once | 1 | {page_0:.2} ms / {page_mid:.2} ms | | | |",
             database.backend
         ));
         if page_0 >= 10.0 || page_mid >= 10.0 {

@@ -1,9 +1,10 @@
 //! Channels: the bulk replacement of a source's channels, and the queries over current ones.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Value};
 use tvarr_core::{
     Channel, ChannelData, ChannelId, ChannelQuery, ChannelReplacement, ChannelRepository, Page,
     PageRequest, RepoError, RepoResult, StreamSourceId,
@@ -11,7 +12,8 @@ use tvarr_core::{
 
 use crate::bulk::{self, BulkTable, GenerationGuard, RowInserter, SourceTable};
 use crate::db::{
-    Db, LIKE_ESCAPE, contains_pattern, fold, in_list, not_found, parse_id, to_u32, to_u64,
+    Db, LIKE_ESCAPE, contains_pattern, fold, in_list, not_found, packed_field, packed_optional,
+    packed_row, parse_id, to_u32, to_u64,
 };
 use crate::error::{corrupt, repo_err};
 
@@ -24,6 +26,8 @@ pub struct Channels {
     /// Pages of a listing, per filter, page and set of current generations: the rows of a
     /// generation never change, so a page read once is the same until a flip changes the key.
     pages: moka::future::Cache<String, Arc<Vec<Channel>>>,
+    /// Whether a generation's positions are `0..n` (see [`Channels::contiguous`]).
+    contiguous: moka::future::Cache<String, bool>,
 }
 
 impl Channels {
@@ -42,6 +46,7 @@ impl Channels {
                 })
                 .max_capacity(PAGES_KEPT_BYTES)
                 .build(),
+            contiguous: moka::future::Cache::new(TOTALS_KEPT),
         }
     }
 }
@@ -184,7 +189,7 @@ fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
 impl Channels {
     /// How many current channels match `cond`. Counting them all takes a scan of the
     /// channels' index on every page, so the answer is kept under the listing's `key` (per
-    /// filter and set of current generations, [`Channels::listing_key`]): a flip (an ingest,
+    /// filter and set of current generations, [`listing_key`]): a flip (an ingest,
     /// in any process) changes the generations read first, so a total is never served for
     /// data it was not counted on.
     async fn total(&self, key: &str, cond: &str, values: &[Value]) -> RepoResult<u64> {
@@ -197,26 +202,208 @@ impl Channels {
         Ok(total)
     }
 
-    /// The key of a listing's cached total and pages: the filter, and every source's current
-    /// generation, read now.
-    async fn listing_key(&self, cond: &str, values: &[Value]) -> RepoResult<String> {
+    /// Every source's current generation and its size, in listing order, read now.
+    async fn current_generations(&self) -> RepoResult<Vec<SourceGeneration>> {
         let rows = self
             .db
             .conn
             .query_all_raw(self.db.stmt(
-                "SELECT id, current_generation FROM stream_sources ORDER BY id",
+                "SELECT id, current_generation, channel_count FROM stream_sources ORDER BY id",
                 Vec::new(),
             ))
             .await
             .map_err(repo_err)?;
-        let mut key = format!("{cond}\u{0}{values:?}");
-        for row in rows {
-            let id: String = row.try_get("", "id").map_err(repo_err)?;
-            let generation: i64 = row.try_get("", "current_generation").map_err(repo_err)?;
-            key.push_str(&format!("\u{0}{id}={generation}"));
-        }
-        Ok(key)
+        rows.into_iter()
+            .map(|row| {
+                Ok(SourceGeneration {
+                    id: row.try_get("", "id").map_err(repo_err)?,
+                    generation: row.try_get("", "current_generation").map_err(repo_err)?,
+                    channels: to_u64(row.try_get("", "channel_count").map_err(repo_err)?),
+                })
+            })
+            .collect()
     }
+
+    /// Whether a generation's positions are exactly `0..channels`, as an ingest writes them:
+    /// then the `k`-th channel of the source is at position `k`, and an offset is a seek.
+    /// Asked once per generation (its rows never change).
+    async fn contiguous(&self, source: &SourceGeneration) -> RepoResult<bool> {
+        let key = format!("{}={}", source.id, source.generation);
+        if let Some(known) = self.contiguous.get(&key).await {
+            return Ok(known);
+        }
+        let row = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(
+                "SELECT MAX(position) AS last FROM channels WHERE source_id = ? AND generation = ?",
+                vec![source.id.as_str().into(), source.generation.into()],
+            ))
+            .await
+            .map_err(repo_err)?;
+        let last: Option<i64> = match row {
+            Some(row) => row.try_get("", "last").map_err(repo_err)?,
+            None => None,
+        };
+        // Positions are unique within a generation and never negative: `channels` of them
+        // whose largest is `channels - 1` are `0..channels`.
+        let contiguous = match last {
+            None => source.channels == 0,
+            Some(last) => u64::try_from(last).is_ok_and(|l| l + 1 == source.channels),
+        };
+        self.contiguous.insert(key, contiguous).await;
+        Ok(contiguous)
+    }
+
+    /// The page read by seeking to each source's position instead of walking `OFFSET` rows:
+    /// for listings filtered by source at most. `None` when a source's positions have gaps
+    /// (written other than by an ingest), for the walk to answer instead.
+    async fn seek_page(
+        &self,
+        sources: &[SourceGeneration],
+        query: &ChannelQuery,
+        page: PageRequest,
+    ) -> RepoResult<Option<Vec<Channel>>> {
+        let wanted: HashSet<String> = query.source_ids.iter().map(ToString::to_string).collect();
+        let (mut skip, mut left) = (page.offset, page.limit);
+        let mut items = Vec::new();
+        for source in sources {
+            if left == 0 {
+                break;
+            }
+            if !wanted.is_empty() && !wanted.contains(&source.id) {
+                continue;
+            }
+            if skip >= source.channels {
+                skip -= source.channels;
+                continue;
+            }
+            if !self.contiguous(source).await? {
+                return Ok(None);
+            }
+            let sql = format!(
+                "SELECT {SELECT} FROM channels c WHERE c.source_id = ? AND c.generation = ? \
+                 AND c.position >= ? ORDER BY c.position LIMIT {left}"
+            );
+            let values = vec![
+                source.id.as_str().into(),
+                source.generation.into(),
+                i64::try_from(skip).unwrap_or(i64::MAX).into(),
+            ];
+            let rows = if self.db.backend == DbBackend::Sqlite {
+                self.packed_rows(&sql, values).await?
+            } else {
+                ChannelRow::find_by_statement(self.db.stmt(&sql, values))
+                    .all(&self.db.conn)
+                    .await
+                    .map_err(repo_err)?
+            };
+            left = left.saturating_sub(rows.len() as u64);
+            skip = 0;
+            for row in rows {
+                items.push(row.into_channel()?);
+            }
+        }
+        Ok(Some(items))
+    }
+}
+
+impl Channels {
+    /// The rows `sql` selects (the [`SELECT`] columns, in position order, of one source),
+    /// packed by SQLite into one value: a page of 50 handed over row by row cost `sqlx` a
+    /// thread wake-up and a mutex round per row, most of a page's time under load (profiled).
+    async fn packed_rows(&self, sql: &str, values: Vec<Value>) -> RepoResult<Vec<ChannelRow>> {
+        let packed = format!(
+            "SELECT group_concat({}, '') AS page FROM ({sql})",
+            packed_row(PACKED_COLUMNS)
+        );
+        let row = self
+            .db
+            .conn
+            .query_one_raw(self.db.stmt(&packed, values))
+            .await
+            .map_err(repo_err)?;
+        let page: Option<String> = match row {
+            Some(row) => row.try_get("", "page").map_err(repo_err)?,
+            None => None,
+        };
+        let Some(page) = page else {
+            return Ok(Vec::new());
+        };
+        const WHAT: &str = "channel page";
+        let mut rest = page.as_str();
+        let mut rows = Vec::new();
+        let field = |rest: &mut &str| packed_field(rest, WHAT).map(str::to_owned);
+        let optional = |rest: &mut &str| packed_optional(rest, WHAT).map(|v| v.map(str::to_owned));
+        while !rest.is_empty() {
+            let source_id = field(&mut rest)?;
+            let position = field(&mut rest)?;
+            rows.push(ChannelRow {
+                source_id,
+                position: position
+                    .parse()
+                    .map_err(|_| corrupt("channel position", &position))?,
+                id: field(&mut rest)?,
+                channel_key: field(&mut rest)?,
+                name: field(&mut rest)?,
+                provider_id: optional(&mut rest)?,
+                tvg_id: optional(&mut rest)?,
+                tvg_name: optional(&mut rest)?,
+                tvg_logo: optional(&mut rest)?,
+                group_title: optional(&mut rest)?,
+                tvg_chno: optional(&mut rest)?,
+                tvg_shift: optional(&mut rest)?,
+                stream_url: field(&mut rest)?,
+                catchup: optional(&mut rest)?,
+                catchup_days: optional(&mut rest)?,
+                catchup_source: optional(&mut rest)?,
+                extra: optional(&mut rest)?,
+            });
+        }
+        // An aggregate's input order is SQLite's to choose (in practice the subquery's).
+        rows.sort_by_key(|r| r.position);
+        Ok(rows)
+    }
+}
+
+/// The columns of [`SELECT`] as the subquery of [`Channels::packed_rows`] names them, in
+/// order, and whether each may be NULL.
+const PACKED_COLUMNS: &[(&str, bool)] = &[
+    ("source_id", false),
+    ("position", false),
+    ("id", false),
+    ("channel_key", false),
+    ("name", false),
+    ("provider_id", true),
+    ("tvg_id", true),
+    ("tvg_name", true),
+    ("tvg_logo", true),
+    ("group_title", true),
+    ("tvg_chno", true),
+    ("tvg_shift", true),
+    ("stream_url", false),
+    ("catchup", true),
+    ("catchup_days", true),
+    ("catchup_source", true),
+    ("extra", true),
+];
+
+/// A source's current generation, as a listing reads it.
+#[derive(Debug)]
+struct SourceGeneration {
+    id: String,
+    generation: i64,
+    channels: u64,
+}
+
+/// The key of a listing's cached total and pages: the filter, and every source's current
+/// generation.
+fn listing_key(cond: &str, values: &[Value], sources: &[SourceGeneration]) -> String {
+    let mut key = format!("{cond}\u{0}{values:?}");
+    for source in sources {
+        key.push_str(&format!("\u{0}{}={}", source.id, source.generation));
+    }
+    key
 }
 
 #[async_trait]
@@ -253,7 +440,8 @@ impl ChannelRepository for Channels {
 
     async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
         let (cond, values) = conditions(query);
-        let key = self.listing_key(&cond, &values).await?;
+        let sources = self.current_generations().await?;
+        let key = listing_key(&cond, &values, &sources);
         let total = self.total(&key, &cond, &values).await?;
         let kept = page.limit <= PAGE_KEPT_MAX_LIMIT;
         let page_key = format!("{key}\u{0}{}\u{0}{}", page.limit, page.offset);
@@ -263,18 +451,30 @@ impl ChannelRepository for Channels {
                 total,
             });
         }
-        let sql = format!(
-            "SELECT {SELECT} FROM {CURRENT_IN_ORDER} AND {cond} ORDER BY s.id, c.position LIMIT {} OFFSET {}",
-            page.limit, page.offset
-        );
-        let rows = ChannelRow::find_by_statement(self.db.stmt(&sql, values))
-            .all(&self.db.conn)
-            .await
-            .map_err(repo_err)?;
-        let items: Vec<Channel> = rows
-            .into_iter()
-            .map(ChannelRow::into_channel)
-            .collect::<RepoResult<_>>()?;
+        // Filtered by source at most, a page is a seek to its first position; filtered by
+        // group or name, the rows before it must be walked.
+        let by_source_only = query.group.is_none() && query.q.as_deref().is_none_or(str::is_empty);
+        let sought = if by_source_only {
+            self.seek_page(&sources, query, page).await?
+        } else {
+            None
+        };
+        let items = match sought {
+            Some(items) => items,
+            None => {
+                let sql = format!(
+                    "SELECT {SELECT} FROM {CURRENT_IN_ORDER} AND {cond} ORDER BY s.id, c.position LIMIT {} OFFSET {}",
+                    page.limit, page.offset
+                );
+                ChannelRow::find_by_statement(self.db.stmt(&sql, values))
+                    .all(&self.db.conn)
+                    .await
+                    .map_err(repo_err)?
+                    .into_iter()
+                    .map(ChannelRow::into_channel)
+                    .collect::<RepoResult<Vec<_>>>()?
+            }
+        };
         // A flip may have come between reading the generations and the page: the page then
         // holds the new generation's rows, under the old key, which no later request asks for.
         if kept {

@@ -232,3 +232,42 @@ mod tests {
         assert_eq!(values_list(2, 2), "(?,?),(?,?)");
     }
 }
+
+/// The next `<bytes>:<value>` of a value SQLite packed with `group_concat` (a batch of rows in
+/// one value, because `sqlx` hands each row over from its SQLite thread on its own, see
+/// `Programmes::scan_packed`); `what` names the batch in the error of a broken one.
+pub(crate) fn packed_field<'a>(rest: &mut &'a str, what: &str) -> RepoResult<&'a str> {
+    let broken = || corrupt(what, &rest.chars().take(80).collect::<String>());
+    let colon = rest.find(':').ok_or_else(broken)?;
+    let len: usize = rest[..colon].parse().map_err(|_| broken())?;
+    let end = colon + 1 + len;
+    let value = rest.get(colon + 1..end).ok_or_else(broken)?;
+    *rest = &rest[end..];
+    Ok(value)
+}
+
+/// [`packed_field`] of a column that may be NULL, packed as `-`.
+pub(crate) fn packed_optional<'a>(rest: &mut &'a str, what: &str) -> RepoResult<Option<&'a str>> {
+    if let Some(after) = rest.strip_prefix('-') {
+        *rest = after;
+        return Ok(None);
+    }
+    packed_field(rest, what).map(Some)
+}
+
+/// The SQL that packs `columns` of a row as `<bytes>:<value>` each (`-` for a NULL of a
+/// nullable one), for `group_concat(…, '')` to join rows into one value.
+pub(crate) fn packed_row(columns: &[(&str, bool)]) -> String {
+    columns
+        .iter()
+        .map(|(column, nullable)| {
+            let field = format!("octet_length({column}) || ':' || {column}");
+            if *nullable {
+                format!("coalesce({field}, '-')")
+            } else {
+                field
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
+}

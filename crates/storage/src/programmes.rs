@@ -15,7 +15,9 @@ use tvarr_core::{
 };
 
 use crate::bulk::{self, BulkTable, GenerationGuard, RowInserter, SourceTable};
-use crate::db::{Db, LIKE_ESCAPE, contains_pattern, fold, in_list, not_found, parse_id, to_u64};
+use crate::db::{
+    Db, LIKE_ESCAPE, contains_pattern, fold, in_list, not_found, packed_field, parse_id, to_u64,
+};
 use crate::error::{corrupt, repo_err};
 
 /// Guide channels and programmes on the database: implements [`ProgrammeRepository`].
@@ -202,22 +204,6 @@ impl Payload {
 /// A programme of a scan: its position, channel, start, stop and payload.
 type ScanItem = (i64, String, DateTime<Utc>, DateTime<Utc>, Payload);
 
-/// The next `<bytes>:<value>` of a packed scan batch (see [`Programmes::scan_packed`]).
-fn packed_field<'a>(rest: &mut &'a str) -> RepoResult<&'a str> {
-    let broken = || {
-        corrupt(
-            "programme batch",
-            &rest.chars().take(80).collect::<String>(),
-        )
-    };
-    let colon = rest.find(':').ok_or_else(broken)?;
-    let len: usize = rest[..colon].parse().map_err(|_| broken())?;
-    let end = colon + 1 + len;
-    let value = rest.get(colon + 1..end).ok_or_else(broken)?;
-    *rest = &rest[end..];
-    Ok(value)
-}
-
 /// A timestamp as `sqlx` writes it to SQLite (RFC 3339).
 fn sqlite_time(text: &str) -> RepoResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
@@ -308,14 +294,14 @@ impl Programmes {
         let mut rest = batch.as_str();
         let mut items = Vec::new();
         while !rest.is_empty() {
-            let position = packed_field(&mut rest)?;
+            let position = packed_field(&mut rest, "programme batch")?;
             let position = position
                 .parse::<i64>()
                 .map_err(|_| corrupt("programme position", position))?;
-            let channel = packed_field(&mut rest)?.to_owned();
-            let start = sqlite_time(packed_field(&mut rest)?)?;
-            let stop = sqlite_time(packed_field(&mut rest)?)?;
-            let payload = Payload::parse(packed_field(&mut rest)?)?;
+            let channel = packed_field(&mut rest, "programme batch")?.to_owned();
+            let start = sqlite_time(packed_field(&mut rest, "programme batch")?)?;
+            let stop = sqlite_time(packed_field(&mut rest, "programme batch")?)?;
+            let payload = Payload::parse(packed_field(&mut rest, "programme batch")?)?;
             items.push((position, channel, start, stop, payload));
         }
         // An aggregate's input order is SQLite's to choose; the subquery's is key order, and

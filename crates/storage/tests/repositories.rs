@@ -2214,3 +2214,38 @@ async fn login_attempts_count_in_windows_that_end_and_can_be_cleared() {
         2
     );
 }
+
+#[tokio::test]
+async fn an_offset_is_counted_in_channels_whatever_their_positions() {
+    // An ingest numbers positions 0..n, and then a page is a seek to its position; channels
+    // written with gaps in their positions still page by count, not by position.
+    let store = store().await;
+    let repo = store.channels();
+    let gaps = new_stream_source(&store).await;
+    let spaced: Vec<Channel> = (0..6u32)
+        .map(|i| {
+            let c = channel(gaps.id, i, "gap");
+            Channel::new(gaps.id, c.key, i * 2, c.data)
+        })
+        .collect();
+    replace_channels(&store, gaps.id, &spaced, 4).await;
+    let page = repo
+        .list(&only(gaps.id), PageRequest::new(2, 3))
+        .await
+        .unwrap();
+    let positions: Vec<u32> = page.items.iter().map(|c| c.position).collect();
+    assert_eq!(positions, [6, 8], "the 4th and 5th channels");
+    assert_eq!(page.total, 6);
+
+    let dense = new_stream_source(&store).await;
+    replace_channels(&store, dense.id, &channels(dense.id, 7, "dense"), 3).await;
+    for (offset, expected) in [(0, vec![0, 1, 2]), (5, vec![5, 6]), (7, vec![])] {
+        let page = repo
+            .list(&only(dense.id), PageRequest::new(3, offset))
+            .await
+            .unwrap();
+        let positions: Vec<u32> = page.items.iter().map(|c| c.position).collect();
+        assert_eq!(positions, expected, "offset {offset}");
+        assert_eq!(page.total, 7);
+    }
+}
