@@ -205,34 +205,6 @@ pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> RepoError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_like_wildcards() {
-        assert_eq!(contains_pattern("50%_Off!"), "%50!%!_off!!%");
-    }
-
-    #[test]
-    fn numbers_postgres_placeholders() {
-        assert_eq!(
-            number_placeholders("a = ? AND b IN (?, ?)"),
-            "a = $1 AND b IN ($2, $3)"
-        );
-    }
-
-    #[test]
-    fn batches_respect_parameter_limits() {
-        assert_eq!(rows_per_insert(DbBackend::Sqlite, 19), 100);
-        assert_eq!(rows_per_insert(DbBackend::Sqlite, 1_000), 32);
-        assert_eq!(rows_per_insert(DbBackend::Postgres, 19), 1_000);
-        assert_eq!(rows_per_insert(DbBackend::Postgres, 100), 655);
-        assert!(rows_per_insert(DbBackend::Postgres, 70_000) >= 1);
-        assert_eq!(values_list(2, 2), "(?,?),(?,?)");
-    }
-}
-
 /// The next `<bytes>:<value>` of a value SQLite packed with `group_concat` (a batch of rows in
 /// one value, because `sqlx` hands each row over from its SQLite thread on its own, see
 /// `Programmes::scan_packed`); `what` names the batch in the error of a broken one.
@@ -270,4 +242,32 @@ pub(crate) fn packed_row(columns: &[(&str, bool)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" || ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_wildcards() {
+        assert_eq!(contains_pattern("50%_Off!"), "%50!%!_off!!%");
+    }
+
+    #[test]
+    fn numbers_postgres_placeholders() {
+        assert_eq!(
+            number_placeholders("a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+    }
+
+    #[test]
+    fn batches_respect_parameter_limits() {
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 19), 100);
+        assert_eq!(rows_per_insert(DbBackend::Sqlite, 1_000), 32);
+        assert_eq!(rows_per_insert(DbBackend::Postgres, 19), 1_000);
+        assert_eq!(rows_per_insert(DbBackend::Postgres, 100), 655);
+        assert!(rows_per_insert(DbBackend::Postgres, 70_000) >= 1);
+        assert_eq!(values_list(2, 2), "(?,?),(?,?)");
+    }
 }
