@@ -8,8 +8,14 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads (see the function's docs).
+    tvarr_app::limit_c_allocator_arenas();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     let settings = match tvarr_app::Settings::from_process() {
         Ok(settings) => settings,
         Err(e) => {

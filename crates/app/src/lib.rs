@@ -10,6 +10,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod allocator;
 mod error;
 mod generation;
 mod handlers;
@@ -19,6 +20,7 @@ mod schedules;
 pub mod settings;
 pub mod telemetry;
 
+pub use allocator::limit_c_allocator_arenas;
 pub use error::AppError;
 pub use runtime::{run_server, run_worker};
 pub use settings::{Flags, LogFormat, Settings, SettingsError};
