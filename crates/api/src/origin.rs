@@ -31,10 +31,7 @@ use crate::state::ApiSettings;
 /// A range of IP addresses, written `address/prefix-length` (`10.0.0.0/8`, `fd00::/8`), or a
 /// single address (`127.0.0.1`, `::1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNetwork {
-    address: IpAddr,
-    prefix: u8,
-}
+pub struct IpNetwork(ipnet::IpNet);
 
 /// Why a text is not an [`IpNetwork`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,11 +42,7 @@ impl IpNetwork {
     /// The network of `address` with `prefix` leading bits; `None` when `prefix` is longer
     /// than the address (32 bits for IPv4, 128 for IPv6).
     pub fn new(address: IpAddr, prefix: u8) -> Option<Self> {
-        let bits = match address {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        (prefix <= bits).then_some(Self { address, prefix })
+        ipnet::IpNet::new(address, prefix).ok().map(Self)
     }
 
     /// A comma- or space-separated list of networks (`127.0.0.1, 10.0.0.0/8 fd00::/8`), as a
@@ -64,21 +57,7 @@ impl IpNetwork {
     /// Whether `ip` is in this network. An IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`,
     /// as a dual-stack listener reports IPv4 peers) counts as that IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -105,7 +84,7 @@ impl FromStr for IpNetwork {
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix)
+        write!(f, "{}/{}", self.0.addr(), self.0.prefix_len())
     }
 }
 
