@@ -84,7 +84,7 @@ impl FromStr for IpNetwork {
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.0.addr(), self.0.prefix_len())
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

@@ -57,20 +57,33 @@ impl StreamSourceBody {
             headers: self.headers.into_iter().collect(),
         };
         let mut errors = input.validate().err().unwrap_or_default();
-        check_cron(input.update_cron.as_deref(), &mut errors);
-        check_cron_interval(
+        let may_be_local = input.source_type == StreamSourceType::M3u;
+        check_schedule_and_location(
             input.update_cron.as_deref(),
-            settings.cron_min_interval,
+            may_be_local.then_some(input.url.as_str()),
+            settings,
             &mut errors,
         );
-        if input.source_type == StreamSourceType::M3u {
-            check_local_path(&input.url, settings, &mut errors);
-        }
         if errors.is_empty() {
             Ok(input)
         } else {
             Err(ApiError::fields(errors))
         }
+    }
+}
+
+/// The checks of a source body that need the server's settings: its `update_cron`, and, for
+/// the types that may name a local file, where `local_url` points.
+fn check_schedule_and_location(
+    update_cron: Option<&str>,
+    local_url: Option<&str>,
+    settings: &ApiSettings,
+    errors: &mut Vec<FieldError>,
+) {
+    check_cron(update_cron, errors);
+    check_cron_interval(update_cron, settings.cron_min_interval, errors);
+    if let Some(url) = local_url {
+        check_local_path(url, settings, errors);
     }
 }
 
@@ -384,15 +397,13 @@ impl EpgSourceBody {
             timezone: none_if_blank(self.timezone),
         };
         let mut errors = input.validate().err().unwrap_or_default();
-        check_cron(input.update_cron.as_deref(), &mut errors);
-        check_cron_interval(
+        let may_be_local = input.source_type == EpgSourceType::Xmltv;
+        check_schedule_and_location(
             input.update_cron.as_deref(),
-            settings.cron_min_interval,
+            may_be_local.then_some(input.url.as_str()),
+            settings,
             &mut errors,
         );
-        if input.source_type == EpgSourceType::Xmltv {
-            check_local_path(&input.url, settings, &mut errors);
-        }
         if let Some(tz) = &input.timezone
             && tz.parse::<chrono_tz::Tz>().is_err()
         {

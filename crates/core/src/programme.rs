@@ -206,6 +206,23 @@ impl ProgrammeData {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_programme_weighs_its_text() {
+        let programme = ProgrammeData {
+            channel: "c".into(),
+            titles: vec![LangText {
+                value: "t".into(),
+                lang: None,
+            }],
+            descriptions: vec![LangText {
+                value: "d".repeat(1_000),
+                lang: Some("en".into()),
+            }],
+            ..ProgrammeData::default()
+        };
+        assert_eq!(programme.text_bytes(), 1 + 1 + 1_000 + 2);
+    }
+
     fn ns(value: &str) -> EpisodeNumber {
         EpisodeNumber {
             system: Some("xmltv_ns".into()),

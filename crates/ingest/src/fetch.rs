@@ -459,15 +459,10 @@ fn parse_location(location: &str) -> Result<Location, IngestError> {
     let location = location.trim();
     match Url::parse(location) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Location::Http(url)),
-        Ok(url) if url.scheme() == "file" => url
-            .to_file_path()
+        // What is a local file is decided in one place, for the API's check and this alike.
+        _ => tvarr_core::local_file::file_path(location)
             .map(Location::File)
-            .map_err(|()| IngestError::InvalidLocation(redact_url(location))),
-        // A path (Url::parse fails on relative paths, and sees `C:` as a scheme).
-        _ if !location.is_empty() && !location.contains("://") => {
-            Ok(Location::File(PathBuf::from(location)))
-        }
-        _ => Err(IngestError::InvalidLocation(redact_url(location))),
+            .ok_or_else(|| IngestError::InvalidLocation(redact_url(location))),
     }
 }
 

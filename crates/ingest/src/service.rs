@@ -742,7 +742,7 @@ impl ChannelIdentities {
         self.count += 1;
         let weight = data.text_bytes() + key.len();
         self.batch
-            .push_weighed(weight, Channel::new(self.source_id, key, position, data))
+            .push(weight, Channel::new(self.source_id, key, position, data))
     }
 
     fn take(&mut self) -> Option<Vec<Channel>> {
@@ -764,12 +764,12 @@ fn parse_guide(
     while let Some(item) = reader.next_item()? {
         match item {
             XmltvItem::Channel(channel) => {
-                if let Some(full) = channels.push(channel) {
+                if let Some(full) = channels.push(channel.text_bytes(), channel) {
                     send(GuideBatch::Channels(full))?;
                 }
             }
             XmltvItem::Programme(programme) => {
-                if let Some(full) = programmes.push(programme) {
+                if let Some(full) = programmes.push(programme.text_bytes(), programme) {
                     send(GuideBatch::Programmes(full))?;
                 }
             }

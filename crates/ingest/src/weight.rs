@@ -5,25 +5,6 @@
 //! guide fill a batch with gigabytes. The figure is the length of every string a record owns,
 //! a close lower bound of its heap size; the fixed part of each record is small beside it.
 
-use tvarr_core::{EpgChannel, ProgrammeData};
-
-/// Bytes of text held (`text_bytes` of the core types).
-pub(crate) trait Weight {
-    fn weight(&self) -> usize;
-}
-
-impl Weight for ProgrammeData {
-    fn weight(&self) -> usize {
-        self.text_bytes()
-    }
-}
-
-impl Weight for EpgChannel {
-    fn weight(&self) -> usize {
-        self.text_bytes()
-    }
-}
-
 /// Records gathered into batches of at most `records` records and about `bytes` bytes of
 /// text (a batch is sent once it reaches either; a single record over `bytes` goes alone).
 #[derive(Debug)]
@@ -32,13 +13,6 @@ pub(crate) struct Batcher<T> {
     bytes: usize,
     max_records: usize,
     max_bytes: usize,
-}
-
-impl<T: Weight> Batcher<T> {
-    /// Adds `record`; returns the batch when it is full.
-    pub(crate) fn push(&mut self, record: T) -> Option<Vec<T>> {
-        self.push_weighed(record.weight(), record)
-    }
 }
 
 impl<T> Batcher<T> {
@@ -51,8 +25,9 @@ impl<T> Batcher<T> {
         }
     }
 
-    /// Adds `record` of `weight` bytes (for records whose weight is known another way).
-    pub(crate) fn push_weighed(&mut self, weight: usize, record: T) -> Option<Vec<T>> {
+    /// Adds `record`, holding `weight` bytes of text (`text_bytes` of the core types);
+    /// returns the batch when it is full.
+    pub(crate) fn push(&mut self, weight: usize, record: T) -> Option<Vec<T>> {
         if self.batch.capacity() == 0 {
             self.batch.reserve(self.max_records.min(4_096));
         }
@@ -79,7 +54,7 @@ impl<T> Batcher<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tvarr_core::LangText;
+    use tvarr_core::{LangText, ProgrammeData};
 
     fn programme(description_bytes: usize) -> ProgrammeData {
         ProgrammeData {
@@ -97,23 +72,20 @@ mod tests {
     }
 
     #[test]
-    fn a_programme_weighs_its_text() {
-        assert_eq!(programme(1_000).weight(), 1 + 1 + 1_000 + 2);
-    }
-
-    #[test]
     fn a_batch_ends_at_its_count_or_its_bytes_whichever_comes_first() {
         let mut by_count = Batcher::new(3, 1 << 20);
-        assert!(by_count.push(programme(10)).is_none());
-        assert!(by_count.push(programme(10)).is_none());
-        assert_eq!(by_count.push(programme(10)).map(|b| b.len()), Some(3));
+        let small = || programme(10);
+        assert!(by_count.push(14, small()).is_none());
+        assert!(by_count.push(14, small()).is_none());
+        assert_eq!(by_count.push(14, small()).map(|b| b.len()), Some(3));
         assert!(by_count.take().is_none());
 
         // Records of ~1 MiB each in batches of at most 4 MiB: 4 records, not 2,000.
         let mut by_bytes = Batcher::new(2_000, 4 << 20);
         let mut sizes = Vec::new();
         for _ in 0..10 {
-            if let Some(batch) = by_bytes.push(programme(1 << 20)) {
+            let p = programme(1 << 20);
+            if let Some(batch) = by_bytes.push(p.text_bytes(), p) {
                 sizes.push(batch.len());
             }
         }

@@ -313,21 +313,8 @@ impl Channels {
     /// packed by SQLite into one value: a page of 50 handed over row by row cost `sqlx` a
     /// thread wake-up and a mutex round per row, most of a page's time under load (profiled).
     async fn packed_rows(&self, sql: &str, values: Vec<Value>) -> RepoResult<Vec<ChannelRow>> {
-        let packed = format!(
-            "SELECT group_concat({}, '') AS page FROM ({sql})",
-            packed_row(PACKED_COLUMNS)
-        );
-        let row = self
-            .db
-            .conn
-            .query_one_raw(self.db.stmt(&packed, values))
-            .await
-            .map_err(repo_err)?;
-        let page: Option<String> = match row {
-            Some(row) => row.try_get("", "page").map_err(repo_err)?,
-            None => None,
-        };
-        let Some(page) = page else {
+        let row = packed_row(PACKED_COLUMNS);
+        let Some(page) = self.db.packed(&row, sql, values).await? else {
             return Ok(Vec::new());
         };
         const WHAT: &str = "channel page";

@@ -205,6 +205,29 @@ pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> RepoError {
     }
 }
 
+impl Db {
+    /// The rows `sql` selects, each written by `row` (SQL over the subquery's columns, such as
+    /// [`packed_row`] builds), joined by SQLite into one value: `None` when there are none.
+    pub(crate) async fn packed(
+        &self,
+        row: &str,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> RepoResult<Option<String>> {
+        use sea_orm::ConnectionTrait as _;
+        let packed = format!("SELECT group_concat({row}, '') AS packed FROM ({sql})");
+        match self
+            .conn
+            .query_one_raw(self.stmt(&packed, values))
+            .await
+            .map_err(repo_err)?
+        {
+            Some(row) => row.try_get("", "packed").map_err(repo_err),
+            None => Ok(None),
+        }
+    }
+}
+
 /// The next `<bytes>:<value>` of a value SQLite packed with `group_concat` (a batch of rows in
 /// one value, because `sqlx` hands each row over from its SQLite thread on its own, see
 /// `Programmes::scan_packed`); `what` names the batch in the error of a broken one.

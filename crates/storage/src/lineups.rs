@@ -298,9 +298,11 @@ async fn insert_all(
     columns: &[&str],
     values: Vec<Value>,
 ) -> RepoResult<()> {
-    let cols = columns.len();
-    insert_rows(db, tx, table, columns, values.len() / cols, |i, out| {
-        out.extend_from_slice(&values[i * cols..(i + 1) * cols]);
+    let (cols, count) = (columns.len(), values.len() / columns.len());
+    // Rows are pushed in order, so each takes the next `cols` values.
+    let mut values = values.into_iter();
+    insert_rows(db, tx, table, columns, count, |_, out| {
+        out.extend(values.by_ref().take(cols));
     })
     .await
 }

@@ -277,18 +277,7 @@ impl Programmes {
              || octet_length(start_at) || ':' || start_at \
              || octet_length(stop_at) || ':' || stop_at \
              || octet_length(payload) || ':' || payload";
-        let packed = format!("SELECT group_concat({ROW}, '') AS batch FROM ({sql})");
-        let row = self
-            .db
-            .conn
-            .query_one_raw(self.db.stmt(&packed, values))
-            .await
-            .map_err(repo_err)?;
-        let batch: Option<String> = match row {
-            Some(row) => row.try_get("", "batch").map_err(repo_err)?,
-            None => None,
-        };
-        let Some(batch) = batch else {
+        let Some(batch) = self.db.packed(ROW, sql, values).await? else {
             return Ok(Vec::new());
         };
         let mut rest = batch.as_str();
