@@ -22,7 +22,7 @@ pub enum Mode {
 }
 
 /// Packages whose tests read `TVARR_TEST_DATABASE_URL`.
-const DATABASE_PACKAGES: &[&str] = &["tvarr-storage", "tvarr-api", "tvarr-server"];
+const DATABASE_PACKAGES: &[&str] = &["tvarr-storage", "tvarr-jobs", "tvarr-api", "tvarr-server"];
 
 struct Database {
     name: &'static str,

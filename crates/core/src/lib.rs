@@ -14,6 +14,7 @@
 
 mod auth;
 mod channel;
+mod clock;
 mod error;
 mod id;
 mod job;
@@ -34,6 +35,7 @@ mod source;
 
 pub use auth::{ApiKey, ApiKeyRepository, LoginWindow, Role, Session, User, UserRepository};
 pub use channel::{Channel, ChannelData};
+pub use clock::Clock;
 pub use error::{FieldError, RepoError, RepoResult};
 pub use id::{
     ChannelId, EpgSourceId, FilterId, JobId, LogoId, MappingRuleId, ProxyId, RelayProfileId,

@@ -315,6 +315,18 @@ pub trait JobRepository: Send + Sync {
         }
         Ok((self.create(job).await?, true))
     }
+    /// Records the job that a schedule's firing at `due` asks for, once per firing: returns
+    /// `None` when this firing was recorded already (by another process's scheduler) or a job
+    /// of the same kind and subject is queued.
+    ///
+    /// Several processes run schedulers, and their clocks differ, so storage should override
+    /// this to decide by the firing itself, atomically (a unique key of kind, subject and due
+    /// time). This default only deduplicates queued jobs: correct within one process only.
+    async fn create_for_firing(&self, job: NewJob, due: DateTime<Utc>) -> RepoResult<Option<Job>> {
+        let _ = due;
+        let (job, created) = self.create_deduplicated(job).await?;
+        Ok(created.then_some(job))
+    }
     /// One job.
     async fn get(&self, id: JobId) -> RepoResult<Job>;
     /// Jobs, newest first.

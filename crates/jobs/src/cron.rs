@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use tokio_util::sync::CancellationToken;
-use tvarr_core::{JobKind, JobQuery, JobStatus, NewJob, PageRequest};
+use tvarr_core::{Clock, JobKind, JobQuery, JobStatus, NewJob, PageRequest};
 use uuid::Uuid;
 
 use crate::scheduler::JobScheduler;
@@ -41,6 +41,29 @@ impl ScheduleRefresh {
     /// busy is kept, not lost.
     pub fn refresh(&self) {
         self.0.notify_one();
+    }
+}
+
+/// The system's clock: [`Utc::now`], and tokio's timer to wait.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep_until(&self, at: DateTime<Utc>) {
+        // Re-read after each wake: the wall clock can be set back or forward meanwhile.
+        loop {
+            let left = at - Utc::now();
+            let Ok(left) = left.to_std() else { return };
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left.min(Duration::from_secs(60))).await;
+        }
     }
 }
 
@@ -84,11 +107,10 @@ fn human(d: Duration) -> String {
 /// Queues jobs when their schedules are due.
 ///
 /// Every process that runs workers may run one. They do not coordinate; two of them firing
-/// the same schedule queue one job because [`JobScheduler::enqueue`] returns the job of the same
-/// kind and subject that is already queued (atomically when the repository's
-/// `create_deduplicated` is), and because a schedule is skipped when a job of its kind and
-/// subject was created at or after the due time (it was queued by another process and may
-/// already be running).
+/// the same schedule queue one job because each firing is recorded once by its kind, subject
+/// and due time ([`JobScheduler::enqueue_firing`], atomic across processes on the database
+/// store), whatever the processes' clocks say and however long after the job ran the slower
+/// one gets to it.
 ///
 /// Two firings of one schedule are never closer than the minimum interval
 /// ([`CronScheduler::with_min_interval`]): a schedule that fires more often (stored before the
@@ -96,6 +118,7 @@ fn human(d: Duration) -> String {
 /// its kind and subject is queued or running.
 pub struct CronScheduler {
     scheduler: JobScheduler,
+    clock: Arc<dyn Clock>,
     provider: Arc<dyn ScheduleProvider>,
     reload_interval: Duration,
     min_interval: Duration,
@@ -149,6 +172,7 @@ impl CronScheduler {
     pub fn new(scheduler: JobScheduler, provider: Arc<dyn ScheduleProvider>) -> Self {
         Self {
             scheduler,
+            clock: Arc::new(SystemClock),
             provider,
             reload_interval: Self::RELOAD_INTERVAL,
             min_interval: Self::DEFAULT_MIN_INTERVAL,
@@ -169,6 +193,12 @@ impl CronScheduler {
         self
     }
 
+    /// Tells the time by `clock` instead of the system's (tests move a clock by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A handle that makes this scheduler re-read its schedules at once.
     pub fn refresher(&self) -> ScheduleRefresh {
         self.refresh.clone()
@@ -176,14 +206,18 @@ impl CronScheduler {
 
     /// Runs until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) {
+        let reload_every =
+            chrono::Duration::from_std(self.reload_interval).unwrap_or(chrono::Duration::MAX);
         let mut entries: HashMap<ScheduleKey, Entry> = HashMap::new();
-        let mut next_reload = tokio::time::Instant::now();
+        let mut next_reload = self.clock.now();
         loop {
-            if tokio::time::Instant::now() >= next_reload {
-                entries = self.reload(entries).await;
-                next_reload = tokio::time::Instant::now() + self.reload_interval;
+            let now = self.clock.now();
+            if now >= next_reload {
+                entries = self.reload(entries, now).await;
+                next_reload = now
+                    .checked_add_signed(reload_every)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
             }
-            let now = Utc::now();
             let mut gone = Vec::new();
             for (key, entry) in entries.iter_mut() {
                 let Some(due) = entry.next.filter(|due| *due <= now) else {
@@ -203,24 +237,27 @@ impl CronScheduler {
                     entries.remove(key);
                 }
                 // Pick up a changed expression now rather than at the next reload.
-                next_reload = tokio::time::Instant::now();
+                next_reload = self.clock.now();
                 continue;
             }
-            let earliest = entries.values().filter_map(|e| e.next).min();
-            let until_due = earliest
-                .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(self.reload_interval);
-            let until_reload = next_reload.saturating_duration_since(tokio::time::Instant::now());
+            let wake = entries
+                .values()
+                .filter_map(|e| e.next)
+                .min()
+                .map_or(next_reload, |due| due.min(next_reload));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.refresh.0.notified() => next_reload = tokio::time::Instant::now(),
-                _ = tokio::time::sleep(until_due.min(until_reload)) => {}
+                _ = self.refresh.0.notified() => next_reload = self.clock.now(),
+                _ = self.clock.sleep_until(wake) => {}
             }
         }
     }
 
-    async fn reload(&self, mut old: HashMap<ScheduleKey, Entry>) -> HashMap<ScheduleKey, Entry> {
-        let now = Utc::now();
+    async fn reload(
+        &self,
+        mut old: HashMap<ScheduleKey, Entry>,
+        now: DateTime<Utc>,
+    ) -> HashMap<ScheduleKey, Entry> {
         let mut entries = HashMap::new();
         for (job, expr) in self.provider.schedules().await {
             let key = (job.kind, job.subject_id, expr.trim().to_owned());
@@ -263,15 +300,6 @@ impl CronScheduler {
     }
 
     async fn fire(&self, job: &NewJob, due: DateTime<Utc>) {
-        match self.created_since(job, due).await {
-            Ok(true) => {
-                tracing::debug!(kind = job.kind.as_str(), subject_id = ?job.subject_id, %due,
-                    "scheduled job already queued by another process");
-                return;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not check for a scheduled job"),
-        }
         match self.is_running(job).await {
             Ok(true) => {
                 tracing::info!(kind = job.kind.as_str(), subject_id = ?job.subject_id, %due,
@@ -281,14 +309,16 @@ impl CronScheduler {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not check for a running job"),
         }
-        match self.scheduler.enqueue(job.clone()).await {
-            Ok(queued) => tracing::info!(
+        match self.scheduler.enqueue_firing(job.clone(), due).await {
+            Ok(Some(queued)) => tracing::info!(
                 job_id = %queued.id,
                 kind = job.kind.as_str(),
                 subject_id = ?job.subject_id,
                 %due,
                 "scheduled job queued"
             ),
+            Ok(None) => tracing::debug!(kind = job.kind.as_str(), subject_id = ?job.subject_id,
+                %due, "scheduled job already queued, by this firing or an earlier one"),
             Err(e) => tracing::warn!(
                 kind = job.kind.as_str(),
                 subject_id = ?job.subject_id,
@@ -310,27 +340,6 @@ impl CronScheduler {
             .list(&query, PageRequest::new(PageRequest::MAX_LIMIT, 0))
             .await?;
         Ok(running.items.iter().any(|j| j.subject_id == job.subject_id))
-    }
-
-    /// Whether a job of the same kind and subject was created at or after `due`.
-    async fn created_since(
-        &self,
-        job: &NewJob,
-        due: DateTime<Utc>,
-    ) -> tvarr_core::RepoResult<bool> {
-        let query = JobQuery {
-            kind: Some(job.kind),
-            status: None,
-        };
-        let recent = self
-            .scheduler
-            .repository()
-            .list(&query, PageRequest::new(100, 0))
-            .await?;
-        Ok(recent
-            .items
-            .iter()
-            .any(|j| j.subject_id == job.subject_id && j.created_at >= due))
     }
 }
 

@@ -40,7 +40,8 @@
 //!
 //! It must not depend on actix-web or sea-orm: it works against `tvarr-core` traits, and the
 //! binaries give it the storage implementations. The handlers of ingest and generation live in
-//! their own crates. [`MemoryJobRepository`] is an in-memory jobs table for tests.
+//! their own crates. Its tests run on the real job store (`tvarr-storage`), on every database,
+//! and every store passes one contract suite (`tvarr_testkit::job_repository_contract!`).
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -51,19 +52,17 @@ mod cron;
 mod error;
 mod events;
 mod handler;
-mod memory;
 mod queue;
 mod runtime;
 mod scheduler;
 
 pub use crate::cron::{
-    CronScheduler, ScheduleProvider, ScheduleRefresh, check_cron_interval, parse_cron,
+    CronScheduler, ScheduleProvider, ScheduleRefresh, SystemClock, check_cron_interval, parse_cron,
     shortest_gap, validate_cron,
 };
 pub use error::{JobError, JobsError};
 pub use events::{JobEvent, JobEvents};
 pub use handler::{HandlerRegistry, JobContext, JobHandler};
-pub use memory::MemoryJobRepository;
 pub use queue::{JobMessage, Queue, QueueBackend, QueueConfig};
 pub use runtime::{WorkerOptions, WorkerRuntime};
 pub use scheduler::JobScheduler;

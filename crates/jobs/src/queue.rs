@@ -11,8 +11,10 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::SqliteStorage;
 use backon::{ExponentialBuilder, Retryable};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+// The connection types come through apalis's re-exports of sqlx: this crate writes no SQL of
+// its own, so it does not depend on an SQL driver directly.
+use apalis_postgres::{PgConnectOptions, PgPool};
+use apalis_sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::sync::Notify;
 use tvarr_core::JobId;
 
@@ -226,8 +228,8 @@ impl Queue {
                     .map_err(queue_err)?
                     .filename(path)
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("journal_mode", "WAL")
+                    .pragma("synchronous", "NORMAL")
                     .busy_timeout(Duration::from_secs(10));
                 // Two processes opening a new queue file at once race twice: switching the
                 // file to WAL takes a lock SQLite's busy timeout does not wait for ("database
@@ -264,12 +266,9 @@ impl Queue {
                 )
             }
             QueueBackend::Postgres { url } => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(5)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .map_err(queue_err)?;
+                let options = PgConnectOptions::from_str(url).map_err(queue_err)?;
+                // sqlx's default pool: at most 10 connections, 30 s to get one.
+                let pool = PgPool::connect_with(options).await.map_err(queue_err)?;
                 PostgresStorage::setup(&pool).await.map_err(queue_err)?;
                 QueueStorage::Postgres(
                     PostgresStorage::new(&pool).with_config(postgres_config(config, 10)),

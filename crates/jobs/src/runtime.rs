@@ -433,6 +433,28 @@ async fn sweep(queue: Queue, shared: Arc<Shared>) {
         };
         requeued.retain(|id, _| stale.iter().any(|j| j.id == *id));
         for job in stale {
+            if job.cancel_requested {
+                // Its worker died after the cancellation was asked for: end it as asked, rather
+                // than queue a job no worker may claim.
+                match shared
+                    .repo
+                    .finish(
+                        job.id,
+                        JobStatus::Cancelled,
+                        Some("cancelled; its worker stopped before it could end".into()),
+                    )
+                    .await
+                {
+                    Ok(ended) => {
+                        tracing::info!(job_id = %job.id, "abandoned job ended as cancelled");
+                        if let Some(events) = &shared.events {
+                            events.send(ended);
+                        }
+                    }
+                    Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not end job"),
+                }
+                continue;
+            }
             let already = requeued.get(&job.id).is_some_and(|(hb, at)| {
                 *hb == job.heartbeat_at && at.elapsed() < shared.options.stale_after
             });

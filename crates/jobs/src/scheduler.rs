@@ -63,6 +63,26 @@ impl JobScheduler {
             tracing::debug!(job_id = %job.id, kind = job.kind.as_str(), "already queued");
             return Ok(job);
         }
+        self.push(job).await
+    }
+
+    /// Queues the job of a schedule's firing at `due`, unless that firing was queued already
+    /// (by the scheduler of another process, whatever its clock says) or a job of the same kind
+    /// and subject is queued: then `None`. The guarantee across processes is as strong as the
+    /// repository's [`JobRepository::create_for_firing`].
+    pub async fn enqueue_firing(
+        &self,
+        job: NewJob,
+        due: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Job>, JobsError> {
+        match self.repo.create_for_firing(job, due).await? {
+            Some(job) => self.push(job).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts a recorded job on the queue, failing the job when the queue refuses it.
+    async fn push(&self, job: Job) -> Result<Job, JobsError> {
         if let Err(e) = self.queue.push(job.id).await {
             tracing::error!(job_id = %job.id, error = %e, "could not queue job");
             let failed = self

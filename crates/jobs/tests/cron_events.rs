@@ -1,7 +1,10 @@
 //! Cron scheduling and job events.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
+use support::TestJobs;
 
 use async_trait::async_trait;
 use chrono::Timelike;
@@ -9,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tvarr_core::{JobKind, JobProgress, JobRepository, JobStatus, NewJob};
 use tvarr_jobs::{
     CronScheduler, HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler,
-    MemoryJobRepository, Queue, QueueConfig, ScheduleProvider, WorkerOptions, WorkerRuntime,
+    Queue, QueueConfig, ScheduleProvider, WorkerRuntime,
 };
+use tvarr_testkit::ManualClock;
 use uuid::Uuid;
 
 struct Fixed(Vec<(NewJob, String)>);
@@ -46,22 +50,69 @@ fn every_second(subject: Uuid) -> Arc<Fixed> {
     )]))
 }
 
+/// A clock standing at a whole second, so an every-second schedule is due one second on.
+fn clock() -> Arc<ManualClock> {
+    let now = chrono::Utc::now().with_nanosecond(0).unwrap();
+    Arc::new(ManualClock::new(now))
+}
+
+fn cron(
+    repo: &Arc<dyn JobRepository>,
+    queue: Queue,
+    provider: Arc<dyn ScheduleProvider>,
+    clock: &Arc<ManualClock>,
+) -> CronScheduler {
+    CronScheduler::new(JobScheduler::new(repo.clone(), queue), provider)
+        .with_min_interval(Duration::ZERO)
+        .with_clock(clock.clone())
+}
+
+/// Moves the clock on by a second and waits for the `schedulers` to have acted on it.
+async fn tick(clock: &ManualClock, schedulers: usize) {
+    clock.advance(Duration::from_secs(1));
+    clock.wait_for_sleepers(schedulers).await;
+}
+
+/// Waits until there are `count` jobs and every one of them has ended.
+async fn wait_all_ended(jobs: &TestJobs, count: usize) -> Vec<tvarr_core::Job> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = jobs.all().await;
+        if all.len() >= count && all.iter().all(|j| j.status.is_terminal()) {
+            return all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs did not all end: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedulers_in_two_processes_queue_one_job_while_it_waits() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
+    let clock = clock();
     let shutdown = CancellationToken::new();
     for _ in 0..2 {
-        let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-        let cron =
-            CronScheduler::new(scheduler, every_second(subject)).with_min_interval(Duration::ZERO);
+        let cron = cron(
+            &repo,
+            sqlite_queue(&dir).await,
+            every_second(subject),
+            &clock,
+        );
         tokio::spawn(cron.run(shutdown.clone()));
     }
+    clock.wait_for_sleepers(2).await;
     // No worker: the first job stays queued, and every later firing finds it.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    for _ in 0..3 {
+        tick(&clock, 2).await;
+    }
     shutdown.cancel();
-    let jobs = repo.all();
+    let jobs = jobs.all().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].status, JobStatus::Queued);
     assert_eq!(jobs[0].subject_id, Some(subject));
@@ -70,50 +121,48 @@ async fn schedulers_in_two_processes_queue_one_job_while_it_waits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_second_schedule_queues_a_job_per_firing_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
+    let clock = clock();
     let shutdown = CancellationToken::new();
-    let registry = HandlerRegistry::new().with(JobKind::IngestEpg, Quick);
-    let runtime = WorkerRuntime::new(sqlite_queue(&dir).await, repo.clone(), registry, "w")
-        .with_options(WorkerOptions {
-            stale_after: Duration::from_secs(2),
-            ..WorkerOptions::default()
-        });
-    let worker = tokio::spawn(runtime.serve(shutdown.clone()));
+    let worker = quick_worker(sqlite_queue(&dir).await, repo.clone(), &shutdown);
     for _ in 0..2 {
-        let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-        let cron =
-            CronScheduler::new(scheduler, every_second(subject)).with_min_interval(Duration::ZERO);
+        let cron = cron(
+            &repo,
+            sqlite_queue(&dir).await,
+            every_second(subject),
+            &clock,
+        );
         tokio::spawn(cron.run(shutdown.clone()));
     }
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    clock.wait_for_sleepers(2).await;
+    // Each firing's job ends before the next firing, so neither scheduler skips one for a
+    // running job, and the slower scheduler of each firing finds the job done: it must still
+    // not queue it again.
+    for firing in 1..=4 {
+        tick(&clock, 2).await;
+        wait_all_ended(&jobs, firing).await;
+    }
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), worker)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    let jobs = repo.all();
+    let jobs = jobs.all().await;
+    assert_eq!(jobs.len(), 4, "one job per firing, four firings: {jobs:?}");
     assert!(
-        jobs.len() >= 2,
-        "an every-second schedule fired {} times",
-        jobs.len()
+        jobs.iter().all(|j| j.status == JobStatus::Succeeded),
+        "{jobs:?}"
     );
-    let mut seconds: Vec<_> = jobs
-        .iter()
-        .map(|j| j.created_at.with_nanosecond(0).unwrap())
-        .collect();
-    seconds.sort();
-    let before = seconds.len();
-    seconds.dedup();
-    assert_eq!(seconds.len(), before, "two jobs for one firing: {jobs:?}");
-    assert!(jobs.iter().any(|j| j.status == JobStatus::Succeeded));
 }
 
 #[tokio::test]
 async fn invalid_schedules_are_ignored_and_valid_ones_still_fire() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let provider = Arc::new(Fixed(vec![
         (
             NewJob {
@@ -130,16 +179,14 @@ async fn invalid_schedules_are_ignored_and_valid_ones_still_fire() {
             "* * * * * *".into(),
         ),
     ]));
-    let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
+    let clock = clock();
     let shutdown = CancellationToken::new();
-    tokio::spawn(
-        CronScheduler::new(scheduler, provider)
-            .with_min_interval(Duration::ZERO)
-            .run(shutdown.clone()),
-    );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::spawn(cron(&repo, sqlite_queue(&dir).await, provider, &clock).run(shutdown.clone()));
+    clock.wait_for_sleepers(1).await;
+    tick(&clock, 1).await;
+    tick(&clock, 1).await;
     shutdown.cancel();
-    let jobs = repo.all();
+    let jobs = jobs.all().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].kind, JobKind::CacheLogos);
 }
@@ -171,7 +218,7 @@ impl ScheduleProvider for Deletable {
 /// A worker that finishes every job at once, so each firing makes a new job.
 fn quick_worker(
     queue: Queue,
-    repo: Arc<MemoryJobRepository>,
+    repo: Arc<dyn JobRepository>,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<Result<(), tvarr_jobs::JobsError>> {
     let registry = HandlerRegistry::new().with(JobKind::IngestEpg, Quick);
@@ -182,8 +229,10 @@ fn quick_worker(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_schedule_queues_nothing_even_before_the_next_reload() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
+    let clock = clock();
     let shutdown = CancellationToken::new();
     let worker = quick_worker(sqlite_queue(&dir).await, repo.clone(), &shutdown);
     let provider = Arc::new(Deletable(std::sync::Mutex::new(
@@ -191,29 +240,33 @@ async fn a_deleted_schedule_queues_nothing_even_before_the_next_reload() {
     )));
     // Another process deletes the source: this scheduler is not told, and reloads only
     // every minute.
-    let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-    let cron = CronScheduler::new(scheduler, provider.clone()).with_min_interval(Duration::ZERO);
-    tokio::spawn(cron.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!repo.all().is_empty(), "the schedule never fired");
+    tokio::spawn(
+        cron(&repo, sqlite_queue(&dir).await, provider.clone(), &clock).run(shutdown.clone()),
+    );
+    clock.wait_for_sleepers(1).await;
+    tick(&clock, 1).await;
+    assert_eq!(
+        wait_all_ended(&jobs, 1).await.len(),
+        1,
+        "the schedule fired once"
+    );
     provider.delete_all();
-    let deleted_at = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    for _ in 0..3 {
+        tick(&clock, 1).await;
+    }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
-    let late: Vec<_> = repo
-        .all()
-        .into_iter()
-        .filter(|j| j.created_at > deleted_at)
-        .collect();
-    assert!(late.is_empty(), "jobs queued after deletion: {late:?}");
+    let jobs = jobs.all().await;
+    assert_eq!(jobs.len(), 1, "jobs queued after deletion: {jobs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_drops_a_deleted_schedule_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
+    let clock = clock();
     let shutdown = CancellationToken::new();
     let worker = quick_worker(sqlite_queue(&dir).await, repo.clone(), &shutdown);
     // A provider that cannot tell whether a schedule stands: only the refresh stops it.
@@ -225,60 +278,74 @@ async fn a_refresh_drops_a_deleted_schedule_at_once() {
             self.0.lock().unwrap().clone()
         }
     }
-    let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-    let cron = CronScheduler::new(scheduler, Arc::new(Listed(schedules.clone())))
-        .with_min_interval(Duration::ZERO);
+    let cron = cron(
+        &repo,
+        sqlite_queue(&dir).await,
+        Arc::new(Listed(schedules.clone())),
+        &clock,
+    );
     let refresh = cron.refresher();
     tokio::spawn(cron.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!repo.all().is_empty(), "the schedule never fired");
+    clock.wait_for_sleepers(1).await;
+    tick(&clock, 1).await;
+    assert_eq!(
+        wait_all_ended(&jobs, 1).await.len(),
+        1,
+        "the schedule fired once"
+    );
     schedules.lock().unwrap().clear();
+    let mark = clock.sleeps();
     refresh.refresh();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let deleted_at = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    clock.wait_for_sleep_since(mark).await;
+    for _ in 0..3 {
+        tick(&clock, 1).await;
+    }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
-    let late: Vec<_> = repo
-        .all()
-        .into_iter()
-        .filter(|j| j.created_at > deleted_at)
-        .collect();
-    assert!(late.is_empty(), "jobs queued after the refresh: {late:?}");
+    let jobs = jobs.all().await;
+    assert_eq!(jobs.len(), 1, "jobs queued after the refresh: {jobs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_firing_too_often_is_clamped_to_the_minimum_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
+    let clock = clock();
     let shutdown = CancellationToken::new();
     let worker = quick_worker(sqlite_queue(&dir).await, repo.clone(), &shutdown);
     // `* * * * * *` as stored by an older version, before the API refused it.
-    let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-    let cron = CronScheduler::new(scheduler, every_second(subject))
-        .with_min_interval(Duration::from_secs(2));
+    let cron = cron(
+        &repo,
+        sqlite_queue(&dir).await,
+        every_second(subject),
+        &clock,
+    )
+    .with_min_interval(Duration::from_secs(2));
     tokio::spawn(cron.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(5200)).await;
+    clock.wait_for_sleepers(1).await;
+    // Five seconds, each firing's job ended before the next second: due at 1 s, 3 s and 5 s.
+    let mut counts = Vec::new();
+    for _ in 0..5 {
+        tick(&clock, 1).await;
+        let ended = wait_all_ended(&jobs, counts.last().copied().unwrap_or(0)).await;
+        counts.push(ended.len());
+    }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
-    let mut created: Vec<_> = repo.all().into_iter().map(|j| j.created_at).collect();
-    created.sort();
-    assert!(
-        (2..=3).contains(&created.len()),
-        "{} jobs in 5 s with a 2 s minimum: {created:?}",
-        created.len()
+    assert_eq!(
+        counts,
+        vec![1, 1, 2, 2, 3],
+        "jobs after each second, with a 2 s minimum"
     );
-    for pair in created.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap >= chrono::Duration::milliseconds(1900), "{created:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_is_not_fired_while_its_previous_job_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let subject = Uuid::now_v7();
     let running = repo
         .create(NewJob {
@@ -291,14 +358,22 @@ async fn a_schedule_is_not_fired_while_its_previous_job_runs() {
         .await
         .unwrap()
         .unwrap();
+    let clock = clock();
     let shutdown = CancellationToken::new();
-    let scheduler = JobScheduler::new(repo.clone(), sqlite_queue(&dir).await);
-    let cron =
-        CronScheduler::new(scheduler, every_second(subject)).with_min_interval(Duration::ZERO);
-    tokio::spawn(cron.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::spawn(
+        cron(
+            &repo,
+            sqlite_queue(&dir).await,
+            every_second(subject),
+            &clock,
+        )
+        .run(shutdown.clone()),
+    );
+    clock.wait_for_sleepers(1).await;
+    tick(&clock, 1).await;
+    tick(&clock, 1).await;
     shutdown.cancel();
-    let jobs = repo.all();
+    let jobs = jobs.all().await;
     assert_eq!(jobs.len(), 1, "a second ingest was queued: {jobs:?}");
 }
 
@@ -312,7 +387,8 @@ async fn next(rx: &mut tokio::sync::broadcast::Receiver<tvarr_jobs::JobEvent>) -
 
 #[tokio::test]
 async fn polling_the_jobs_table_emits_changes() {
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let events = JobEvents::new(64);
     let mut rx = events.subscribe();
     let shutdown = CancellationToken::new();

@@ -2,17 +2,20 @@
 //! Redis (`TVARR_TEST_QUEUE_POSTGRES_URL`, `TVARR_TEST_QUEUE_REDIS_URL`; skipped when they
 //! do not answer, except under `CI=true`, where that fails).
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::TestJobs;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tvarr_core::{Job, JobId, JobKind, JobRepository, JobStatus, NewJob};
 use tvarr_jobs::{
-    HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler,
-    MemoryJobRepository, Queue, QueueConfig, WorkerOptions, WorkerRuntime,
+    HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler, Queue, QueueConfig,
+    WorkerOptions, WorkerRuntime,
 };
 use uuid::Uuid;
 
@@ -112,6 +115,21 @@ impl Recorder {
     fn runs(&self, id: JobId) -> usize {
         self.runs.lock().unwrap().get(&id).map_or(0, Vec::len)
     }
+    /// Waits until `id` has started `count` times.
+    async fn wait_runs(&self, id: JobId, count: usize) {
+        let started = async {
+            loop {
+                let notified = self.started.notified();
+                if self.runs(id) >= count {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), started)
+            .await
+            .expect("the handler started within 30 s");
+    }
 }
 
 type Behaviour = Arc<
@@ -172,7 +190,7 @@ impl Running {
 
 async fn start(
     config: &QueueConfig,
-    repo: &Arc<MemoryJobRepository>,
+    repo: &Arc<dyn JobRepository>,
     registry: HandlerRegistry,
     name: &str,
     options: WorkerOptions,
@@ -188,17 +206,17 @@ async fn start(
     Running { shutdown, handle }
 }
 
-async fn scheduler(config: &QueueConfig, repo: &Arc<MemoryJobRepository>) -> JobScheduler {
+async fn scheduler(config: &QueueConfig, repo: &Arc<dyn JobRepository>) -> JobScheduler {
     JobScheduler::new(repo.clone(), Queue::connect(config).await.unwrap())
 }
 
 /// Waits (up to `secs`) until `id` has ended, and returns it.
-async fn wait_ended(repo: &MemoryJobRepository, id: JobId, secs: u64) -> Job {
+async fn wait_ended(repo: &Arc<dyn JobRepository>, id: JobId, secs: u64) -> Job {
     wait_for(repo, id, secs, |j| j.status.is_terminal()).await
 }
 
 async fn wait_for(
-    repo: &MemoryJobRepository,
+    repo: &Arc<dyn JobRepository>,
     id: JobId,
     secs: u64,
     what: impl Fn(&Job) -> bool,
@@ -223,7 +241,8 @@ async fn every_job_runs_exactly_once(backend: Backend) {
     let Some(q) = test_queue(backend).await else {
         return;
     };
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work = behaviour(|_job, ctx: JobContext| async move {
         ctx.progress("working", 1, Some(2)).await;
@@ -303,7 +322,8 @@ async fn abandoned_job_is_run_again_by_another_worker(backend: Backend) {
     let Some(q) = test_queue(backend).await else {
         return;
     };
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     // The first attempt hangs (its worker will "crash"), the second succeeds.
     let work = behaviour(|job: Job, _ctx| async move {
@@ -325,6 +345,8 @@ async fn abandoned_job_is_run_again_by_another_worker(backend: Backend) {
     let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;
     let running = wait_for(&repo, id, 30, |j| j.status == JobStatus::Running).await;
     assert_eq!(running.worker.as_deref(), Some("crashing-a"));
+    // The claim is recorded just before the handler starts: wait for the handler itself.
+    recorder.wait_runs(id, 1).await;
     // Crash: the runtime's task is aborted, nothing is recorded, its heartbeat stops.
     a.handle.abort();
     let _ = a.handle.await;
@@ -368,7 +390,8 @@ async fn redis_abandoned_job_is_run_again_by_another_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_is_recorded_and_broadcast() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work = behaviour(|_job, ctx: JobContext| async move {
         ctx.progress("fetching", 10, None).await;
@@ -426,7 +449,8 @@ async fn progress_is_recorded_and_broadcast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_queued_job_never_runs() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let scheduler = scheduler(&q.config, &repo).await;
     let doomed = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap();
@@ -458,7 +482,8 @@ async fn cancelled_queued_job_never_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_running_job_sees_its_token_and_ends_cancelled() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work = behaviour(|_job, ctx: JobContext| async move {
         tokio::select! {
@@ -490,7 +515,8 @@ async fn cancelled_running_job_sees_its_token_and_ends_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_handler_fails_the_job_with_its_error() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work =
         behaviour(|_, _| async { Err(JobError::failed("fetch failed: HTTP 503 from provider")) });
@@ -533,7 +559,8 @@ async fn failing_handler_fails_the_job_with_its_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_deduplicates_queued_jobs_per_subject() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let scheduler = scheduler(&q.config, &repo).await;
     let subject = Uuid::now_v7();
     let first = scheduler.enqueue(ingest(subject)).await.unwrap();
@@ -541,7 +568,7 @@ async fn enqueue_deduplicates_queued_jobs_per_subject() {
     assert_eq!(first.id, again.id);
     let other = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap();
     assert_ne!(other.id, first.id);
-    assert_eq!(repo.all().len(), 2);
+    assert_eq!(jobs.all().await.len(), 2);
 }
 
 // --- shutdown ------------------------------------------------------------------------------
@@ -549,7 +576,8 @@ async fn enqueue_deduplicates_queued_jobs_per_subject() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_short_job_finish() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work = behaviour(|_, _| async {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -575,7 +603,8 @@ async fn shutdown_lets_a_short_job_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_a_stubborn_job_in_time_and_it_runs_again_later() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     // Attempt 1 ignores its token; later attempts succeed.
     let work = behaviour(|job: Job, _ctx| async move {
@@ -625,7 +654,8 @@ async fn shutdown_stops_a_stubborn_job_in_time_and_it_runs_again_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_messages_for_a_running_job_do_not_run_it_twice() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let work = behaviour(|_, _| async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -672,7 +702,8 @@ async fn a_binary_starts_the_runtime_with_one_call_from_a_queue_url() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/data/queue.db", dir.path().display());
     let config = QueueConfig::from_url(&url).unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(WorkerRuntime::run(
@@ -702,7 +733,8 @@ async fn a_push_wakes_a_worker_sharing_the_queue_long_before_its_poll() {
     let dir = tempfile::tempdir().unwrap();
     let config = QueueConfig::sqlite_in(dir.path()).with_poll_interval(Duration::from_secs(60));
     let queue = Queue::connect(&config).await.unwrap();
-    let repo = Arc::new(MemoryJobRepository::new());
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
     let recorder = Recorder::default();
     let runtime = WorkerRuntime::new(
         queue.clone(),
@@ -714,8 +746,9 @@ async fn a_push_wakes_a_worker_sharing_the_queue_long_before_its_poll() {
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(runtime.serve(shutdown.clone()));
     let running = Running { shutdown, handle };
-    // Let the worker's first look (at start) find nothing, so it is idle on its poll.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The first job may be found by the worker's first look at start; the second and third
+    // are pushed while it is idle on its 60 s poll, after the one before ended, so only the
+    // push's wake-up starts them within 10 s.
     let scheduler = JobScheduler::new(repo.clone(), queue);
     for _ in 0..3 {
         let id = scheduler.enqueue(ingest(Uuid::now_v7())).await.unwrap().id;

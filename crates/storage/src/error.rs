@@ -76,7 +76,7 @@ pub(crate) fn repo_err(err: DbErr) -> RepoError {
 }
 
 /// Whether the database refused a write for a duplicate key.
-fn is_unique_violation(err: &DbErr) -> bool {
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 

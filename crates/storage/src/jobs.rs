@@ -14,13 +14,17 @@ use tvarr_core::{
 
 use crate::db::{Db, micros, not_found, now, parse_enum, parse_id, to_i64, to_u32, to_u64};
 use crate::entity::job;
-use crate::error::{corrupt, repo_err};
+use crate::error::{corrupt, is_unique_violation, repo_err};
 
 /// Job records on the database: implements [`JobRepository`].
 ///
 /// [`JobRepository::claim`] is one conditional `UPDATE` (queued, or running with a heartbeat
 /// older than the stale limit) whose affected-row count says who won, so it is atomic across
 /// worker processes on every database.
+///
+/// [`JobRepository::create_deduplicated`] is atomic across processes too: a deduplicated job
+/// carries `queued_key` (`<kind>:<subject>`) under a unique index while it is queued, and
+/// leaving the queue (claim, cancel, finish) clears it.
 #[derive(Clone, Debug)]
 pub struct Jobs {
     db: Db,
@@ -29,6 +33,21 @@ pub struct Jobs {
 impl Jobs {
     pub(crate) fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// The oldest queued job of the kind and subject of `new`.
+    async fn queued_like(&self, new: &NewJob) -> RepoResult<Option<job::Model>> {
+        job::Entity::find()
+            .filter(job::Column::Kind.eq(new.kind.as_str()))
+            .filter(match new.subject_id {
+                Some(subject) => job::Column::SubjectId.eq(subject.to_string()),
+                None => job::Column::SubjectId.is_null(),
+            })
+            .filter(job::Column::Status.eq(JobStatus::Queued.as_str()))
+            .order_by_asc(job::Column::CreatedAt)
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)
     }
 
     async fn find(&self, id: JobId) -> RepoResult<job::Model> {
@@ -72,33 +91,99 @@ fn job_from_model(m: job::Model) -> RepoResult<Job> {
     })
 }
 
+/// The row of a new queued job; `queued_key` is set for a deduplicated one.
+fn new_model(new: NewJob, queued_key: Option<String>, firing_key: Option<String>) -> job::Model {
+    job::Model {
+        id: JobId::new().to_string(),
+        kind: new.kind.as_str().to_owned(),
+        subject_id: new.subject_id.map(|s| s.to_string()),
+        status: JobStatus::Queued.as_str().to_owned(),
+        stage: String::new(),
+        done: 0,
+        total: None,
+        records: None,
+        error: None,
+        result: None,
+        cancel_requested: false,
+        attempts: 0,
+        worker: None,
+        created_at: now(),
+        started_at: None,
+        finished_at: None,
+        heartbeat_at: None,
+        queued_key,
+        firing_key,
+    }
+}
+
+/// What makes two queued jobs the same one: their kind and subject.
+fn queued_key(new: &NewJob) -> String {
+    match new.subject_id {
+        Some(subject) => format!("{}:{subject}", new.kind.as_str()),
+        None => format!("{}:", new.kind.as_str()),
+    }
+}
+
+/// `queued_key` set to NULL: the job has left the queue.
+fn no_queued_key() -> Expr {
+    Expr::value(Option::<String>::None)
+}
+
 #[async_trait]
 impl JobRepository for Jobs {
     async fn create(&self, new: NewJob) -> RepoResult<Job> {
-        let model = job::Model {
-            id: JobId::new().to_string(),
-            kind: new.kind.as_str().to_owned(),
-            subject_id: new.subject_id.map(|s| s.to_string()),
-            status: JobStatus::Queued.as_str().to_owned(),
-            stage: String::new(),
-            done: 0,
-            total: None,
-            records: None,
-            error: None,
-            result: None,
-            cancel_requested: false,
-            attempts: 0,
-            worker: None,
-            created_at: now(),
-            started_at: None,
-            finished_at: None,
-            heartbeat_at: None,
-        };
+        let model = new_model(new, None, None);
         job::Entity::insert(job::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
             .await
             .map_err(repo_err)?;
         job_from_model(model)
+    }
+
+    async fn create_deduplicated(&self, new: NewJob) -> RepoResult<(Job, bool)> {
+        let key = queued_key(&new);
+        // A lost race is seen as a unique violation; the winner's job is then found by the
+        // look that starts the next round. It can leave the queue in between (a worker claims
+        // it), so a few rounds are allowed before giving up.
+        for _ in 0..4 {
+            if let Some(existing) = self.queued_like(&new).await? {
+                return Ok((job_from_model(existing)?, false));
+            }
+            let model = new_model(new.clone(), Some(key.clone()), None);
+            match job::Entity::insert(job::ActiveModel::from(model.clone()))
+                .exec_without_returning(&self.db.conn)
+                .await
+            {
+                Ok(_) => return Ok((job_from_model(model)?, true)),
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(repo_err(e)),
+            }
+        }
+        Err(RepoError::Unavailable(format!(
+            "could not queue a {} job: the queued one kept changing",
+            new.kind.as_str()
+        )))
+    }
+
+    async fn create_for_firing(&self, new: NewJob, due: DateTime<Utc>) -> RepoResult<Option<Job>> {
+        if self.queued_like(&new).await?.is_some() {
+            return Ok(None);
+        }
+        let queued = queued_key(&new);
+        let firing = format!("{queued}:{}", due.timestamp_millis());
+        // The queued key as well: a job queued meanwhile by another request wins, and a later
+        // request finds this one.
+        let model = new_model(new, Some(queued), Some(firing));
+        match job::Entity::insert(job::ActiveModel::from(model.clone()))
+            .exec_without_returning(&self.db.conn)
+            .await
+        {
+            Ok(_) => Ok(Some(job_from_model(model)?)),
+            // This firing was recorded by another scheduler, or a job of its kind and subject
+            // was queued in between: either way there is nothing to add.
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(repo_err(e)),
+        }
     }
 
     async fn get(&self, id: JobId) -> RepoResult<Job> {
@@ -159,6 +244,7 @@ impl JobRepository for Jobs {
             )
             .col_expr(job::Column::StartedAt, Expr::value(at))
             .col_expr(job::Column::HeartbeatAt, Expr::value(at))
+            .col_expr(job::Column::QueuedKey, no_queued_key())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::CancelRequested.eq(false))
             .filter(claimable)
@@ -215,6 +301,7 @@ impl JobRepository for Jobs {
             .col_expr(job::Column::Status, Expr::value(status.as_str()))
             .col_expr(job::Column::Error, Expr::value(error))
             .col_expr(job::Column::FinishedAt, Expr::value(at))
+            .col_expr(job::Column::QueuedKey, no_queued_key())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(
                 job::Column::Status
@@ -242,6 +329,7 @@ impl JobRepository for Jobs {
             )
             .col_expr(job::Column::CancelRequested, Expr::value(true))
             .col_expr(job::Column::FinishedAt, Expr::value(at))
+            .col_expr(job::Column::QueuedKey, no_queued_key())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::Status.eq(JobStatus::Queued.as_str()))
             .exec(&self.db.conn)

@@ -23,6 +23,10 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub heartbeat_at: Option<DateTimeUtc>,
+    /// `<kind>:<subject>` while a deduplicated job is queued (unique), NULL otherwise.
+    pub queued_key: Option<String>,
+    /// `<kind>:<subject>:<due ms>` for a job a schedule's firing queued (unique), else NULL.
+    pub firing_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
