@@ -85,6 +85,9 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if mode == Mode::Full {
         cargo(&["fmt", "--all", "--", "--check"], &[])?;
+        // The crate graph in docs/ARCHITECTURE.md is current and every dependency rule holds.
+        println!("==> cargo xtask architecture --check");
+        crate::architecture::check()?;
         cargo(
             &[
                 "clippy",

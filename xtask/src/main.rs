@@ -1,11 +1,14 @@
 //! `cargo xtask`: the developer tooling of tvarr, in Rust rather than shell scripts.
 //!
 //! - `cargo xtask ci`: formatting, lints, and the test suite on SQLite, PostgreSQL and MariaDB.
+//! - `cargo xtask architecture [--check]`: the crate graph in docs/ARCHITECTURE.md, and the
+//!   dependency rules.
 //! - `cargo xtask test`: the test suite alone, on every database that answers.
 //! - `cargo xtask schemathesis`: the API against its OpenAPI document, by schemathesis.
 //! - `cargo xtask fuzz`: the parsers' fuzz targets for a bounded time.
 #![allow(clippy::print_stdout)]
 
+mod architecture;
 mod bench_e2e;
 mod ci;
 mod dbserver;
@@ -23,6 +26,7 @@ fn main() -> Result<()> {
     };
     let rest = &args[1..];
     match command.as_str() {
+        "architecture" => architecture::run(rest),
         "ci" => ci::run(ci::Mode::Full, rest),
         "test" => ci::run(ci::Mode::TestsOnly, rest),
         "gen-fixtures" => gen_fixtures::run(rest),
@@ -44,6 +48,9 @@ fn print_usage() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
+         architecture [--check]\n          \
+                 write (or check) the crate graph in docs/ARCHITECTURE.md; fail on a\n          \
+                 forbidden dependency or a missing path the page names\n  \
          ci      cargo fmt --check, cargo clippy -D warnings, a release check of the binaries,\n          \
                  cargo deny (if installed),\n          \
                  and the tests on SQLite, PostgreSQL and MariaDB\n  \
