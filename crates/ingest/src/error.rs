@@ -1,10 +1,48 @@
-//! What can go wrong while fetching, parsing and storing a source.
+//! What can go wrong while parsing ([`ParseError`], the parsers' own), and while fetching,
+//! parsing and storing a source ([`IngestError`], with the `fetch` feature).
 
+#[cfg(feature = "fetch")]
 use tvarr_core::RepoError;
+
+/// Why a parser (M3U, XMLTV, Xtream) stopped. Everything a parser can skip is skipped and
+/// counted instead ([`crate::SkipReport`]); these end the parse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Reading the input failed.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A location the parser was given is not usable: an Xtream panel URL that is not an
+    /// http(s) URL, or an unknown guide timezone.
+    #[error("invalid location `{0}`")]
+    InvalidLocation(String),
+    /// The input is an HTML page (a login, error or parking page), not the document expected.
+    #[error("the provider answered with an HTML page instead of a {expected}")]
+    HtmlPage {
+        /// What was expected (`guide`, …).
+        expected: &'static str,
+    },
+    /// The XML document is not well-formed.
+    #[error("XML error at byte {position}: {message}")]
+    Xml {
+        /// Byte offset in the (decoded) document.
+        position: u64,
+        /// What the XML reader said.
+        message: String,
+    },
+    /// A JSON answer could not be read.
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An Xtream panel refused the account.
+    #[error("Xtream account refused: {0}")]
+    XtreamAuth(String),
+}
 
 /// An ingest error. Messages never contain credentials: URLs are passed through
 /// [`crate::redact_url`] before they are put into an error.
+#[cfg(feature = "fetch")]
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IngestError {
     /// Reading the body or a local file failed (connection reset, disk error).
     #[error("read failed: {0}")]
@@ -116,5 +154,22 @@ pub enum IngestError {
     Task(String),
 }
 
+#[cfg(feature = "fetch")]
+impl From<ParseError> for IngestError {
+    /// Each parse error as the ingest error of the same name and message, so that one match
+    /// on [`IngestError`] covers a failure whether the parser or the service saw it.
+    fn from(error: ParseError) -> Self {
+        match error {
+            ParseError::Io(e) => IngestError::Io(e),
+            ParseError::InvalidLocation(location) => IngestError::InvalidLocation(location),
+            ParseError::HtmlPage { expected } => IngestError::HtmlPage { expected },
+            ParseError::Xml { position, message } => IngestError::Xml { position, message },
+            ParseError::Json(e) => IngestError::Json(e),
+            ParseError::XtreamAuth(message) => IngestError::XtreamAuth(message),
+        }
+    }
+}
+
 /// Result of an ingest operation.
+#[cfg(feature = "fetch")]
 pub type IngestResult<T> = Result<T, IngestError>;

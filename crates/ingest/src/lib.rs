@@ -9,17 +9,28 @@
 //! is reached only through the repository traits of `tvarr-core`, so the parsers and the service
 //! are tested with in-memory implementations and a loopback HTTP server.
 //!
-//! Map:
-//! - [`fetch`]: the [`fetch::Fetcher`] trait and [`fetch::HttpFetcher`] (HTTP(S), files, gzip,
-//!   retries, limits), returning the body as an `AsyncRead` while it arrives.
+//! Features:
+//! - `fetch` (default): the fetcher and the ingest service, with tokio, reqwest, backon,
+//!   async-compression, tokio-util and libc. Without it (`default-features = false`) the crate
+//!   is the parsers alone, over `BufRead`, with [`ParseError`] as their error; under `fetch`
+//!   `IngestError` takes every [`ParseError`] as its variant of the same name.
+//!
+//! Map (`*`: with `fetch` only):
 //! - [`m3u`]: [`m3u::M3uReader`], a line-by-line playlist reader over any `BufRead`.
 //! - [`xmltv`]: [`xmltv::XmltvReader`], a pull reader of guide channels and programmes on
 //!   quick-xml, with its encoding rules and time handling.
 //! - [`xtream`]: Xtream Codes answers as lenient types, URLs, and live streams as channels.
-//! - [`ingest_stream_source`] and [`ingest_epg_source`]: fetch → parse → store, pipelined, with
-//!   the guard that keeps the last good data ([`IngestReport`], [`IngestProgress`]).
-//! - [`redact_url`]: credentials out of logs and errors.
-//! - [`ParserLimits`]: how much of one value and one record a parser holds (memory bombs).
+//! - [`ParseError`], [`ParserLimits`] (how much of one value and one record a parser holds:
+//!   memory bombs), [`SkipReport`] (what a parser skipped, and why), [`redact_url`]
+//!   (credentials out of logs and errors).
+//! - `fetch`*: the `Fetcher` trait and `HttpFetcher` (HTTP(S), files, gzip, retries, limits),
+//!   returning the body as an `AsyncRead` while it arrives.
+//! - `ingest_stream_source`* and `ingest_epg_source`*: fetch → parse → store, pipelined, with
+//!   `IngestReport`, `IngestProgress` and `IngestSettings`. The service's modules: progress
+//!   reporting, settings and report types, content sniffing (`looks_like_html`), source
+//!   preparation (M3U, Xtream), the guide parse, the repository sinks, the pipelined run, the
+//!   shrink guard and channel identities (the last two pure).
+//! - `IngestError`*: what went wrong fetching, parsing or storing.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -27,19 +38,25 @@
 )]
 
 mod error;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 mod limits;
 pub mod m3u;
 mod redact;
+#[cfg(feature = "fetch")]
 mod service;
 mod skip;
+#[cfg(feature = "fetch")]
 mod weight;
 pub mod xmltv;
 pub mod xtream;
 
+pub use error::ParseError;
+#[cfg(feature = "fetch")]
 pub use error::{IngestError, IngestResult};
 pub use limits::ParserLimits;
 pub use redact::redact_url;
+#[cfg(feature = "fetch")]
 pub use service::{
     IngestProgress, IngestReport, IngestSettings, IngestStage, NoProgress, PROGRESS_INTERVAL,
     ProgressSnapshot, ingest_epg_source, ingest_stream_source, looks_like_html,

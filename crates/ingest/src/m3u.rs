@@ -10,6 +10,31 @@
 //!
 //! A positive `#EXTINF` duration (VOD entries, clips) is kept in [`ChannelData::extra`] as
 //! [`DURATION_ATTRIBUTE`], as written; `-1` and `0`, the usual "live, unknown length", are not.
+//!
+//! The parser needs no runtime and no network: with `tvarr-ingest = { default-features = false }`
+//! this module, [`ParserLimits`] and [`crate::ParseError`] are what an embedder gets.
+//!
+//! ```
+//! use tvarr_ingest::ParseError;
+//! use tvarr_ingest::m3u::{M3uOptions, M3uReader};
+//!
+//! # fn main() -> Result<(), ParseError> {
+//! let playlist = "#EXTM3U url-tvg=\"http://epg.example/guide.xml\"\n\
+//!     #EXTINF:-1 tvg-id=\"news.uk\" tvg-chno=\"101\" group-title=\"News\",News HD\n\
+//!     http://cdn.example/live/101.ts\n";
+//! let mut reader = M3uReader::new(playlist.as_bytes(), M3uOptions::default());
+//! let mut names = Vec::new();
+//! while let Some(channel) = reader.next_channel()? {
+//!     assert_eq!(channel.tvg_id.as_deref(), Some("news.uk"));
+//!     assert_eq!(channel.stream_url, "http://cdn.example/live/101.ts");
+//!     names.push(channel.name);
+//! }
+//! assert_eq!(names, ["News HD"]);
+//! assert_eq!(reader.header().tvg_urls, ["http://epg.example/guide.xml"]);
+//! assert_eq!(reader.skipped().total(), 0);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::io::BufRead;
 
@@ -17,7 +42,7 @@ use memchr::memchr;
 use tvarr_core::ChannelData;
 use url::Url;
 
-use crate::error::IngestError;
+use crate::error::ParseError;
 use crate::limits::ParserLimits;
 use crate::skip::{SkipReason, SkipReport};
 
@@ -374,7 +399,7 @@ impl<R: BufRead> M3uReader<R> {
     }
 
     /// The next channel, `Ok(None)` at the end of the playlist.
-    pub fn next_channel(&mut self) -> Result<Option<ChannelData>, IngestError> {
+    pub fn next_channel(&mut self) -> Result<Option<ChannelData>, ParseError> {
         if self.finished {
             return Ok(None);
         }
@@ -446,7 +471,7 @@ impl<R: BufRead> M3uReader<R> {
 }
 
 impl<R: BufRead> Iterator for M3uReader<R> {
-    type Item = Result<ChannelData, IngestError>;
+    type Item = Result<ChannelData, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.next_channel() {
@@ -476,7 +501,7 @@ pub struct Playlist {
 }
 
 /// Reads a whole playlist into memory. Prefer [`M3uReader`] for large inputs.
-pub fn parse_m3u<R: BufRead>(input: R, options: M3uOptions) -> Result<Playlist, IngestError> {
+pub fn parse_m3u<R: BufRead>(input: R, options: M3uOptions) -> Result<Playlist, ParseError> {
     let mut reader = M3uReader::new(input, options);
     let mut channels = Vec::new();
     while let Some(channel) = reader.next_channel()? {

@@ -1,4 +1,5 @@
 //! The fetcher against a loopback HTTP server and local files.
+#![cfg(feature = "fetch")]
 
 mod support;
 

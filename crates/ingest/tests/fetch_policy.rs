@@ -1,6 +1,7 @@
 //! What a source may make the server read: local files only below the import directory,
 //! HTTP only to destinations the outbound policy allows, and a cancel that stops a fetch
 //! wherever it is.
+#![cfg(feature = "fetch")]
 
 mod support;
 

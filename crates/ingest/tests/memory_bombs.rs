@@ -6,7 +6,7 @@
 //!
 //! `VmHWM` is one figure per process: the tests take [`SERIAL`] so they run one at a time, and
 //! each resets the high-water mark (`/proc/self/clear_refs`) before it starts.
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", feature = "fetch"))]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The ingest service and its guard, against a loopback HTTP server and in-memory repositories.
+#![cfg(feature = "fetch")]
 
 mod support;
 

@@ -532,7 +532,7 @@ fn ektotv_broken_keeps_what_was_read_and_reports_an_error() {
     assert_eq!(g.channels.len(), 1);
     assert!(g.programmes.is_empty());
     assert!(
-        matches!(g.error, Some(tvarr_ingest::IngestError::Xml { .. })),
+        matches!(g.error, Some(tvarr_ingest::ParseError::Xml { .. })),
         "{:?}",
         g.error
     );
@@ -669,7 +669,7 @@ fn an_html_page_is_refused() {
     .unwrap();
     assert!(matches!(
         g.error,
-        Some(tvarr_ingest::IngestError::HtmlPage { .. })
+        Some(tvarr_ingest::ParseError::HtmlPage { .. })
     ));
 }
 

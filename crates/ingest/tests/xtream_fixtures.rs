@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use tvarr_core::Secret;
-use tvarr_ingest::IngestError;
+use tvarr_ingest::ParseError;
 use tvarr_ingest::xtream::{
     Category, LiveStream, Series, SeriesInfo, ShortEpg, VodInfo, VodStream, XtreamAccount,
     XtreamEndpoint, category_names, for_each_in_array, read_json,
@@ -77,7 +77,7 @@ fn auth_answers_of_all_four_panels() {
     // Today the iris account has expired: a clear error.
     let err = iris.check(1_700_000_000).unwrap_err();
     assert!(
-        matches!(&err, IngestError::XtreamAuth(m) if m.contains("expired")),
+        matches!(&err, ParseError::XtreamAuth(m) if m.contains("expired")),
         "{err}"
     );
 }
@@ -85,11 +85,11 @@ fn auth_answers_of_all_four_panels() {
 #[test]
 fn refused_and_disabled_accounts_are_clear_errors() {
     let refused: XtreamAccount = serde_json::from_str(r#"{"user_info":{"auth":0}}"#).unwrap();
-    assert!(matches!(refused.check(0), Err(IngestError::XtreamAuth(m)) if m.contains("auth: 0")));
+    assert!(matches!(refused.check(0), Err(ParseError::XtreamAuth(m)) if m.contains("auth: 0")));
     let disabled: XtreamAccount =
         serde_json::from_str(r#"{"user_info":{"auth":1,"status":"Disabled"},"server_info":[]}"#)
             .unwrap();
-    assert!(matches!(disabled.check(0), Err(IngestError::XtreamAuth(m)) if m.contains("Disabled")));
+    assert!(matches!(disabled.check(0), Err(ParseError::XtreamAuth(m)) if m.contains("Disabled")));
     let m3u8_only: XtreamAccount = serde_json::from_str(
         r#"{"user_info":{"auth":"1","status":"Active","allowed_output_formats":["m3u8"]}}"#,
     )

@@ -22,6 +22,39 @@
 //! [`MAX_DEPTH`] deep, and programmes waiting for their stop time hold at most
 //! [`MAX_WAITING_BYTES`]. A record with a value too long or too much in all is skipped and
 //! counted ([`SkipReason::ValueTooLong`], [`SkipReason::RecordTooLarge`]).
+//!
+//! The parser needs no runtime and no network: with `tvarr-ingest = { default-features = false }`
+//! an embedder reads a guide from any [`BufRead`], and a malformed document ends in a
+//! [`ParseError`].
+//!
+//! ```
+//! use tvarr_ingest::ParseError;
+//! use tvarr_ingest::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
+//!
+//! # fn main() -> Result<(), ParseError> {
+//! let guide = r#"<?xml version="1.0" encoding="UTF-8"?>
+//! <tv generator-info-name="example">
+//!   <channel id="news.uk"><display-name lang="en">News</display-name></channel>
+//!   <programme start="20250301180000 +0000" stop="20250301183000 +0000" channel="news.uk">
+//!     <title lang="en">Evening News</title>
+//!   </programme>
+//! </tv>"#;
+//! let mut reader = XmltvReader::new(guide.as_bytes(), XmltvOptions::default())?;
+//! let mut titles = Vec::new();
+//! while let Some(item) = reader.next_item()? {
+//!     match item {
+//!         XmltvItem::Channel(channel) => assert_eq!(channel.id, "news.uk"),
+//!         XmltvItem::Programme(programme) => {
+//!             assert_eq!(programme.stop - programme.start, chrono::Duration::minutes(30));
+//!             titles.push(programme.titles[0].value.clone());
+//!         }
+//!     }
+//! }
+//! assert_eq!(titles, ["Evening News"]);
+//! assert_eq!(reader.stats().programmes, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 mod bound;
 mod decode;
@@ -36,7 +69,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use tvarr_core::{Credit, EpgChannel, EpisodeNumber, LangText, ProgrammeData, Rating};
 
-use crate::error::IngestError;
+use crate::error::ParseError;
 use crate::limits::ParserLimits;
 use crate::skip::{SkipReason, SkipReport};
 use bound::{BoundedEvents, Cut};
@@ -90,11 +123,11 @@ impl XmltvOptions {
     pub fn for_source(
         time_offset_minutes: i32,
         timezone: Option<&str>,
-    ) -> Result<Self, IngestError> {
+    ) -> Result<Self, ParseError> {
         let timezone =
             match timezone.map(str::trim).filter(|t| !t.is_empty()) {
                 Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| {
-                    IngestError::InvalidLocation(format!("unknown timezone `{name}`"))
+                    ParseError::InvalidLocation(format!("unknown timezone `{name}`"))
                 })?),
                 None => None,
             };
@@ -246,7 +279,7 @@ enum ReaderState {
 
 impl<R: BufRead> XmltvReader<R> {
     /// A reader over `input` (any encoding, see the module docs of the decoder).
-    pub fn new(input: R, options: XmltvOptions) -> Result<Self, IngestError> {
+    pub fn new(input: R, options: XmltvOptions) -> Result<Self, ParseError> {
         let limits = options.limits.sane();
         let input = BoundedEvents::new(Utf8Input::new(input)?, limits.max_value_bytes);
         let mut reader = Reader::from_reader(input);
@@ -309,7 +342,7 @@ impl<R: BufRead> XmltvReader<R> {
     /// The next channel or programme; `Ok(None)` at the end. After an error (a document that
     /// is not well-formed), the programmes still waiting for a stop time are yielded, then
     /// `None`: what was read before the error is kept.
-    pub fn next_item(&mut self) -> Result<Option<XmltvItem>, IngestError> {
+    pub fn next_item(&mut self) -> Result<Option<XmltvItem>, ParseError> {
         loop {
             if let Some(item) = self.ready.pop_front() {
                 self.count(&item);
@@ -339,13 +372,13 @@ impl<R: BufRead> XmltvReader<R> {
     }
 
     /// Reads one XML event.
-    fn step(&mut self) -> Result<(), IngestError> {
+    fn step(&mut self) -> Result<(), ParseError> {
         self.buf.clear();
         self.reader.get_mut().begin_event();
         let event = match self.reader.read_event_into(&mut self.buf) {
             Ok(event) => event,
             Err(e) => {
-                return Err(IngestError::Xml {
+                return Err(ParseError::Xml {
                     position: self.reader.error_position(),
                     message: e.to_string(),
                 });
@@ -353,7 +386,7 @@ impl<R: BufRead> XmltvReader<R> {
         };
         let cut = self.reader.get_mut().take_cut();
         if matches!(event, Event::Start(_)) && self.depth >= MAX_DEPTH {
-            return Err(IngestError::Xml {
+            return Err(ParseError::Xml {
                 position: self.reader.buffer_position(),
                 message: format!("elements nested deeper than {MAX_DEPTH}"),
             });
@@ -475,7 +508,7 @@ impl<R: BufRead> XmltvReader<R> {
 }
 
 impl<R: BufRead> Iterator for XmltvReader<R> {
-    type Item = Result<XmltvItem, IngestError>;
+    type Item = Result<XmltvItem, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_item().transpose()
@@ -623,7 +656,7 @@ fn owned_nonempty(value: Option<Cow<'_, str>>) -> Option<String> {
 }
 
 impl Handler<'_> {
-    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), IngestError> {
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         *self.depth += 1;
         let depth = *self.depth;
         let name = e.name();
@@ -631,7 +664,7 @@ impl Handler<'_> {
         if !*self.seen_root {
             *self.seen_root = true;
             if name.eq_ignore_ascii_case("html") {
-                return Err(IngestError::HtmlPage { expected: "guide" });
+                return Err(ParseError::HtmlPage { expected: "guide" });
             }
         }
         if self.doomed.is_some() {
@@ -1250,11 +1283,11 @@ pub struct Guide {
     /// Counts.
     pub stats: XmltvStats,
     /// The error that stopped reading, if the document is not well-formed.
-    pub error: Option<IngestError>,
+    pub error: Option<ParseError>,
 }
 
 /// Reads a whole guide into memory, keeping what was read before an error.
-pub fn parse_xmltv<R: BufRead>(input: R, options: XmltvOptions) -> Result<Guide, IngestError> {
+pub fn parse_xmltv<R: BufRead>(input: R, options: XmltvOptions) -> Result<Guide, ParseError> {
     let mut reader = XmltvReader::new(input, options)?;
     let mut guide = Guide::default();
     loop {

@@ -8,6 +8,39 @@
 //! JSON string within [`ParserLimits::max_value_bytes`] and every element within
 //! [`ParserLimits::max_record_bytes`], so a hostile panel cannot make the reader buffer a
 //! gigabyte string.
+//!
+//! Nothing here makes a request: an embedder fetches the answers its own way (the URLs come
+//! from [`XtreamEndpoint`]) and hands the bodies to [`read_json`] and [`read_array`], which
+//! build with `tvarr-ingest = { default-features = false }`.
+//!
+//! ```
+//! use tvarr_core::Secret;
+//! use tvarr_ingest::{ParseError, ParserLimits};
+//! use tvarr_ingest::xtream::{Category, LiveStream, XtreamEndpoint, category_names, read_array};
+//!
+//! # fn main() -> Result<(), ParseError> {
+//! let endpoint = XtreamEndpoint::new(
+//!     "http://panel.example:8080/player_api.php",
+//!     "user",
+//!     Secret::new("pass"),
+//! )?;
+//! let categories: Vec<Category> =
+//!     tvarr_ingest::xtream::read_json(&br#"[{"category_id":"7","category_name":"News"}]"#[..])?;
+//! let names = category_names(&categories);
+//! // Panels type loosely: `stream_id` as a string, `num` as a number.
+//! let streams = br#"[{"num":1,"name":"News HD","stream_id":"42","category_id":"7"}, 5]"#;
+//! let mut channels = Vec::new();
+//! let skipped = read_array::<LiveStream, _, _>(&streams[..], ParserLimits::default(), |stream| {
+//!     channels.extend(endpoint.channel(stream, &names, "ts"));
+//!     Ok(())
+//! })?;
+//! assert_eq!(skipped.odd, 1, "the bare 5 is not a stream");
+//! assert_eq!(channels[0].name, "News HD");
+//! assert_eq!(channels[0].group_title.as_deref(), Some("News"));
+//! assert_eq!(channels[0].stream_url, "http://panel.example:8080/live/user/pass/42.ts");
+//! # Ok(())
+//! # }
+//! ```
 
 mod bounded;
 mod lenient;
@@ -23,7 +56,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visi
 use tvarr_core::{ChannelData, Secret};
 use url::Url;
 
-use crate::error::IngestError;
+use crate::error::ParseError;
 use crate::limits::ParserLimits;
 use bounded::BoundedJson;
 use lenient::{SeasonOf, base64_text, decimal, flag, number, text, text_list};
@@ -120,11 +153,11 @@ pub struct ServerInfo {
 impl XtreamAccount {
     /// Checks that the panel accepted the account: `auth` is 1, the status (when given) is
     /// `Active`, and the account has not expired at `now` (Unix time).
-    pub fn check(&self, now: i64) -> Result<(), IngestError> {
+    pub fn check(&self, now: i64) -> Result<(), ParseError> {
         let user = &self.user_info;
         if user.auth != Some(1) {
             let message = user.message.as_deref().unwrap_or("credentials refused");
-            return Err(IngestError::XtreamAuth(format!(
+            return Err(ParseError::XtreamAuth(format!(
                 "auth: {} ({message})",
                 user.auth.unwrap_or(0)
             )));
@@ -132,7 +165,7 @@ impl XtreamAccount {
         if let Some(status) = user.status.as_deref()
             && !status.eq_ignore_ascii_case("active")
         {
-            return Err(IngestError::XtreamAuth(format!(
+            return Err(ParseError::XtreamAuth(format!(
                 "account status is {status}"
             )));
         }
@@ -141,9 +174,7 @@ impl XtreamAccount {
         {
             let when = chrono::DateTime::from_timestamp(expiry, 0)
                 .map_or_else(|| expiry.to_string(), |t| t.to_rfc3339());
-            return Err(IngestError::XtreamAuth(format!(
-                "account expired on {when}"
-            )));
+            return Err(ParseError::XtreamAuth(format!("account expired on {when}")));
         }
         Ok(())
     }
@@ -504,17 +535,17 @@ impl EpgListing {
 }
 
 /// Reads a JSON value from `input`.
-pub fn read_json<T: DeserializeOwned, R: Read>(input: R) -> Result<T, IngestError> {
+pub fn read_json<T: DeserializeOwned, R: Read>(input: R) -> Result<T, ParseError> {
     Ok(serde_json::from_reader(input)?)
 }
 
 /// Reads a JSON array from `input` one element at a time, calling `on_item` for each, with the
 /// default [`ParserLimits`]; returns how many elements were skipped (see [`read_array`]).
-pub fn for_each_in_array<T, R, F>(input: R, on_item: F) -> Result<u64, IngestError>
+pub fn for_each_in_array<T, R, F>(input: R, on_item: F) -> Result<u64, ParseError>
 where
     T: DeserializeOwned,
     R: Read,
-    F: FnMut(T) -> Result<(), IngestError>,
+    F: FnMut(T) -> Result<(), ParseError>,
 {
     let skipped = read_array(BufReader::new(input), ParserLimits::default(), on_item)?;
     Ok(skipped.odd + skipped.too_long)
@@ -539,11 +570,11 @@ pub fn read_array<T, R, F>(
     input: R,
     limits: ParserLimits,
     on_item: F,
-) -> Result<ArraySkips, IngestError>
+) -> Result<ArraySkips, ParseError>
 where
     T: DeserializeOwned,
     R: BufRead,
-    F: FnMut(T) -> Result<(), IngestError>,
+    F: FnMut(T) -> Result<(), ParseError>,
 {
     let limits = limits.sane();
     let cuts = Rc::new(Cell::new(0));
@@ -572,7 +603,7 @@ where
 
 struct ArrayState<T, F> {
     on_item: F,
-    failure: Option<IngestError>,
+    failure: Option<ParseError>,
     skips: ArraySkips,
     /// Strings cut by the layer underneath, in all.
     cuts: Rc<Cell<u64>>,
@@ -582,7 +613,7 @@ struct ArrayState<T, F> {
 impl<'de, T, F> DeserializeSeed<'de> for &mut ArrayState<T, F>
 where
     T: DeserializeOwned,
-    F: FnMut(T) -> Result<(), IngestError>,
+    F: FnMut(T) -> Result<(), ParseError>,
 {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -593,7 +624,7 @@ where
 impl<'de, T, F> Visitor<'de> for &mut ArrayState<T, F>
 where
     T: DeserializeOwned,
-    F: FnMut(T) -> Result<(), IngestError>,
+    F: FnMut(T) -> Result<(), ParseError>,
 {
     type Value = ();
 
@@ -664,11 +695,11 @@ impl fmt::Debug for XtreamEndpoint {
 impl XtreamEndpoint {
     /// An endpoint from the panel URL as a person typed it: `http://host:port`, with or
     /// without a trailing `/`, `/player_api.php`, `/get.php` or a query.
-    pub fn new(panel_url: &str, username: &str, password: Secret) -> Result<Self, IngestError> {
+    pub fn new(panel_url: &str, username: &str, password: Secret) -> Result<Self, ParseError> {
         let mut base = Url::parse(panel_url.trim())
-            .map_err(|_| IngestError::InvalidLocation(crate::redact_url(panel_url)))?;
+            .map_err(|_| ParseError::InvalidLocation(crate::redact_url(panel_url)))?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(IngestError::InvalidLocation(crate::redact_url(panel_url)));
+            return Err(ParseError::InvalidLocation(crate::redact_url(panel_url)));
         }
         base.set_query(None);
         base.set_fragment(None);
