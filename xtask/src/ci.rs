@@ -114,6 +114,11 @@ pub fn run(mode: Mode, extra: &[String]) -> Result<()> {
             ],
             &[],
         )?;
+        // tvarr-ingest for embedders: the parsers without the `fetch` feature (no tokio,
+        // reqwest), and their doctests as an embedder would run them.
+        let parsers_only = ["-p", "tvarr-ingest", "--no-default-features", "--locked"];
+        cargo(&[&["check"][..], &parsers_only].concat(), &[])?;
+        cargo(&[&["test"][..], &parsers_only, &["--doc"]].concat(), &[])?;
         let has_deny = Command::new("cargo")
             .args(["deny", "--version"])
             .output()
