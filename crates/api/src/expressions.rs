@@ -160,6 +160,8 @@ fn type_name(t: FieldType) -> &'static str {
         FieldType::Number => "number",
         FieldType::Time => "time",
         FieldType::Url => "url",
+        // A type added to tvarr-expr later: every field's value is text underneath.
+        _ => "text",
     }
 }
 

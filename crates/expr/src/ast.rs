@@ -46,6 +46,7 @@ pub struct Name {
 
 /// A boolean condition: the whole of a filter, or the optional first part of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Condition {
     /// `true` or `false`.
     Literal {
@@ -72,6 +73,7 @@ pub enum Condition {
 /// The base comparison operators; negation is a flag on [`Comparison`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Operator {
     /// `equals`, `eq`, `==`.
     Equals,
@@ -163,6 +165,7 @@ impl Value {
 
 /// One piece of a [`Value`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ValuePart {
     /// Literal text.
     Text(String),
@@ -210,6 +213,7 @@ pub struct RuleBranch {
 /// What an action does to its field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ActionKind {
     /// `SET f = v` (also `f = v`).
     Set,

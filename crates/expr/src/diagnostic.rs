@@ -7,6 +7,7 @@ use serde::Serialize;
 /// What kind of problem a [`Diagnostic`] reports, for programs that react to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DiagnosticKind {
     /// The text does not follow the grammar.
     Syntax,

@@ -4,6 +4,7 @@ use crate::diagnostic::Diagnostic;
 
 /// Why an expression could not be parsed or compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExprError {
     /// The expression has problems, each with its span; there is always at least one.
     #[error("invalid expression: {}", summary(.0))]

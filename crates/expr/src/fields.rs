@@ -17,6 +17,7 @@ pub enum Domain {
 /// The value type of a field, which decides the operators that make sense on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FieldType {
     /// Free text.
     Text,

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Why a line or an element was skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// A line where a stream URL was expected is not a URL (`[NO PUBLIC STREAM]`), or a
     /// line of text that belongs to no entry (`=====sudan=====`).

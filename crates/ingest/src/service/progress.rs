@@ -10,6 +10,7 @@ use crate::error::IngestError;
 
 /// Where an ingest is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IngestStage {
     /// Connecting and receiving the first bytes; no record has been parsed yet.
     Downloading,
