@@ -16,7 +16,6 @@
 mod auth;
 mod channels;
 mod contract;
-mod cron;
 mod epg;
 mod error;
 mod expressions;

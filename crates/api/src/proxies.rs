@@ -36,11 +36,10 @@ use tvarr_core::{
     ChangeList, ChannelId, EpgSourceId, FieldError, FilterId, GenerationSummary, GroupStart,
     GuideMatch, JobKind, LineupChannel, MappingRuleId, NewJob, Numbering, Proxy, ProxyId,
     ProxyInput, ProxyMode, RelayProfileId, RepoError, RepoResult, StreamSourceId, limits,
-    redact_text, redact_url,
+    redact_text, redact_url, schedule,
 };
 use utoipa::{IntoParams, ToSchema};
 
-use crate::cron::{check_cron, check_cron_interval};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::expressions::{ExpressionKindParam, check};
 use crate::origin::public_base;
@@ -396,9 +395,11 @@ impl ProxyBody {
         if let Some(cron) = &update_cron {
             let before = errors.len();
             limits::check_line("update_cron", cron, limits::CRON_MAX_BYTES, &mut errors);
-            if errors.len() == before {
-                check_cron(Some(cron), &mut errors);
-                check_cron_interval(Some(cron), state.settings.cron_min_interval, &mut errors);
+            if errors.len() == before
+                && let Err(problem) =
+                    schedule::check_cron_interval(cron, state.settings.cron_min_interval)
+            {
+                errors.push(FieldError::new("update_cron", problem.to_string()));
             }
         }
         if !errors.is_empty() {

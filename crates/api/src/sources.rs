@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use tvarr_core::{
     ChannelQuery, EpgSource, EpgSourceId, EpgSourceInput, EpgSourceType, FieldError, IngestState,
     JobKind, NewJob, REDACTED, Secret, StreamSource, StreamSourceId, StreamSourceInput,
-    StreamSourceType, is_secret_header, local_file, redact_text, redact_url,
+    StreamSourceType, is_secret_header, local_file, redact_text, redact_url, schedule,
 };
 use utoipa::ToSchema;
 
 use crate::channels::ChannelView;
-use crate::cron::{check_cron, check_cron_interval};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::pagination::{ListResponse, PageParams, Params};
 use crate::state::{ApiSettings, AppState};
@@ -80,8 +79,11 @@ fn check_schedule_and_location(
     settings: &ApiSettings,
     errors: &mut Vec<FieldError>,
 ) {
-    check_cron(update_cron, errors);
-    check_cron_interval(update_cron, settings.cron_min_interval, errors);
+    if let Some(expr) = update_cron
+        && let Err(problem) = schedule::check_cron_interval(expr, settings.cron_min_interval)
+    {
+        errors.push(FieldError::new("update_cron", problem.to_string()));
+    }
     if let Some(url) = local_url {
         check_local_path(url, settings, errors);
     }
@@ -405,12 +407,9 @@ impl EpgSourceBody {
             &mut errors,
         );
         if let Some(tz) = &input.timezone
-            && tz.parse::<chrono_tz::Tz>().is_err()
+            && let Err(unknown) = schedule::check_time_zone(tz)
         {
-            errors.push(tvarr_core::FieldError::new(
-                "timezone",
-                format!("`{tz}` is not an IANA time zone name (for example Europe/London)"),
-            ));
+            errors.push(FieldError::new("timezone", unknown.to_string()));
         }
         if errors.is_empty() {
             Ok(input)

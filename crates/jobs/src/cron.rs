@@ -69,39 +69,26 @@ impl Clock for SystemClock {
 
 /// Checks a cron expression for the API's validation; the error is for a person to read.
 pub fn validate_cron(expr: &str) -> Result<(), String> {
-    parse_cron(expr).map(|_| ())
+    tvarr_core::schedule::check_cron(expr)
+        .map(|_| ())
+        .map_err(|problem| problem.to_string())
 }
 
 /// Checks that `expr` parses and never fires twice within `min_interval`; the error is for a
 /// person to read and names the minimum.
 pub fn check_cron_interval(expr: &str, min_interval: Duration) -> Result<(), String> {
-    let schedule = parse_cron(expr)?;
-    match shortest_gap(&schedule, Utc::now()) {
-        Some(gap) if gap < min_interval => Err(too_often(expr, gap, min_interval)),
-        _ => Ok(()),
-    }
+    tvarr_core::schedule::check_cron_interval(expr, min_interval)
+        .map_err(|problem| problem.to_string())
 }
 
+/// The words the API refuses such a schedule with, for the scheduler's warning.
 fn too_often(expr: &str, gap: Duration, min_interval: Duration) -> String {
-    format!(
-        "`{}` fires {} apart at its closest; the minimum interval between two runs is {} \
-         (TVARR_CRON_MIN_INTERVAL_SECONDS)",
-        expr.trim(),
-        human(gap),
-        human(min_interval)
-    )
-}
-
-/// `90 s` → `1 min 30 s`: durations as a person reads them.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, s) => format!("{s} s"),
-        (0, m, 0) => format!("{m} min"),
-        (0, m, s) => format!("{m} min {s} s"),
-        (h, 0, 0) => format!("{h} h"),
-        (h, m, _) => format!("{h} h {m} min"),
+    tvarr_core::schedule::CronProblem::TooOften {
+        expr: expr.trim().to_owned(),
+        gap,
+        min_interval,
     }
+    .to_string()
 }
 
 /// Queues jobs when their schedules are due.
