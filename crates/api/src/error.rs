@@ -277,6 +277,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A rules document that cannot be read: 422 naming the member, or 400 when it is not a
+/// rules document at all.
+impl From<tvarr_pipeline::rule_exchange::DocumentError> for ApiError {
+    fn from(error: tvarr_pipeline::rule_exchange::DocumentError) -> Self {
+        use tvarr_pipeline::rule_exchange::DocumentError;
+        match error {
+            DocumentError::Field(e) => ApiError::fields(vec![e]),
+            DocumentError::NotRules => ApiError::BadRequest(error.to_string()),
+        }
+    }
+}
+
 impl From<RepoError> for ApiError {
     fn from(error: RepoError) -> Self {
         match error {

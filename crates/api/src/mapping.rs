@@ -10,6 +10,7 @@ use tvarr_core::{
     RepoError, StreamSourceId, limits,
 };
 use tvarr_expr::{ApplyReport, RunHelpers};
+use tvarr_pipeline::rule_exchange::next_priority;
 use tvarr_pipeline::{MappingPipeline, field_name};
 use utoipa::ToSchema;
 
@@ -117,15 +118,6 @@ pub(crate) async fn all_rules(
             return Ok(rules);
         }
     }
-}
-
-/// The priority that puts a new rule after `rules`.
-pub(crate) fn next_priority(rules: &[MappingRule]) -> i32 {
-    rules
-        .iter()
-        .map(|r| r.priority)
-        .max()
-        .map_or(0, |p| p.saturating_add(1))
 }
 
 /// Lists data-mapping rules by priority, optionally of one domain.

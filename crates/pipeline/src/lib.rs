@@ -15,10 +15,13 @@
 //!   [`ChannelData`](tvarr_core::ChannelData) and [`ProgrammeData`](tvarr_core::ProgrammeData)
 //!   ([`ChannelRecord`], [`ProgrammeRecord`]), the ordered include/exclude [`FilterChain`], and
 //!   the [`MappingPipeline`] of data-mapping rules (the API's rule and filter previews use them
-//!   too).
+//!   too);
+//! - **rule exchange** ([`rule_exchange`]): the documents filters and rules are shared in, and
+//!   what importing one does.
 //!
-//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework, no ORM, no runtime and
-//! no I/O of its own. Storage, output files, job progress and even sleeping reach it through
+//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework (utoipa's derive for the
+//! rule documents only behind the optional `openapi` feature), no ORM, no runtime and no I/O of
+//! its own. Storage, output files, job progress and even sleeping reach it through
 //! `tvarr-core` traits and the small traits here ([`Timer`], [`LogoRewriter`]), implemented by
 //! the callers (`tvarr-app`'s generation job, tests' in-memory stores).
 #![cfg_attr(
@@ -39,6 +42,7 @@ mod m3u_writer;
 mod mapping;
 mod numbering;
 mod programme_record;
+pub mod rule_exchange;
 mod stage;
 mod stages;
 mod xmltv_writer;
