@@ -7,7 +7,7 @@ use tvarr_core::{
     Domain, EpgSourceId, Filter, FilterAction, FilterId, FilterInput, StreamSourceId, limits,
 };
 use tvarr_expr::CompiledFilter;
-use tvarr_pipeline::{ChannelRecord, ProgrammeRecord, expr_domain};
+use tvarr_pipeline::{ChannelRecord, ProgrammeRecord, expr_domain, scan_channels, scan_programmes};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -16,11 +16,14 @@ use crate::epg::ProgrammeView;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::expressions::{ExpressionKindParam, require_valid, require_within_limits};
 use crate::pagination::{ListResponse, PageParams, Params};
-use crate::record_scan::{scan_channels, scan_programmes};
+use crate::sources::{epg_sources_of, stream_sources_of};
 use crate::state::AppState;
 
 /// How many matching records the test endpoints show.
 pub(crate) const SAMPLE_SIZE: usize = 20;
+
+/// How many records the tests read from storage at a time (per source, for programmes).
+pub(crate) const SCAN_PAGE: u32 = 5_000;
 
 /// The body that creates or replaces a filter.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -230,7 +233,9 @@ pub async fn test_filter(
                 .into_iter()
                 .map(StreamSourceId::from)
                 .collect();
-            scan_channels(&state, ids, |channel, context| {
+            let sources = stream_sources_of(&state, ids).await?;
+            let channels = state.repos.channels.as_ref();
+            scan_channels(channels, &sources, SCAN_PAGE, |channel, context| {
                 if filter.matches_at(&ChannelRecord::new(&channel.data, context), now) {
                     matched += 1;
                     if sample.len() < SAMPLE_SIZE {
@@ -242,7 +247,9 @@ pub async fn test_filter(
         }
         Domain::Epg => {
             let ids = body.source_ids.into_iter().map(EpgSourceId::from).collect();
-            scan_programmes(&state, ids, |programme, context| {
+            let sources = epg_sources_of(&state, ids).await?;
+            let programmes = state.repos.programmes.as_ref();
+            scan_programmes(programmes, &sources, SCAN_PAGE, |programme, context| {
                 if filter.matches_at(&ProgrammeRecord::new(&programme.data, context), now) {
                     matched += 1;
                     if sample.len() < SAMPLE_SIZE {

@@ -28,7 +28,6 @@ mod origin;
 mod outputs;
 mod pagination;
 mod proxies;
-mod record_scan;
 mod relay_profiles;
 mod rule_exchange;
 mod sources;

@@ -11,14 +11,14 @@ use tvarr_core::{
 };
 use tvarr_expr::{ApplyReport, RunHelpers};
 use tvarr_pipeline::rule_exchange::next_priority;
-use tvarr_pipeline::{MappingPipeline, field_name};
+use tvarr_pipeline::{MappingPipeline, field_name, scan_channels, scan_programmes};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::expressions::{ExpressionKindParam, require_valid, require_within_limits};
-use crate::filters::{DomainParam, RecordView, SAMPLE_SIZE, TryExpressionBody};
+use crate::filters::{DomainParam, RecordView, SAMPLE_SIZE, SCAN_PAGE, TryExpressionBody};
 use crate::pagination::{ListResponse, PageParams, Params};
-use crate::record_scan::{scan_channels, scan_programmes};
+use crate::sources::{epg_sources_of, stream_sources_of};
 use crate::state::AppState;
 
 /// The body that creates or replaces a data-mapping rule.
@@ -339,7 +339,9 @@ pub async fn test_mapping_rule(
                 .into_iter()
                 .map(StreamSourceId::from)
                 .collect();
-            scan_channels(&state, ids, |channel, context| {
+            let sources = stream_sources_of(&state, ids).await?;
+            let channels = state.repos.channels.as_ref();
+            scan_channels(channels, &sources, SCAN_PAGE, |channel, context| {
                 let mut after = channel.data.clone();
                 let report = pipeline.apply_channel(&mut after, context);
                 if report.changed() {
@@ -360,7 +362,9 @@ pub async fn test_mapping_rule(
         }
         Domain::Epg => {
             let ids = body.source_ids.into_iter().map(EpgSourceId::from).collect();
-            scan_programmes(&state, ids, |programme, context| {
+            let sources = epg_sources_of(&state, ids).await?;
+            let programmes = state.repos.programmes.as_ref();
+            scan_programmes(programmes, &sources, SCAN_PAGE, |programme, context| {
                 let mut after = programme.data.clone();
                 let report = pipeline.apply_programme(&mut after, context);
                 if report.changed() {

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tvarr_core::{
     ChannelQuery, EpgSource, EpgSourceId, EpgSourceInput, EpgSourceType, FieldError, IngestState,
-    JobKind, NewJob, REDACTED, Secret, StreamSource, StreamSourceId, StreamSourceInput,
-    StreamSourceType, is_secret_header, local_file, redact_text, redact_url, schedule,
+    JobKind, NewJob, PageRequest, REDACTED, RepoError, Secret, StreamSource, StreamSourceId,
+    StreamSourceInput, StreamSourceType, is_secret_header, local_file, redact_text, redact_url,
+    schedule,
 };
 use utoipa::ToSchema;
 
@@ -69,6 +70,67 @@ impl StreamSourceBody {
             Err(ApiError::fields(errors))
         }
     }
+}
+
+/// The stream sources of `ids`, every one when `ids` is empty; ids no source has are left
+/// out (they have no channels).
+pub(crate) async fn stream_sources_of(
+    state: &AppState,
+    ids: Vec<StreamSourceId>,
+) -> ApiResult<Vec<StreamSource>> {
+    let repo = &state.repos.stream_sources;
+    if ids.is_empty() {
+        let mut all = Vec::new();
+        loop {
+            let page = repo
+                .list(PageRequest::new(PageRequest::MAX_LIMIT, all.len() as u64))
+                .await?;
+            let done = page.items.is_empty();
+            all.extend(page.items);
+            if done || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
+    let mut sources = Vec::with_capacity(ids.len());
+    for id in ids {
+        match repo.get(id).await {
+            Ok(source) => sources.push(source),
+            Err(RepoError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(sources)
+}
+
+/// Like [`stream_sources_of`], for EPG sources.
+pub(crate) async fn epg_sources_of(
+    state: &AppState,
+    ids: Vec<EpgSourceId>,
+) -> ApiResult<Vec<EpgSource>> {
+    let repo = &state.repos.epg_sources;
+    if ids.is_empty() {
+        let mut all = Vec::new();
+        loop {
+            let page = repo
+                .list(PageRequest::new(PageRequest::MAX_LIMIT, all.len() as u64))
+                .await?;
+            let done = page.items.is_empty();
+            all.extend(page.items);
+            if done || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
+    let mut sources = Vec::with_capacity(ids.len());
+    for id in ids {
+        match repo.get(id).await {
+            Ok(source) => sources.push(source),
+            Err(RepoError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(sources)
 }
 
 /// The checks of a source body that need the server's settings: its `update_cron`, and, for

@@ -15,7 +15,7 @@
 //!   [`ChannelData`](tvarr_core::ChannelData) and [`ProgrammeData`](tvarr_core::ProgrammeData)
 //!   ([`ChannelRecord`], [`ProgrammeRecord`]), the ordered include/exclude [`FilterChain`], and
 //!   the [`MappingPipeline`] of data-mapping rules (the API's rule and filter previews use them
-//!   too);
+//!   too, over every record of some sources: [`scan_channels`], [`scan_programmes`]);
 //! - **rule exchange** ([`rule_exchange`]): the documents filters and rules are shared in, and
 //!   what importing one does.
 //!
@@ -42,6 +42,7 @@ mod m3u_writer;
 mod mapping;
 mod numbering;
 mod programme_record;
+mod record_scan;
 pub mod rule_exchange;
 mod stage;
 mod stages;
@@ -61,6 +62,7 @@ pub use m3u_writer::M3uWriter;
 pub use mapping::MappingPipeline;
 pub use numbering::{AssignedNumbers, ChannelNumberer, NumberCandidate, NumberingSettings};
 pub use programme_record::{ProgrammeContext, ProgrammeRecord, epg_source_type_name};
+pub use record_scan::{scan_channels, scan_programmes};
 pub use stage::{
     GenerationProgress, LogoRewriter, NoProgress, ProviderLogos, Stage, StageProgress, Timer,
 };
