@@ -332,7 +332,7 @@ async fn log_request(
     // per id. Paths no route knows share one label.
     let route = req
         .match_pattern()
-        .unwrap_or_else(|| metrics::OTHER.to_string());
+        .unwrap_or_else(|| tvarr_metrics::OTHER.to_string());
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tracing::Instrument;
-use tvarr_api::Metrics;
 use tvarr_core::{
     EpgSourceId, IngestState, Job, JobId, JobKind, JobProgress, OutputStore, Repositories,
     StreamSourceId,
@@ -15,6 +14,7 @@ use tvarr_core::{
 use tvarr_ingest::fetch::Fetcher;
 use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, ProgressSnapshot};
 use tvarr_jobs::{HandlerRegistry, JobContext, JobError, JobHandler};
+use tvarr_metrics::Metrics;
 use uuid::Uuid;
 
 use crate::generation::GenerateHandler;

@@ -19,6 +19,7 @@ mod runtime;
 mod schedules;
 pub mod settings;
 pub mod telemetry;
+mod worker_http;
 
 pub use allocator::limit_c_allocator_arenas;
 pub use error::AppError;

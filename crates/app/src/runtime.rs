@@ -8,12 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tvarr_api::{ApiSettings, AppState, Authenticator, Metrics, Readiness};
+use tvarr_api::{ApiSettings, AppState, Authenticator, Readiness};
 use tvarr_core::{Job, JobId, JobQueue, NewJob, OutputStore, RepoError, RepoResult, Repositories};
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_jobs::{
     CronScheduler, JobEvents, JobScheduler, JobsError, Queue, QueueConfig, WorkerRuntime,
 };
+use tvarr_metrics::Metrics;
 use tvarr_storage::{DatabaseOutputStore, DirectoryOutputStore, Store};
 
 use crate::error::AppError;
@@ -396,6 +397,17 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
     } = opened;
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
+    let listener = settings
+        .metrics_listen
+        .map(|address| {
+            crate::worker_http::serve(
+                address,
+                metrics.clone(),
+                repos.jobs.clone(),
+                shutdown.clone(),
+            )
+        })
+        .transpose()?;
     let outputs = output_store(&settings, &store)?;
     let (regeneration, _) = Regeneration::spawn(
         repos.proxies.clone(),
@@ -423,7 +435,11 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
         stopper.cancel();
     });
     tracing::info!(workers, "tvarr-worker is running");
-    let result = runtime.serve(shutdown).await;
+    let result = runtime.serve(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(listener) = listener {
+        let _ = tokio::time::timeout(Duration::from_secs(2), listener).await;
+    }
     let deadline = stop_deadline
         .get()
         .copied()

@@ -26,6 +26,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// Where the HTTP server listens.
     pub listen: SocketAddr,
+    /// Where a `tvarr-worker` serves its own `/metrics` and `/livez` (none: it serves nothing;
+    /// the server serves both on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Database, outputs and logo cache live here.
     pub data_dir: PathBuf,
     /// The main database.
@@ -105,6 +108,10 @@ pub struct Flags {
     /// Listen address [env: TVARR_LISTEN] [default: 0.0.0.0:8080].
     #[arg(long)]
     pub listen: Option<String>,
+    /// Where tvarr-worker serves /metrics and /livez, host:port [env: TVARR_METRICS_LISTEN]
+    /// [default: not served].
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
     /// Data directory [env: TVARR_DATA_DIR] [default: ./data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -190,6 +197,7 @@ pub struct Flags {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     queue_url: Option<String>,
@@ -289,6 +297,21 @@ impl Settings {
                     value: listen_text.clone(),
                     reason: format!("{e}; expected host:port such as 0.0.0.0:8080"),
                 })?;
+        let metrics_listen = flags
+            .metrics_listen
+            .or_else(|| env("TVARR_METRICS_LISTEN"))
+            .or(file.metrics_listen)
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| {
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|e| SettingsError::Invalid {
+                        name: "metrics_listen",
+                        value: text.clone(),
+                        reason: format!("{e}; expected host:port such as 0.0.0.0:9464"),
+                    })
+            })
+            .transpose()?;
         let data_dir = flags
             .data_dir
             .or_else(|| env("TVARR_DATA_DIR").map(PathBuf::from))
@@ -541,6 +564,7 @@ impl Settings {
         };
         Ok(Settings {
             listen,
+            metrics_listen,
             data_dir,
             database_url,
             queue_url,
@@ -709,6 +733,25 @@ mod tests {
         assert_eq!(s.log, "warn");
         assert_eq!(s.base_url, "https://tv.example");
         assert!(s.base_url_configured);
+    }
+
+    #[test]
+    fn a_worker_serves_metrics_only_where_it_is_told() {
+        assert_eq!(load(Flags::default(), &[]).unwrap().metrics_listen, None);
+        let s = load(
+            Flags::default(),
+            &[("TVARR_METRICS_LISTEN", "127.0.0.1:9464")],
+        )
+        .unwrap();
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let flags = Flags {
+            metrics_listen: Some("0.0.0.0:9465".into()),
+            ..Default::default()
+        };
+        let s = load(flags, &[("TVARR_METRICS_LISTEN", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(s.metrics_listen.unwrap().port(), 9465);
+        let err = load(Flags::default(), &[("TVARR_METRICS_LISTEN", "9464")]).unwrap_err();
+        assert!(err.to_string().contains("metrics_listen"), "{err}");
     }
 
     #[test]
