@@ -130,6 +130,14 @@ pub struct Flags {
     /// Log level or filter [env: TVARR_LOG, RUST_LOG] [default: info].
     #[arg(long)]
     pub log: Option<String>,
+    /// Log format, `text` or `json` [env: TVARR_LOG_FORMAT] [default: text on a terminal, JSON
+    /// otherwise].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Seconds without a heartbeat after which a running job counts as abandoned and runs
+    /// again elsewhere [env: TVARR_JOB_STALE_SECONDS] [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub job_stale_seconds: Option<u64>,
     /// Largest shrink of a source accepted without marking it suspicious, a fraction in 0..=1
     /// [env: TVARR_INGEST_MAX_SHRINK] [default: 0.5].
     #[arg(long, value_name = "FRACTION")]
@@ -205,6 +213,7 @@ struct FileSettings {
     workers: Option<usize>,
     log: Option<String>,
     log_format: Option<String>,
+    job_stale_seconds: Option<u64>,
     admin_password: Option<String>,
     ingest_max_shrink: Option<f64>,
     ingest_max_value_bytes: Option<usize>,
@@ -360,7 +369,12 @@ impl Settings {
             .or_else(|| env("RUST_LOG"))
             .or(file.log)
             .unwrap_or_else(|| "info".to_string());
-        let log_format = match env("TVARR_LOG_FORMAT").or(file.log_format).as_deref() {
+        let log_format = match flags
+            .log_format
+            .or_else(|| env("TVARR_LOG_FORMAT"))
+            .or(file.log_format)
+            .as_deref()
+        {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
             Some(other) => {
@@ -377,7 +391,13 @@ impl Settings {
             .or(file.admin_password)
             .filter(|p| !p.is_empty());
         let otlp_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty());
-        let stale_seconds = env_usize("TVARR_JOB_STALE_SECONDS")?.unwrap_or(30).max(1);
+        let stale_seconds = match flags.job_stale_seconds {
+            Some(seconds) => Some(seconds),
+            None => env_usize("TVARR_JOB_STALE_SECONDS")?.map(|s| s as u64),
+        }
+        .or(file.job_stale_seconds)
+        .unwrap_or(30)
+        .max(1);
         let max_shrink = layered(
             flags.ingest_max_shrink,
             &env,
@@ -579,7 +599,7 @@ impl Settings {
             log_format,
             admin_password,
             otlp_endpoint,
-            job_stale_after: std::time::Duration::from_secs(stale_seconds as u64),
+            job_stale_after: std::time::Duration::from_secs(stale_seconds),
             cron_min_interval,
             fetch,
             ingest,
@@ -752,6 +772,36 @@ mod tests {
         assert_eq!(s.metrics_listen.unwrap().port(), 9465);
         let err = load(Flags::default(), &[("TVARR_METRICS_LISTEN", "9464")]).unwrap_err();
         assert!(err.to_string().contains("metrics_listen"), "{err}");
+    }
+
+    #[test]
+    fn the_log_format_and_the_stale_limit_have_flags_too() {
+        let flags = Flags {
+            log_format: Some("text".into()),
+            job_stale_seconds: Some(7),
+            ..Default::default()
+        };
+        let s = load(
+            flags,
+            &[
+                ("TVARR_LOG_FORMAT", "json"),
+                ("TVARR_JOB_STALE_SECONDS", "9"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.job_stale_after, Duration::from_secs(7));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tvarr.toml");
+        std::fs::write(&file, "job_stale_seconds = 11\n").unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert_eq!(
+            load(flags, &[]).unwrap().job_stale_after,
+            Duration::from_secs(11)
+        );
     }
 
     #[test]
