@@ -260,7 +260,9 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         tracing::info!(workers = settings.workers, "in-process workers started");
     } else {
         // Workers run elsewhere: follow their progress through the jobs table.
-        events.poll_repository(repos.jobs.clone(), Duration::from_secs(1), shutdown.clone());
+        events
+            .poll_repository(repos.jobs.clone(), Duration::from_secs(1), shutdown.clone())
+            .await;
     }
 
     let cron = CronScheduler::new(

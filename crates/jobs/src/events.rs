@@ -56,16 +56,24 @@ impl JobEvents {
     /// progress, error, cancel request or attempt count changed since the previous poll (and for
     /// each job seen for the first time after the first poll). It looks at queued and running
     /// jobs and the 200 most recent ones. Stops when `shutdown` fires.
-    pub fn poll_repository(
+    ///
+    /// Returns once the first poll is done (the table as it stands is the baseline, not a burst
+    /// of events), so every change made after this returns is sent. When that first poll
+    /// fails, the first one that succeeds is the baseline.
+    pub async fn poll_repository(
         &self,
         repo: Arc<dyn JobRepository>,
         interval: Duration,
         shutdown: CancellationToken,
     ) -> JoinHandle<()> {
         let events = self.clone();
+        let baseline: Option<HashMap<JobId, Fingerprint>> = visible_jobs(repo.as_ref())
+            .await
+            .ok()
+            .map(|jobs| jobs.iter().map(|j| (j.id, Fingerprint::of(j))).collect());
         tokio::spawn(async move {
-            let mut seen: HashMap<JobId, Fingerprint> = HashMap::new();
-            let mut first = true;
+            let mut first = baseline.is_none();
+            let mut seen = baseline.unwrap_or_default();
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -392,8 +392,10 @@ async fn polling_the_jobs_table_emits_changes() {
     let events = JobEvents::new(64);
     let mut rx = events.subscribe();
     let shutdown = CancellationToken::new();
-    let poller = events.poll_repository(repo.clone(), Duration::from_millis(50), shutdown.clone());
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Returns once the table as it stands is the baseline: the job below is a change.
+    let poller = events
+        .poll_repository(repo.clone(), Duration::from_millis(50), shutdown.clone())
+        .await;
 
     let job = repo
         .create(NewJob {

@@ -420,8 +420,16 @@ async fn progress_is_recorded_and_broadcast() {
     assert_eq!(job.progress.stage, "parsing");
     assert_eq!(job.progress.done, 100);
     assert_eq!(job.progress.total, Some(100));
+    // The end is recorded before its event is sent: read events up to the one that ends it.
     let mut seen = Vec::new();
-    while let Ok(event) = rx.try_recv() {
+    while seen
+        .last()
+        .is_none_or(|s: &(JobStatus, String, u64)| !s.0.is_terminal())
+    {
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event ended the job within 10 s: {seen:?}"))
+            .unwrap();
         if event.job.id == id {
             seen.push((
                 event.job.status,

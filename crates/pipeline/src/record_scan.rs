@@ -134,11 +134,12 @@ pub async fn scan_programmes(
     }
 }
 
-/// The window that holds every programme: years 1 to 9999. Not chrono's whole range: storage
+/// The window that holds every programme: years 1000 to 9999. Not chrono's whole range: storage
 /// may order times as text (SQLite does), where a year of more than four digits is out of
-/// order (`+262142-…` sorts before `2024-…`).
+/// order (`+262142-…` sorts before `2024-…`); and MariaDB's `DATETIME` holds years 1000 to
+/// 9999 only (a bound outside it matched nothing there).
 const ALL_TIME: (DateTime<Utc>, DateTime<Utc>) = (
-    match DateTime::from_timestamp(-62_135_596_800, 0) {
+    match DateTime::from_timestamp(-30_610_224_000, 0) {
         Some(t) => t,
         None => DateTime::<Utc>::MIN_UTC,
     },
@@ -184,8 +185,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_window_is_years_one_to_9999() {
-        assert_eq!(ALL_TIME.0.to_rfc3339(), "0001-01-01T00:00:00+00:00");
+    fn the_window_is_years_1000_to_9999() {
+        assert_eq!(ALL_TIME.0.to_rfc3339(), "1000-01-01T00:00:00+00:00");
         assert_eq!(ALL_TIME.1.to_rfc3339(), "9999-12-31T23:59:59+00:00");
     }
 }

@@ -100,6 +100,20 @@ pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+impl Db {
+    /// `t`, to the microsecond, as a bound value of a hand-written statement. On MySQL/MariaDB
+    /// a time is bound as a `DATETIME` (a naive UTC time, as the columns hold): a zoned time is
+    /// sent as a `TIMESTAMP`, whose range ends in 2038, and a bound outside it matched nothing.
+    pub(crate) fn time_value(&self, t: DateTime<Utc>) -> sea_orm::Value {
+        let t = micros(t);
+        if self.backend == sea_orm::DbBackend::MySql {
+            t.naive_utc().into()
+        } else {
+            t.into()
+        }
+    }
+}
+
 /// The escape character of our `LIKE` patterns: one that needs no escaping in any dialect.
 pub(crate) const LIKE_ESCAPE: char = '!';
 

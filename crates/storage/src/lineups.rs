@@ -396,7 +396,7 @@ impl LineupRepository for Lineups {
                 "UPDATE proxies SET last_generation = ?, last_generated_at = ? WHERE id = ?",
                 vec![
                     summary_json.into(),
-                    micros(summary.generated_at).into(),
+                    self.db.time_value(summary.generated_at),
                     id.as_str().into(),
                 ],
             ))

@@ -31,7 +31,7 @@ use tvarr_core::{
     RepoResult,
 };
 
-use crate::db::{Db, micros, now, to_i64, to_u64};
+use crate::db::{Db, now, to_i64, to_u64};
 use crate::error::{corrupt, repo_err};
 
 /// The gzip level: fast. Guides compress about tenfold even so, and a 250 MB guide must not
@@ -777,7 +777,7 @@ impl OutputWriter for DatabaseWriter {
                     kind.as_str().into(),
                     record.version.as_str().into(),
                     record.etag.as_str().into(),
-                    micros(record.modified).into(),
+                    db.time_value(record.modified),
                     to_i64(record.len).into(),
                     to_i64(record.gzip_len).into(),
                 ],

@@ -332,7 +332,7 @@ struct EpgChannelRow {
 const CURRENT_PROGRAMMES: &str =
     "programmes p JOIN epg_sources s ON s.id = p.source_id AND p.generation = s.current_generation";
 
-fn conditions(query: &ProgrammeQuery) -> (String, Vec<Value>) {
+fn conditions(db: &Db, query: &ProgrammeQuery) -> (String, Vec<Value>) {
     let mut sql = String::from("1 = 1");
     let mut values = Vec::new();
     if !query.source_ids.is_empty() {
@@ -353,11 +353,11 @@ fn conditions(query: &ProgrammeQuery) -> (String, Vec<Value>) {
     }
     if let Some(from) = query.from {
         sql.push_str(" AND p.stop_at > ?");
-        values.push(crate::db::micros(from).into());
+        values.push(db.time_value(from));
     }
     if let Some(to) = query.to {
         sql.push_str(" AND p.start_at < ?");
-        values.push(crate::db::micros(to).into());
+        values.push(db.time_value(to));
     }
     if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
         sql.push_str(&format!(
@@ -389,7 +389,7 @@ impl ProgrammeRepository for Programmes {
     }
 
     async fn list(&self, query: &ProgrammeQuery, page: PageRequest) -> RepoResult<Page<Programme>> {
-        let (cond, values) = conditions(query);
+        let (cond, values) = conditions(&self.db, query);
         let count_sql = format!("SELECT COUNT(*) AS n FROM {CURRENT_PROGRAMMES} WHERE {cond}");
         let total = self.db.count(&count_sql, values.clone()).await?;
         let sql = format!(
@@ -478,8 +478,8 @@ impl ProgrammeRepository for Programmes {
         let mut values: Vec<Value> = vec![
             source_id.as_str().into(),
             generation.into(),
-            crate::db::micros(from).into(),
-            crate::db::micros(to).into(),
+            self.db.time_value(from),
+            self.db.time_value(to),
         ];
         if let Some(c) = &cursor {
             let start = DateTime::<Utc>::from_timestamp_micros(c.start_micros)
@@ -492,8 +492,8 @@ impl ProgrammeRepository for Programmes {
             values.extend([
                 c.channel.as_str().into(),
                 c.channel.as_str().into(),
-                start.into(),
-                start.into(),
+                self.db.time_value(start),
+                self.db.time_value(start),
                 c.position.into(),
             ]);
         }
@@ -602,8 +602,8 @@ impl GuideReplacement for GuideWriter {
                 values.push(self.guard.generation.into());
                 values.push(crate::db::to_i64(position).into());
                 values.push(p.channel.as_str().into());
-                values.push(crate::db::micros(p.start).into());
-                values.push(crate::db::micros(p.stop).into());
+                values.push(db.time_value(p.start));
+                values.push(db.time_value(p.stop));
                 values.push(fold(p.title()).into());
                 values.push(payload_json(p)?.into());
                 position += 1;
