@@ -488,6 +488,36 @@ async fn cancelled_queued_job_never_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_job_whose_cancellation_was_asked_ends_cancelled_instead_of_running_again() {
+    let Some(q) = test_queue(Backend::Sqlite).await else {
+        return;
+    };
+    let jobs = TestJobs::new().await;
+    let repo = jobs.repo();
+    let recorder = Recorder::default();
+    // A worker claimed it, was asked to stop it, and died before it could.
+    let job = repo.create(ingest(Uuid::now_v7())).await.unwrap();
+    repo.claim(job.id, "dead", chrono::Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    repo.request_cancel(job.id).await.unwrap();
+    let w = start(
+        &q.config,
+        &repo,
+        registry(&recorder, behaviour(|_, _| async { Ok(()) })),
+        "sweeper",
+        fast_options(),
+        None,
+    )
+    .await;
+    let ended = wait_ended(&repo, job.id, 30).await;
+    assert_eq!(ended.status, JobStatus::Cancelled, "{ended:?}");
+    assert_eq!(recorder.runs(job.id), 0, "a cancelled job is not run again");
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_running_job_sees_its_token_and_ends_cancelled() {
     let q = test_queue(Backend::Sqlite).await.unwrap();
     let jobs = TestJobs::new().await;
