@@ -9,11 +9,7 @@ use crate::state::AppState;
 #[utoipa::path(tag = "health", responses((status = 200, description = "metrics", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state
-        .metrics
-        .refresh_job_counts(state.repos.jobs.as_ref())
-        .await;
-    match state.metrics.encode() {
+    match state.metrics.scrape(state.repos.jobs.as_ref()).await {
         Ok(body) => HttpResponse::Ok()
             .content_type(Metrics::CONTENT_TYPE)
             .body(body),

@@ -79,28 +79,7 @@ pub(crate) async fn stream_sources_of(
     ids: Vec<StreamSourceId>,
 ) -> ApiResult<Vec<StreamSource>> {
     let repo = &state.repos.stream_sources;
-    if ids.is_empty() {
-        let mut all = Vec::new();
-        loop {
-            let page = repo
-                .list(PageRequest::new(PageRequest::MAX_LIMIT, all.len() as u64))
-                .await?;
-            let done = page.items.is_empty();
-            all.extend(page.items);
-            if done || all.len() as u64 >= page.total {
-                return Ok(all);
-            }
-        }
-    }
-    let mut sources = Vec::with_capacity(ids.len());
-    for id in ids {
-        match repo.get(id).await {
-            Ok(source) => sources.push(source),
-            Err(RepoError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(sources)
+    sources_of(ids, |page| repo.list(page), |id| repo.get(id)).await
 }
 
 /// Like [`stream_sources_of`], for EPG sources.
@@ -109,12 +88,24 @@ pub(crate) async fn epg_sources_of(
     ids: Vec<EpgSourceId>,
 ) -> ApiResult<Vec<EpgSource>> {
     let repo = &state.repos.epg_sources;
+    sources_of(ids, |page| repo.list(page), |id| repo.get(id)).await
+}
+
+/// The records of `ids` through `get` (every one, page by page through `list`, when `ids` is
+/// empty); ids nothing has are left out.
+async fn sources_of<Id, T, ListFut, GetFut>(
+    ids: Vec<Id>,
+    list: impl Fn(PageRequest) -> ListFut,
+    get: impl Fn(Id) -> GetFut,
+) -> ApiResult<Vec<T>>
+where
+    ListFut: std::future::Future<Output = tvarr_core::RepoResult<tvarr_core::Page<T>>>,
+    GetFut: std::future::Future<Output = tvarr_core::RepoResult<T>>,
+{
     if ids.is_empty() {
         let mut all = Vec::new();
         loop {
-            let page = repo
-                .list(PageRequest::new(PageRequest::MAX_LIMIT, all.len() as u64))
-                .await?;
+            let page = list(PageRequest::new(PageRequest::MAX_LIMIT, all.len() as u64)).await?;
             let done = page.items.is_empty();
             all.extend(page.items);
             if done || all.len() as u64 >= page.total {
@@ -124,7 +115,7 @@ pub(crate) async fn epg_sources_of(
     }
     let mut sources = Vec::with_capacity(ids.len());
     for id in ids {
-        match repo.get(id).await {
+        match get(id).await {
             Ok(source) => sources.push(source),
             Err(RepoError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),

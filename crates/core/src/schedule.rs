@@ -230,4 +230,38 @@ mod tests {
         assert!(err.to_string().contains("not an IANA time zone"), "{err}");
         assert!(check_time_zone("Europe/\nLondon").is_err());
     }
+
+    #[test]
+    fn accepts_crontab_and_extended_expressions_too() {
+        assert!(check_cron("*/5 * * * *").is_ok());
+        assert!(check_cron("0 3 * * Mon").is_ok());
+        assert!(check_cron("* * * * * *").is_ok());
+        assert!(check_cron("0 0 3 * * * 2030").is_ok());
+        assert!(check_cron("@daily").is_ok());
+    }
+
+    #[test]
+    fn check_cron_interval_names_the_minimum() {
+        let five = Duration::from_secs(300);
+        let err = check_cron_interval("* * * * * *", five)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 s apart"), "{err}");
+        assert!(err.contains("5 min"), "{err}");
+        assert!(check_cron_interval("*/4 * * * *", five).is_err());
+        assert!(check_cron_interval("0,1 3 * * *", five).is_err());
+        assert!(check_cron_interval("*/5 * * * *", five).is_ok());
+        assert!(check_cron_interval("0 3 * * *", five).is_ok());
+        assert!(check_cron_interval("* * * * * *", Duration::ZERO).is_ok());
+        assert!(check_cron_interval("not cron", five).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_expressions_with_a_reason() {
+        let err = check_cron("* * *").unwrap_err().to_string();
+        assert!(err.contains("5 fields"), "{err}");
+        assert!(check_cron("").is_err());
+        assert!(check_cron("61 * * * *").is_err());
+        assert!(check_cron("a b c d e").is_err());
+    }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::scheduler::JobScheduler;
 
-pub use tvarr_core::schedule::{parse_cron, shortest_gap};
+use tvarr_core::schedule::{parse_cron, shortest_gap};
 
 /// Where the schedules come from (the sources' and proxies' settings, in the binaries).
 #[async_trait]
@@ -65,20 +65,6 @@ impl Clock for SystemClock {
             tokio::time::sleep(left.min(Duration::from_secs(60))).await;
         }
     }
-}
-
-/// Checks a cron expression for the API's validation; the error is for a person to read.
-pub fn validate_cron(expr: &str) -> Result<(), String> {
-    tvarr_core::schedule::check_cron(expr)
-        .map(|_| ())
-        .map_err(|problem| problem.to_string())
-}
-
-/// Checks that `expr` parses and never fires twice within `min_interval`; the error is for a
-/// person to read and names the minimum.
-pub fn check_cron_interval(expr: &str, min_interval: Duration) -> Result<(), String> {
-    tvarr_core::schedule::check_cron_interval(expr, min_interval)
-        .map_err(|problem| problem.to_string())
 }
 
 /// The words the API refuses such a schedule with, for the scheduler's warning.
@@ -335,15 +321,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_crontab_and_extended_expressions() {
-        assert!(validate_cron("*/5 * * * *").is_ok());
-        assert!(validate_cron("0 3 * * Mon").is_ok());
-        assert!(validate_cron("* * * * * *").is_ok());
-        assert!(validate_cron("0 0 3 * * * 2030").is_ok());
-        assert!(validate_cron("@daily").is_ok());
-    }
-
-    #[test]
     fn five_fields_run_at_second_zero() {
         let schedule = parse_cron("30 4 * * *").unwrap();
         let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -391,20 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn check_cron_interval_names_the_minimum() {
-        let five = Duration::from_secs(300);
-        let err = check_cron_interval("* * * * * *", five).unwrap_err();
-        assert!(err.contains("1 s apart"), "{err}");
-        assert!(err.contains("5 min"), "{err}");
-        assert!(check_cron_interval("*/4 * * * *", five).is_err());
-        assert!(check_cron_interval("0,1 3 * * *", five).is_err());
-        assert!(check_cron_interval("*/5 * * * *", five).is_ok());
-        assert!(check_cron_interval("0 3 * * *", five).is_ok());
-        assert!(check_cron_interval("* * * * * *", Duration::ZERO).is_ok());
-        assert!(check_cron_interval("not cron", five).is_err());
-    }
-
-    #[test]
     fn next_firing_is_clamped_to_the_minimum_interval() {
         let schedule = parse_cron("* * * * * *").unwrap();
         let due = at("2026-01-01T00:00:00Z");
@@ -426,14 +389,5 @@ mod tests {
             next_firing(&every5, now, None, min).unwrap(),
             at("2026-01-01T00:05:00Z")
         );
-    }
-
-    #[test]
-    fn rejects_bad_expressions_with_a_reason() {
-        let err = validate_cron("* * *").unwrap_err();
-        assert!(err.contains("5 fields"), "{err}");
-        assert!(validate_cron("").is_err());
-        assert!(validate_cron("61 * * * *").is_err());
-        assert!(validate_cron("a b c d e").is_err());
     }
 }

@@ -56,10 +56,7 @@ mod queue;
 mod runtime;
 mod scheduler;
 
-pub use crate::cron::{
-    CronScheduler, ScheduleProvider, ScheduleRefresh, SystemClock, check_cron_interval, parse_cron,
-    shortest_gap, validate_cron,
-};
+pub use crate::cron::{CronScheduler, ScheduleProvider, ScheduleRefresh, SystemClock};
 pub use error::{JobError, JobsError};
 pub use events::{JobEvent, JobEvents};
 pub use handler::{HandlerRegistry, JobContext, JobHandler};

@@ -186,6 +186,13 @@ impl Metrics {
     pub const CONTENT_TYPE: &'static str =
         "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+    /// What a scrape answers: the job counts read from `jobs` ([`Metrics::refresh_job_counts`]),
+    /// then every metric, encoded.
+    pub async fn scrape(&self, jobs: &dyn JobRepository) -> Result<String, std::fmt::Error> {
+        self.refresh_job_counts(jobs).await;
+        self.encode()
+    }
+
     /// Sets the job gauges from the jobs table: one count per kind and status. A count the
     /// table does not give (the database is down) keeps its last value.
     pub async fn refresh_job_counts(&self, jobs: &dyn JobRepository) {

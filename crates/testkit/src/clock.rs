@@ -1,6 +1,6 @@
 //! A clock the test moves by hand.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use tvarr_core::Clock;
 #[derive(Debug)]
 pub struct ManualClock {
     state: watch::Sender<State>,
-    next_sleeper: Mutex<u64>,
+    next_sleeper: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl ManualClock {
         });
         Self {
             state,
-            next_sleeper: Mutex::new(0),
+            next_sleeper: AtomicU64::new(0),
         }
     }
 
@@ -108,14 +108,7 @@ impl Clock for ManualClock {
     }
 
     async fn sleep_until(&self, at: DateTime<Utc>) {
-        let id = {
-            let mut next = self
-                .next_sleeper
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *next += 1;
-            *next
-        };
+        let id = self.next_sleeper.fetch_add(1, Ordering::Relaxed);
         let mut rx = self.state.subscribe();
         let registered = self.state.send_if_modified(|state| {
             if state.now >= at {
