@@ -58,6 +58,20 @@ const RULES: &[Rule] = &[
         reason: "a domain crate receives storage as tvarr-core traits and is composed by the crates above it, never the reverse",
     },
     Rule {
+        crates: &[
+            "tvarr-ingest",
+            "tvarr-pipeline",
+            "tvarr-logo",
+            "tvarr-relay",
+        ],
+        banned: &[
+            Banned::Crate("tvarr-jobs"),
+            Banned::Crate("apalis"),
+            Banned::Prefix("apalis-"),
+        ],
+        reason: "the crates that own the work implement tvarr-core's JobHandler: the job runtime and its queue compose them, never the reverse",
+    },
+    Rule {
         crates: &["tvarr-core", "tvarr-expr"],
         banned: &[Banned::Prefix("tvarr-")],
         reason: "tvarr-core and tvarr-expr are at the bottom: they depend on nothing of ours",
@@ -87,6 +101,72 @@ const RULES: &[Rule] = &[
         reason: "the API works through tvarr-core traits held in AppState",
     },
 ];
+
+/// What a binary must not link, checked on the binary's own features with `cargo tree -p`: the
+/// rules above read the manifests, where an optional dependency looks like any other, and
+/// `cargo metadata`'s resolve unifies the features of the whole workspace, so neither sees that
+/// `tvarr-worker` builds `tvarr-app` without its `server` feature.
+struct BinaryRule {
+    binary: &'static str,
+    banned: &'static [Banned],
+    reason: &'static str,
+}
+
+const BINARY_RULES: &[BinaryRule] = &[BinaryRule {
+    binary: "tvarr-worker",
+    banned: &[
+        Banned::Crate("tvarr-api"),
+        Banned::Crate("actix-web"),
+        Banned::Crate("utoipa-swagger-ui"),
+    ],
+    reason: "a worker runs jobs and serves its /metrics on hyper: no web framework, no HTTP API",
+}];
+
+/// The packages `cargo tree --prefix none -e normal` lists, by name.
+fn tree_packages(tree: &str) -> BTreeSet<&str> {
+    tree.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect()
+}
+
+/// The lines of `rule` broken by the `cargo tree` output `tree` of its binary.
+fn binary_violations(rule: &BinaryRule, tree: &str) -> Vec<String> {
+    tree_packages(tree)
+        .into_iter()
+        .filter(|name| rule.banned.iter().any(|b| b.matches(name)))
+        .map(|name| {
+            format!(
+                "forbidden dependency: the {} binary links {name}: {}",
+                rule.binary, rule.reason
+            )
+        })
+        .collect()
+}
+
+/// Every binary rule broken, by `cargo tree` on each binary.
+fn check_binaries(root: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for rule in BINARY_RULES {
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["tree", "--locked", "-e", "normal", "--prefix", "none", "-p"])
+            .arg(rule.binary)
+            .output()
+            .context("running cargo tree")?;
+        if !output.status.success() {
+            bail!(
+                "cargo tree -p {} failed: {}",
+                rule.binary,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        problems.extend(binary_violations(
+            rule,
+            &String::from_utf8_lossy(&output.stdout),
+        ));
+    }
+    Ok(problems)
+}
 
 /// The page the graph is written into, relative to the workspace root.
 const PAGE: &str = "docs/ARCHITECTURE.md";
@@ -420,7 +500,8 @@ fn verify(check: bool) -> Result<()> {
     let workspace = Workspace::load()?;
     let page_path = workspace.root.join(PAGE);
     let page = std::fs::read_to_string(&page_path).with_context(|| format!("reading {PAGE}"))?;
-    let review = review(&workspace, &page, check)?;
+    let mut review = review(&workspace, &page, check)?;
+    review.problems.extend(check_binaries(&workspace.root)?);
     if let Some(updated) = review.write {
         std::fs::write(&page_path, updated).with_context(|| format!("writing {PAGE}"))?;
         println!("==> wrote the crate graph into {PAGE}");
@@ -429,7 +510,7 @@ fn verify(check: bool) -> Result<()> {
         println!(
             "==> architecture: {} crates drawn, {} rules hold, every path in {PAGE} exists",
             workspace.drawn().count(),
-            RULES.len()
+            RULES.len() + BINARY_RULES.len()
         );
         return Ok(());
     }
@@ -503,6 +584,24 @@ mod tests {
     #[test]
     fn a_clean_graph_passes() {
         assert_eq!(clean().violations(), Vec::new());
+    }
+
+    #[test]
+    fn a_binary_that_links_a_banned_crate_is_named_with_it() {
+        let rule = &BINARY_RULES[0];
+        let clean = "tvarr-worker v0.1.0 (/w/bins/tvarr-worker)\ntvarr-app v0.1.0 (/w/crates/app)\n\
+                     hyper v1.12.0\nhyper v1.12.0 (*)\n";
+        assert_eq!(binary_violations(rule, clean), Vec::<String>::new());
+        let planted = format!("{clean}tvarr-api v0.1.0 (/w/crates/api)\nactix-web v4.18.1\n");
+        assert_eq!(
+            binary_violations(rule, &planted),
+            [
+                "forbidden dependency: the tvarr-worker binary links actix-web: a worker runs \
+                 jobs and serves its /metrics on hyper: no web framework, no HTTP API",
+                "forbidden dependency: the tvarr-worker binary links tvarr-api: a worker runs \
+                 jobs and serves its /metrics on hyper: no web framework, no HTTP API",
+            ]
+        );
     }
 
     #[test]

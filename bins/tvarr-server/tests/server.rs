@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tvarr_testkit::{ProviderServer, Route, free_port, testing_on_sqlite};
+use tvarr_testkit::{ProviderServer, Reply, Route, free_port, testing_on_sqlite};
 
 mod support;
 
@@ -233,12 +233,7 @@ async fn ingests_a_playlist_from_a_provider_through_a_job() {
     // The provider now fails: the source is marked failed and its channels stay.
     provider.route(
         "/iq.m3u",
-        Route {
-            status: 500,
-            content_type: "text/plain".into(),
-            body: b"boom".to_vec(),
-            stall_first: 0,
-        },
+        Route::new(Reply::status(500, "boom").header("Content-Type", "text/plain")),
     );
     let (_, accepted) = server
         .post(&format!("/api/v1/sources/stream/{id}/ingest"), json!({}))

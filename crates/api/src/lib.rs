@@ -48,7 +48,6 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use auth::{Authenticator, Principal, hash_secret, verify_secret};
 pub use error::{ApiError, ExpressionDiagnostic, Problem};
 pub use metrics::Metrics;
-pub use origin::{InvalidIpNetwork, IpNetwork};
 pub use state::{ApiSettings, AppState, Readiness};
 
 #[derive(utoipa::OpenApi)]

@@ -8,7 +8,7 @@ use tvarr_core::{Job, JobQueue, OutputStore, Repositories};
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
-use crate::origin::IpNetwork;
+use tvarr_core::IpNetwork;
 
 /// Answers whether the server can do its work (database reachable, migrations applied).
 #[async_trait]

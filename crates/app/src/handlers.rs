@@ -1,23 +1,19 @@
-//! The job handlers of this deployment: adapters from `tvarr-jobs`' `JobHandler` to the
-//! services of the domain crates.
+//! The job handlers of this deployment: the domain crates' handlers (`tvarr-ingest`'s
+//! [`IngestJobHandler`], `tvarr-pipeline`'s [`GenerateJobHandler`]) wired to storage, the
+//! fetcher, the metrics and the regeneration task, and registered for their job kinds.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tracing::Instrument;
-use tvarr_core::{
-    EpgSourceId, IngestState, Job, JobId, JobKind, JobProgress, OutputStore, Repositories,
-    StreamSourceId,
-};
+use tvarr_core::{IngestState, JobKind, OutputStore, Repositories};
 use tvarr_ingest::fetch::Fetcher;
-use tvarr_ingest::{IngestProgress, IngestReport, IngestSettings, ProgressSnapshot};
-use tvarr_jobs::{HandlerRegistry, JobContext, JobError, JobHandler};
+use tvarr_ingest::{IngestJobHandler, IngestObserver, IngestReport, IngestSettings};
+use tvarr_jobs::HandlerRegistry;
 use tvarr_metrics::Metrics;
+use tvarr_pipeline::{GenerateJobHandler, Timer};
 use uuid::Uuid;
 
-use crate::generation::GenerateHandler;
 use crate::regeneration::Regeneration;
 
 /// What the generation handler needs besides the repositories.
@@ -40,236 +36,58 @@ pub(crate) fn registry(
     metrics: Arc<Metrics>,
     generation: GenerationWiring,
 ) -> HandlerRegistry {
-    let generate = Arc::new(GenerateHandler {
-        repos: repos.clone(),
-        outputs: generation.outputs,
-        base_url: generation.base_url,
-        ingest_wait: generation.ingest_wait,
-    });
-    let ingest = Arc::new(IngestHandler {
-        repos,
-        fetcher,
-        settings,
-        metrics,
-        regeneration: generation.regeneration,
-    });
+    let generate = GenerateJobHandler::new(
+        repos.clone(),
+        generation.outputs,
+        generation.base_url,
+        Arc::new(TokioTimer),
+    )
+    .with_ingest_wait(generation.ingest_wait);
+    let ingest = Arc::new(
+        IngestJobHandler::new(repos, fetcher, settings).with_observer(Arc::new(IngestEffects {
+            metrics,
+            regeneration: generation.regeneration,
+        })),
+    );
     let mut registry = HandlerRegistry::new();
     registry.register(JobKind::IngestStream, ingest.clone());
     registry.register(JobKind::IngestEpg, ingest);
-    registry.register(JobKind::GenerateProxy, generate);
+    registry.register(JobKind::GenerateProxy, Arc::new(generate));
     registry
 }
 
-/// Ingests stream and EPG sources.
-struct IngestHandler {
-    repos: Repositories,
-    fetcher: Arc<dyn Fetcher>,
-    settings: IngestSettings,
+/// The pipeline's sleeps, on tokio's timer.
+struct TokioTimer;
+
+#[async_trait]
+impl Timer for TokioTimer {
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// What a successful ingest changes beyond its source: the ingested-records counter, and the
+/// regeneration of the proxies that use the source.
+struct IngestEffects {
     metrics: Arc<Metrics>,
     regeneration: Option<Regeneration>,
 }
 
-/// Progress from the ingest (synchronous, called from its task) kept here, and written to the
-/// job by a ticker, so the ingest never waits for the database.
-#[derive(Default)]
-struct ProgressCell {
-    latest: Mutex<Option<ProgressSnapshot>>,
-    changed: AtomicBool,
-    cancelled: AtomicBool,
-}
-
-impl IngestProgress for ProgressCell {
-    fn report(&self, progress: &ProgressSnapshot) -> bool {
-        // Held for a copy only; a poisoned lock just means a stale progress line.
-        if let Ok(mut latest) = self.latest.lock() {
-            *latest = Some(*progress);
-            self.changed.store(true, Ordering::Release);
+impl IngestObserver for IngestEffects {
+    fn ingest_finished(&self, kind: JobKind, source: Uuid, report: &IngestReport) {
+        if report.outcome.state != IngestState::Ok {
+            return;
         }
-        !self.cancelled.load(Ordering::Relaxed)
-    }
-}
-
-impl ProgressCell {
-    /// The job's progress for the latest report, once, when it changed: the stage, bytes in
-    /// `done`/`total` (the total known from `Content-Length` or the file's size), and the
-    /// records (channels or programmes, as the job's kind says) written so far in `records`.
-    fn take_job_progress(&self) -> Option<JobProgress> {
-        if !self.changed.swap(false, Ordering::AcqRel) {
-            return None;
-        }
-        let latest = (*self.latest.lock().ok()?)?;
-        Some(JobProgress {
-            stage: latest.stage.as_str().to_owned(),
-            done: latest.bytes,
-            total: latest.total_bytes,
-            records: Some(latest.records),
-        })
-    }
-
-    async fn forward(&self, ctx: &JobContext) {
-        if let Some(progress) = self.take_job_progress() {
-            ctx.report(progress).await;
-        }
-        if ctx.is_cancelled() {
-            self.cancelled.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The span of one ingest job: every log line of the job, the parser's included, carries the
-/// job id and the source id.
-fn ingest_span(job_id: JobId, source_id: Uuid, kind: &'static str) -> tracing::Span {
-    tracing::info_span!("ingest", job_id = %job_id, source_id = %source_id, kind)
-}
-
-/// Runs `work` while forwarding `cell` to the job every 250 ms.
-///
-/// The forwarding runs *beside* the work, both polled together: never in a `select!` branch
-/// body, which would stop polling the work while the progress is written. The work may be
-/// holding SQLite's write lock mid-batch at that moment, so the progress write would wait out
-/// the busy timeout for a lock its own task holds (a 30 s stall per tick, seen in bench-e2e).
-async fn with_progress<F: std::future::Future<Output = IngestReport>>(
-    cell: &ProgressCell,
-    ctx: &JobContext,
-    work: F,
-) -> IngestReport {
-    let forwarding = async {
-        let mut ticker = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            ticker.tick().await;
-            cell.forward(ctx).await;
-        }
-    };
-    let report = tokio::select! {
-        report = work => report,
-        never = forwarding => never,
-    };
-    cell.forward(ctx).await;
-    report
-}
-
-fn job_result(report: &IngestReport) -> Result<(), JobError> {
-    if report.cancelled {
-        return Err(JobError::Cancelled);
-    }
-    match report.outcome.state {
-        IngestState::Ok => Ok(()),
-        IngestState::Suspicious => Err(JobError::failed(format!(
-            "suspicious result, previous data kept: {}",
-            report.outcome.error.as_deref().unwrap_or("unknown reason")
-        ))),
-        IngestState::Failed | IngestState::Never => Err(JobError::failed(
-            report
-                .outcome
-                .error
-                .clone()
-                .unwrap_or_else(|| "ingest failed".into()),
-        )),
-    }
-}
-
-#[async_trait]
-impl JobHandler for IngestHandler {
-    async fn run(&self, job: &Job, ctx: JobContext) -> Result<(), JobError> {
-        let subject = job
-            .subject_id
-            .ok_or_else(|| JobError::failed("the job names no source"))?;
-        let kind = match job.kind {
-            JobKind::IngestStream => "stream",
-            JobKind::IngestEpg => "epg",
-            other => {
-                return Err(JobError::failed(format!(
-                    "the ingest handler cannot run {} jobs",
-                    other.as_str()
-                )));
-            }
+        let record = if kind == JobKind::IngestEpg {
+            "programme"
+        } else {
+            "channel"
         };
-        self.ingest(job.kind, subject, &ctx)
-            .instrument(ingest_span(job.id, subject, kind))
-            .await
-    }
-}
-
-impl IngestHandler {
-    async fn ingest(&self, kind: JobKind, subject: Uuid, ctx: &JobContext) -> Result<(), JobError> {
-        let cell = ProgressCell::default();
-        let report = match kind {
-            JobKind::IngestStream => {
-                let source = self
-                    .repos
-                    .stream_sources
-                    .get(StreamSourceId::from_uuid(subject))
-                    .await?;
-                let report = with_progress(
-                    &cell,
-                    ctx,
-                    tvarr_ingest::ingest_stream_source(
-                        &source,
-                        self.fetcher.as_ref(),
-                        self.repos.channels.as_ref(),
-                        &cell,
-                        &self.settings,
-                    ),
-                )
-                .await;
-                if !report.cancelled {
-                    self.repos
-                        .stream_sources
-                        .record_ingest(source.id, report.outcome.clone())
-                        .await?;
-                }
-                if report.outcome.state == IngestState::Ok {
-                    self.metrics
-                        .add_records_ingested("channel", report.outcome.record_count);
-                }
-                report
-            }
-            // `run` lets no other kind through.
-            _ => {
-                let source = self
-                    .repos
-                    .epg_sources
-                    .get(EpgSourceId::from_uuid(subject))
-                    .await?;
-                let report = with_progress(
-                    &cell,
-                    ctx,
-                    tvarr_ingest::ingest_epg_source(
-                        &source,
-                        self.fetcher.as_ref(),
-                        self.repos.programmes.as_ref(),
-                        &cell,
-                        &self.settings,
-                    ),
-                )
-                .await;
-                if !report.cancelled {
-                    self.repos
-                        .epg_sources
-                        .record_ingest(source.id, report.outcome.clone())
-                        .await?;
-                }
-                if report.outcome.state == IngestState::Ok {
-                    self.metrics
-                        .add_records_ingested("programme", report.outcome.record_count);
-                }
-                report
-            }
-        };
-        if report.outcome.state == IngestState::Ok
-            && let Some(regeneration) = &self.regeneration
-        {
-            regeneration.source_ingested(subject);
+        self.metrics
+            .add_records_ingested(record, report.outcome.record_count);
+        if let Some(regeneration) = &self.regeneration {
+            regeneration.source_ingested(source);
         }
-        tracing::info!(
-            state = report.outcome.state.as_str(),
-            records = report.outcome.record_count,
-            parsed = report.parsed,
-            skipped = report.outcome.skipped_count,
-            bytes = report.bytes,
-            "ingest finished"
-        );
-        job_result(&report)
     }
 }
 
@@ -277,67 +95,14 @@ impl IngestHandler {
 mod tests {
     use std::collections::HashMap;
 
+    use std::sync::Mutex;
+
     use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-    use tvarr_ingest::IngestStage;
+    use tracing::span::{Attributes, Id};
+    use tracing::{Event, Subscriber};
+    use tvarr_jobs::{JobContext, JobHandler};
 
     use super::*;
-
-    fn snapshot(stage: IngestStage, bytes: u64, records: u64) -> ProgressSnapshot {
-        ProgressSnapshot {
-            stage,
-            bytes,
-            total_bytes: Some(10_000),
-            records,
-            unit: "channels",
-        }
-    }
-
-    fn job_progress(stage: &str, done: u64, records: u64) -> Option<JobProgress> {
-        Some(JobProgress {
-            stage: stage.to_owned(),
-            done,
-            total: Some(10_000),
-            records: Some(records),
-        })
-    }
-
-    #[test]
-    fn job_progress_shows_bytes_and_records_together() {
-        let cell = ProgressCell::default();
-        assert!(cell.report(&snapshot(IngestStage::Downloading, 100, 0)));
-        assert_eq!(
-            cell.take_job_progress(),
-            job_progress("downloading", 100, 0)
-        );
-        assert_eq!(cell.take_job_progress(), None, "written once per change");
-        cell.report(&snapshot(IngestStage::Parsing, 4_000, 2_000));
-        cell.report(&snapshot(IngestStage::Parsing, 6_000, 4_000));
-        assert_eq!(
-            cell.take_job_progress(),
-            job_progress("parsing", 6_000, 4_000),
-            "the latest report, with bytes and records side by side"
-        );
-        cell.report(&snapshot(IngestStage::Storing, 10_000, 5_000));
-        assert_eq!(
-            cell.take_job_progress(),
-            job_progress("storing", 10_000, 5_000)
-        );
-    }
-
-    #[test]
-    fn a_cancelled_job_tells_the_ingest_to_stop() {
-        let cell = ProgressCell::default();
-        cell.cancelled.store(true, Ordering::Relaxed);
-        assert!(!cell.report(&snapshot(IngestStage::Parsing, 1, 1)));
-    }
-
-    /// Records the fields of every new span.
-    #[derive(Default)]
-    struct SpanFields {
-        spans: Mutex<Vec<HashMap<String, String>>>,
-    }
 
     struct FieldMap<'a>(&'a mut HashMap<String, String>);
 
@@ -348,25 +113,6 @@ mod tests {
         fn record_str(&mut self, field: &Field, value: &str) {
             self.0.insert(field.name().to_owned(), value.to_owned());
         }
-    }
-
-    impl Subscriber for &'static SpanFields {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, span: &Attributes<'_>) -> Id {
-            let mut fields = HashMap::new();
-            fields.insert("name".to_owned(), span.metadata().name().to_owned());
-            span.record(&mut FieldMap(&mut fields));
-            let mut spans = self.spans.lock().unwrap();
-            spans.push(fields);
-            Id::from_u64(spans.len() as u64)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, _: &Event<'_>) {}
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
     }
 
     /// A span's fields by name, its name under `name`.
@@ -456,24 +202,22 @@ mod tests {
             })
             .await
             .unwrap();
-        let handler = IngestHandler {
-            repos: repos.clone(),
-            fetcher: Arc::new(
+        let handler = IngestJobHandler::new(
+            repos.clone(),
+            Arc::new(
                 HttpFetcher::new(FetchOptions {
                     import_dir: Some(dir.path().to_path_buf()),
                     ..FetchOptions::default()
                 })
                 .unwrap(),
             ),
-            settings: IngestSettings::default(),
-            metrics: Arc::new(Metrics::new()),
-            regeneration: None,
-        };
+            IngestSettings::default(),
+        );
         let scopes = LossyEventScopes::default();
         let _default =
             tracing::subscriber::set_default(tracing_subscriber::registry().with(scopes.clone()));
         handler
-            .run(&job, JobContext::new(&job, repos.jobs.clone()))
+            .run(&job, Arc::new(JobContext::new(&job, repos.jobs.clone())))
             .await
             .unwrap();
         assert_eq!(
@@ -495,19 +239,63 @@ mod tests {
         assert_eq!(ingest["source_id"], source.id.to_string());
     }
 
+    fn report(state: IngestState, records: u64) -> IngestReport {
+        IngestReport {
+            outcome: tvarr_core::IngestOutcome {
+                state,
+                at: chrono::Utc::now(),
+                record_count: records,
+                skipped_count: 0,
+                error: None,
+            },
+            skipped: Default::default(),
+            parsed: records,
+            bytes: 0,
+            cancelled: false,
+            playlist: None,
+            lossy_lines: 0,
+        }
+    }
+
+    /// The `tvarr_records_ingested_total` line for `kind`, if any.
+    fn ingested_line(metrics: &Metrics, kind: &str) -> Option<String> {
+        let text = metrics.encode().unwrap();
+        text.lines()
+            .find(|line| {
+                !line.starts_with('#') && line.contains("records_ingested") && line.contains(kind)
+            })
+            .map(str::to_owned)
+    }
+
     #[test]
-    fn the_ingest_span_carries_the_job_and_source_ids() {
-        let recorder: &'static SpanFields = Box::leak(Box::default());
-        let job_id = JobId::new();
-        let source_id = Uuid::new_v4();
-        tracing::subscriber::with_default(recorder, || {
-            let _span = ingest_span(job_id, source_id, "stream");
-        });
-        let spans = recorder.spans.lock().unwrap();
-        let span = &spans[0];
-        assert_eq!(span["name"], "ingest");
-        assert_eq!(span["job_id"], job_id.to_string());
-        assert_eq!(span["source_id"], source_id.to_string());
-        assert_eq!(span["kind"], "stream");
+    fn only_a_successful_ingest_counts_its_records() {
+        let metrics = Arc::new(Metrics::new());
+        let effects = IngestEffects {
+            metrics: metrics.clone(),
+            regeneration: None,
+        };
+        let source = Uuid::new_v4();
+        effects.ingest_finished(
+            JobKind::IngestStream,
+            source,
+            &report(IngestState::Suspicious, 10),
+        );
+        effects.ingest_finished(JobKind::IngestEpg, source, &report(IngestState::Failed, 10));
+        assert_eq!(
+            ingested_line(&metrics, "\"channel\""),
+            None,
+            "nothing stored"
+        );
+        assert_eq!(
+            ingested_line(&metrics, "\"programme\""),
+            None,
+            "nothing stored"
+        );
+        effects.ingest_finished(JobKind::IngestStream, source, &report(IngestState::Ok, 7));
+        effects.ingest_finished(JobKind::IngestEpg, source, &report(IngestState::Ok, 40));
+        let channels = ingested_line(&metrics, "\"channel\"").unwrap();
+        let programmes = ingested_line(&metrics, "\"programme\"").unwrap();
+        assert!(channels.ends_with(" 7"), "{channels}");
+        assert!(programmes.ends_with(" 40"), "{programmes}");
     }
 }

@@ -1,14 +1,21 @@
 //! The one typed configuration of tvarr: defaults, then an optional TOML file, then
 //! environment variables, then command-line flags, each overriding the one before.
+//!
+//! Every setting is one [`Row`] of [`SETTINGS`], the same row as in `docs/configuration.md`
+//! (a test holds the two equal): its TOML key, its flag, its environment variables, what it is
+//! and its default. The flags are built from the table, the TOML file is checked against it,
+//! and [`Settings::load`] reads each setting through it with one layering rule, so a setting
+//! cannot have a flag but no variable, or a variable that the documentation does not name.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Parser;
-use serde::Deserialize;
+use clap::{Arg, ArgAction, Command};
+use tvarr_core::IpNetwork;
 use tvarr_ingest::fetch::FetchOptions;
 use tvarr_ingest::{IngestSettings, ParserLimits};
 
@@ -19,6 +26,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (the default otherwise).
     Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("expected `text` or `json`".into()),
+        }
+    }
 }
 
 /// Validated settings of a tvarr process.
@@ -41,19 +59,17 @@ pub struct Settings {
     /// use the origin each request came to instead of the default `http://<listen>`.
     pub base_url_configured: bool,
     /// Reverse proxies whose `X-Forwarded-Proto`/`X-Forwarded-Host` are believed when no base
-    /// URL is configured (`TVARR_TRUSTED_PROXIES`: addresses or networks, comma-separated;
-    /// default none).
-    pub trusted_proxies: Vec<tvarr_api::IpNetwork>,
-    /// Where generated outputs are published (`TVARR_OUTPUT_STORE`: `directory`, the default,
-    /// or `database` when workers on other machines generate what this server serves).
+    /// URL is configured (default none).
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Where generated outputs are published (`directory`, the default, or `database` when
+    /// workers on other machines generate what this server serves).
     pub output_store: OutputStoreKind,
     /// Quiet time after a source's ingest before the proxies that use it are regenerated, so
-    /// that several ingests finishing together cause one generation per proxy
-    /// (`TVARR_GENERATION_DEBOUNCE_SECONDS`, default 10).
-    pub generation_debounce: std::time::Duration,
+    /// that several ingests finishing together cause one generation per proxy (default 10 s).
+    pub generation_debounce: Duration,
     /// How long a generation waits for a running ingest of its sources before it uses their
-    /// last good data (`TVARR_GENERATION_INGEST_WAIT_SECONDS`, default 300).
-    pub generation_ingest_wait: std::time::Duration,
+    /// last good data (default 300 s).
+    pub generation_ingest_wait: Duration,
     /// Workers run inside the server process (0: none; use `tvarr-worker`).
     pub workers: usize,
     /// Log filter (`info`, `tvarr=debug,info`, …).
@@ -62,17 +78,17 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// The admin password to set at start, if any.
     pub admin_password: Option<String>,
-    /// OTLP endpoint for traces, if any (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// OTLP endpoint for traces, if any.
     pub otlp_endpoint: Option<String>,
     /// A running job whose worker sent no heartbeat for this long is run again elsewhere
-    /// (`TVARR_JOB_STALE_SECONDS`, default 30).
-    pub job_stale_after: std::time::Duration,
-    /// The shortest time allowed between two runs of one source's `update_cron`
-    /// (`TVARR_CRON_MIN_INTERVAL_SECONDS`, default 300; 0 turns the check off).
-    pub cron_min_interval: std::time::Duration,
-    /// Limits and timeouts of every download of an ingest (`TVARR_FETCH_*`).
+    /// (default 30 s).
+    pub job_stale_after: Duration,
+    /// The shortest time allowed between two runs of one source's `update_cron` (default
+    /// 300 s; 0 turns the check off).
+    pub cron_min_interval: Duration,
+    /// Limits and timeouts of every download of an ingest.
     pub fetch: FetchOptions,
-    /// Ingest tuning and the shrink guard (`TVARR_INGEST_MAX_SHRINK`).
+    /// Ingest tuning and the shrink guard.
     pub ingest: IngestSettings,
 }
 
@@ -97,139 +113,350 @@ impl FromStr for OutputStoreKind {
     }
 }
 
-/// Command-line flags. Every one is optional: unset flags fall back to the environment,
-/// the TOML file, then the defaults.
-#[derive(Clone, Debug, Default, Parser)]
-#[command(version, about = "tvarr: IPTV management server")]
-pub struct Flags {
-    /// TOML settings file.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Listen address [env: TVARR_LISTEN] [default: 0.0.0.0:8080].
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Where tvarr-worker serves /metrics and /livez, host:port [env: TVARR_METRICS_LISTEN]
-    /// [default: not served].
-    #[arg(long)]
-    pub metrics_listen: Option<String>,
-    /// Data directory [env: TVARR_DATA_DIR] [default: ./data].
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Database URL [env: TVARR_DATABASE_URL] [default: sqlite://<data-dir>/tvarr.db].
-    #[arg(long)]
-    pub database_url: Option<String>,
-    /// Job queue URL [env: TVARR_QUEUE_URL] [default: sqlite://<data-dir>/queue.db].
-    #[arg(long)]
-    pub queue_url: Option<String>,
-    /// Public base URL for playlists [env: TVARR_BASE_URL] [default: http://<listen>].
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// Workers in the server process [env: TVARR_WORKERS] [default: number of cores].
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Log level or filter [env: TVARR_LOG, RUST_LOG] [default: info].
-    #[arg(long)]
-    pub log: Option<String>,
-    /// Log format, `text` or `json` [env: TVARR_LOG_FORMAT] [default: text on a terminal, JSON
-    /// otherwise].
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Seconds without a heartbeat after which a running job counts as abandoned and runs
-    /// again elsewhere [env: TVARR_JOB_STALE_SECONDS] [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    pub job_stale_seconds: Option<u64>,
-    /// Largest shrink of a source accepted without marking it suspicious, a fraction in 0..=1
-    /// [env: TVARR_INGEST_MAX_SHRINK] [default: 0.5].
-    #[arg(long, value_name = "FRACTION")]
-    pub ingest_max_shrink: Option<f64>,
-    /// Longest single value a parser keeps (an M3U line, an XML text or tag, a JSON string),
-    /// in bytes; a record with a longer one is skipped and counted
-    /// [env: TVARR_INGEST_MAX_VALUE_BYTES] [default: 1048576].
-    #[arg(long, value_name = "BYTES")]
-    pub ingest_max_value_bytes: Option<usize>,
-    /// Most one record (a channel, a programme, an Xtream element) may hold in all, in bytes
-    /// [env: TVARR_INGEST_MAX_RECORD_BYTES] [default: 4194304].
-    #[arg(long, value_name = "BYTES")]
-    pub ingest_max_record_bytes: Option<usize>,
-    /// Largest download accepted, in bytes, compressed and decompressed
-    /// [env: TVARR_FETCH_MAX_BYTES] [default: 1073741824].
-    #[arg(long, value_name = "BYTES")]
-    pub fetch_max_bytes: Option<u64>,
-    /// Time allowed to connect [env: TVARR_FETCH_CONNECT_TIMEOUT_SECONDS] [default: 15].
-    #[arg(long, value_name = "SECONDS")]
-    pub fetch_connect_timeout_seconds: Option<u64>,
-    /// Time allowed between two reads of a download
-    /// [env: TVARR_FETCH_READ_TIMEOUT_SECONDS] [default: 60].
-    #[arg(long, value_name = "SECONDS")]
-    pub fetch_read_timeout_seconds: Option<u64>,
-    /// Time allowed for a whole download, retries included
-    /// [env: TVARR_FETCH_DEADLINE_SECONDS] [default: 1800].
-    #[arg(long, value_name = "SECONDS")]
-    pub fetch_deadline_seconds: Option<u64>,
-    /// Retries of a download after 5xx answers and timeouts
-    /// [env: TVARR_FETCH_RETRIES] [default: 3].
-    #[arg(long, value_name = "N")]
-    pub fetch_retries: Option<usize>,
-    /// Whether sources may be fetched from loopback and private addresses (LAN providers)
-    /// [env: TVARR_FETCH_ALLOW_PRIVATE_NETWORKS] [default: true].
-    #[arg(long, value_name = "BOOL")]
-    pub fetch_allow_private_networks: Option<bool>,
-    /// The only directory local-file sources may be read from
-    /// [env: TVARR_IMPORT_DIR] [default: <data-dir>/imports].
-    #[arg(long, value_name = "DIR")]
-    pub import_dir: Option<PathBuf>,
-    /// Shortest time between two runs of a source's cron schedule, in seconds (0: no minimum)
-    /// [env: TVARR_CRON_MIN_INTERVAL_SECONDS] [default: 300].
-    #[arg(long, value_name = "SECONDS")]
-    pub cron_min_interval_seconds: Option<u64>,
-    /// Reverse proxies whose X-Forwarded-* headers are believed, comma-separated addresses or
-    /// networks [env: TVARR_TRUSTED_PROXIES] [default: none].
-    #[arg(long, value_name = "NETWORKS")]
-    pub trusted_proxies: Option<String>,
-    /// Where generated outputs are published: `directory` or `database`
-    /// [env: TVARR_OUTPUT_STORE] [default: directory].
-    #[arg(long, value_name = "STORE")]
-    pub output_store: Option<String>,
-    /// Quiet time after an ingest before its proxies are regenerated, in seconds
-    /// [env: TVARR_GENERATION_DEBOUNCE_SECONDS] [default: 10].
-    #[arg(long, value_name = "SECONDS")]
-    pub generation_debounce_seconds: Option<u64>,
-    /// How long a generation waits for a running ingest of its sources, in seconds
-    /// [env: TVARR_GENERATION_INGEST_WAIT_SECONDS] [default: 300].
-    #[arg(long, value_name = "SECONDS")]
-    pub generation_ingest_wait_seconds: Option<u64>,
+/// One setting: a row of the table in `docs/configuration.md`.
+#[derive(Debug)]
+struct Row {
+    /// The TOML key, and the setting's name in messages.
+    key: &'static str,
+    /// The flag (`--` and this) and the name of its value in `--help`; `None`: no flag (a
+    /// command line is visible to every local user, so the admin password has none).
+    flag: Option<(&'static str, &'static str)>,
+    /// Environment variables, the first set one winning.
+    env: &'static [&'static str],
+    /// Whether the TOML file may set it.
+    toml: bool,
+    /// What it is, as the documentation's first column says it.
+    about: &'static str,
+    /// Its default, as the documentation's last column says it.
+    default: &'static str,
 }
 
-/// The TOML file: the same settings as the flags, by the same names with underscores.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<String>,
-    metrics_listen: Option<String>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    queue_url: Option<String>,
-    base_url: Option<String>,
-    workers: Option<usize>,
-    log: Option<String>,
-    log_format: Option<String>,
-    job_stale_seconds: Option<u64>,
-    admin_password: Option<String>,
-    ingest_max_shrink: Option<f64>,
-    ingest_max_value_bytes: Option<usize>,
-    ingest_max_record_bytes: Option<usize>,
-    fetch_max_bytes: Option<u64>,
-    fetch_connect_timeout_seconds: Option<u64>,
-    fetch_read_timeout_seconds: Option<u64>,
-    fetch_deadline_seconds: Option<u64>,
-    fetch_retries: Option<usize>,
-    fetch_allow_private_networks: Option<bool>,
-    import_dir: Option<PathBuf>,
-    cron_min_interval_seconds: Option<u64>,
-    output_store: Option<String>,
-    trusted_proxies: Option<String>,
-    generation_debounce_seconds: Option<u64>,
-    generation_ingest_wait_seconds: Option<u64>,
+const LISTEN: Row = Row {
+    key: "listen",
+    flag: Some(("listen", "ADDRESS")),
+    env: &["TVARR_LISTEN"],
+    toml: true,
+    about: "listen address",
+    default: "0.0.0.0:8080",
+};
+const METRICS_LISTEN: Row = Row {
+    key: "metrics_listen",
+    flag: Some(("metrics-listen", "ADDRESS")),
+    env: &["TVARR_METRICS_LISTEN"],
+    toml: true,
+    about: "where tvarr-worker serves its own /metrics and /livez (the server serves both on its listen address)",
+    default: "none: not served",
+};
+const DATA_DIR: Row = Row {
+    key: "data_dir",
+    flag: Some(("data-dir", "DIR")),
+    env: &["TVARR_DATA_DIR"],
+    toml: true,
+    about: "data directory (database, outputs, logo cache)",
+    default: "./data",
+};
+const DATABASE_URL: Row = Row {
+    key: "database_url",
+    flag: Some(("database-url", "URL")),
+    env: &["TVARR_DATABASE_URL"],
+    toml: true,
+    about: "database URL",
+    default: "sqlite://<data-dir>/tvarr.db?mode=rwc",
+};
+const QUEUE_URL: Row = Row {
+    key: "queue_url",
+    flag: Some(("queue-url", "URL")),
+    env: &["TVARR_QUEUE_URL"],
+    toml: true,
+    about: "job queue URL",
+    default: "sqlite://<data-dir>/queue.db?mode=rwc",
+};
+const BASE_URL: Row = Row {
+    key: "base_url",
+    flag: Some(("base-url", "URL")),
+    env: &["TVARR_BASE_URL"],
+    toml: true,
+    about: "public base URL written into playlists",
+    default: "none: each request's own origin (see below)",
+};
+const WORKERS: Row = Row {
+    key: "workers",
+    flag: Some(("workers", "N")),
+    env: &["TVARR_WORKERS"],
+    toml: true,
+    about: "workers in the server process",
+    default: "number of cores",
+};
+const LOG: Row = Row {
+    key: "log",
+    flag: Some(("log", "FILTER")),
+    env: &["TVARR_LOG", "RUST_LOG"],
+    toml: true,
+    about: "log level or filter",
+    default: "info",
+};
+const JOB_STALE_SECONDS: Row = Row {
+    key: "job_stale_seconds",
+    flag: Some(("job-stale-seconds", "SECONDS")),
+    env: &["TVARR_JOB_STALE_SECONDS"],
+    toml: true,
+    about: "seconds without a heartbeat after which a running job counts as abandoned and runs again on another worker",
+    default: "30",
+};
+const LOG_FORMAT: Row = Row {
+    key: "log_format",
+    flag: Some(("log-format", "FORMAT")),
+    env: &["TVARR_LOG_FORMAT"],
+    toml: true,
+    about: "log format",
+    default: "text on a terminal, JSON otherwise",
+};
+const ADMIN_PASSWORD: Row = Row {
+    key: "admin_password",
+    flag: None,
+    env: &["TVARR_ADMIN_PASSWORD"],
+    toml: true,
+    about: "admin password",
+    default: "none: the API is open until set",
+};
+const OTLP_ENDPOINT: Row = Row {
+    key: "otlp_endpoint",
+    flag: None,
+    env: &["OTEL_EXPORTER_OTLP_ENDPOINT"],
+    toml: false,
+    about: "OTLP trace endpoint",
+    default: "none",
+};
+const INGEST_MAX_SHRINK: Row = Row {
+    key: "ingest_max_shrink",
+    flag: Some(("ingest-max-shrink", "FRACTION")),
+    env: &["TVARR_INGEST_MAX_SHRINK"],
+    toml: true,
+    about: "largest shrink of a source accepted, a fraction in 0–1",
+    default: "0.5",
+};
+const INGEST_MAX_VALUE_BYTES: Row = Row {
+    key: "ingest_max_value_bytes",
+    flag: Some(("ingest-max-value-bytes", "BYTES")),
+    env: &["TVARR_INGEST_MAX_VALUE_BYTES"],
+    toml: true,
+    about: "longest single value a parser keeps, in bytes (an M3U line, an XML text or tag, a JSON string; at least 1024): a record with a longer one is skipped and counted as value_too_long",
+    default: "1048576 (1 MiB)",
+};
+const INGEST_MAX_RECORD_BYTES: Row = Row {
+    key: "ingest_max_record_bytes",
+    flag: Some(("ingest-max-record-bytes", "BYTES")),
+    env: &["TVARR_INGEST_MAX_RECORD_BYTES"],
+    toml: true,
+    about: "most one record may hold in all, in bytes (an M3U entry with its lines, an XMLTV channel or programme, an Xtream element; at least the value limit): a larger XMLTV or M3U record is skipped and counted as record_too_large, a larger Xtream element fails the ingest",
+    default: "4194304 (4 MiB)",
+};
+const FETCH_MAX_BYTES: Row = Row {
+    key: "fetch_max_bytes",
+    flag: Some(("fetch-max-bytes", "BYTES")),
+    env: &["TVARR_FETCH_MAX_BYTES"],
+    toml: true,
+    about: "largest download, in bytes (compressed and decompressed)",
+    default: "1073741824 (1 GiB)",
+};
+const FETCH_CONNECT_TIMEOUT_SECONDS: Row = Row {
+    key: "fetch_connect_timeout_seconds",
+    flag: Some(("fetch-connect-timeout-seconds", "SECONDS")),
+    env: &["TVARR_FETCH_CONNECT_TIMEOUT_SECONDS"],
+    toml: true,
+    about: "time allowed to connect, in seconds",
+    default: "15",
+};
+const FETCH_READ_TIMEOUT_SECONDS: Row = Row {
+    key: "fetch_read_timeout_seconds",
+    flag: Some(("fetch-read-timeout-seconds", "SECONDS")),
+    env: &["TVARR_FETCH_READ_TIMEOUT_SECONDS"],
+    toml: true,
+    about: "time allowed between two reads of a download, in seconds",
+    default: "60",
+};
+const FETCH_DEADLINE_SECONDS: Row = Row {
+    key: "fetch_deadline_seconds",
+    flag: Some(("fetch-deadline-seconds", "SECONDS")),
+    env: &["TVARR_FETCH_DEADLINE_SECONDS"],
+    toml: true,
+    about: "time allowed for a whole download, retries included, in seconds",
+    default: "1800 (30 minutes)",
+};
+const FETCH_RETRIES: Row = Row {
+    key: "fetch_retries",
+    flag: Some(("fetch-retries", "N")),
+    env: &["TVARR_FETCH_RETRIES"],
+    toml: true,
+    about: "retries of a download after a 5xx answer or a timeout (0–10)",
+    default: "3",
+};
+const FETCH_ALLOW_PRIVATE_NETWORKS: Row = Row {
+    key: "fetch_allow_private_networks",
+    flag: Some(("fetch-allow-private-networks", "BOOL")),
+    env: &["TVARR_FETCH_ALLOW_PRIVATE_NETWORKS"],
+    toml: true,
+    about: "whether sources may be fetched from loopback and private addresses (true/false)",
+    default: "true",
+};
+const IMPORT_DIR: Row = Row {
+    key: "import_dir",
+    flag: Some(("import-dir", "DIR")),
+    env: &["TVARR_IMPORT_DIR"],
+    toml: true,
+    about: "the only directory local-file sources are read from",
+    default: "<data-dir>/imports (created at start)",
+};
+const CRON_MIN_INTERVAL_SECONDS: Row = Row {
+    key: "cron_min_interval_seconds",
+    flag: Some(("cron-min-interval-seconds", "SECONDS")),
+    env: &["TVARR_CRON_MIN_INTERVAL_SECONDS"],
+    toml: true,
+    about: "shortest time between two runs of a source's or proxy's update_cron, in seconds (0: no minimum)",
+    default: "300 (5 minutes)",
+};
+const TRUSTED_PROXIES: Row = Row {
+    key: "trusted_proxies",
+    flag: Some(("trusted-proxies", "NETWORKS")),
+    env: &["TVARR_TRUSTED_PROXIES"],
+    toml: true,
+    about: "reverse proxies whose X-Forwarded-Proto / X-Forwarded-Host are believed (addresses or networks, comma-separated)",
+    default: "none",
+};
+const OUTPUT_STORE: Row = Row {
+    key: "output_store",
+    flag: Some(("output-store", "STORE")),
+    env: &["TVARR_OUTPUT_STORE"],
+    toml: true,
+    about: "where generated playlists and guides are published: directory (<data-dir>/outputs) or database (every process reaches it: workers on other machines)",
+    default: "directory",
+};
+const GENERATION_DEBOUNCE_SECONDS: Row = Row {
+    key: "generation_debounce_seconds",
+    flag: Some(("generation-debounce-seconds", "SECONDS")),
+    env: &["TVARR_GENERATION_DEBOUNCE_SECONDS"],
+    toml: true,
+    about: "quiet time after an ingest before the proxies using its source are regenerated, in seconds (ingests finishing within it cause one generation per proxy)",
+    default: "10",
+};
+const GENERATION_INGEST_WAIT_SECONDS: Row = Row {
+    key: "generation_ingest_wait_seconds",
+    flag: Some(("generation-ingest-wait-seconds", "SECONDS")),
+    env: &["TVARR_GENERATION_INGEST_WAIT_SECONDS"],
+    toml: true,
+    about: "how long a generation waits for a running ingest of its sources before it uses their last good data, in seconds",
+    default: "300",
+};
+
+const SETTINGS: &[&Row] = &[
+    &LISTEN,
+    &METRICS_LISTEN,
+    &DATA_DIR,
+    &DATABASE_URL,
+    &QUEUE_URL,
+    &BASE_URL,
+    &WORKERS,
+    &LOG,
+    &JOB_STALE_SECONDS,
+    &LOG_FORMAT,
+    &ADMIN_PASSWORD,
+    &OTLP_ENDPOINT,
+    &INGEST_MAX_SHRINK,
+    &INGEST_MAX_VALUE_BYTES,
+    &INGEST_MAX_RECORD_BYTES,
+    &FETCH_MAX_BYTES,
+    &FETCH_CONNECT_TIMEOUT_SECONDS,
+    &FETCH_READ_TIMEOUT_SECONDS,
+    &FETCH_DEADLINE_SECONDS,
+    &FETCH_RETRIES,
+    &FETCH_ALLOW_PRIVATE_NETWORKS,
+    &IMPORT_DIR,
+    &CRON_MIN_INTERVAL_SECONDS,
+    &TRUSTED_PROXIES,
+    &OUTPUT_STORE,
+    &GENERATION_DEBOUNCE_SECONDS,
+    &GENERATION_INGEST_WAIT_SECONDS,
+];
+
+/// The flag and variable that name the TOML file; not a setting of the file itself.
+const CONFIG_FLAG: &str = "config";
+const CONFIG_ENV: &str = "TVARR_CONFIG";
+
+/// More retries than this only delay the failure (the delays double up to 15 s each).
+const MAX_FETCH_RETRIES: usize = 10;
+
+/// The command line: `--config` and a flag per setting that has one, with its variables and
+/// default in its help.
+fn command() -> Command {
+    let mut command = Command::new("tvarr")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("tvarr: IPTV management server")
+        .arg(
+            Arg::new(CONFIG_FLAG)
+                .long(CONFIG_FLAG)
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(format!("TOML settings file [env: {CONFIG_ENV}]")),
+        );
+    for row in SETTINGS {
+        if let Some((long, value_name)) = row.flag {
+            command = command.arg(
+                Arg::new(row.key)
+                    .long(long)
+                    .value_name(value_name)
+                    .action(ArgAction::Set)
+                    .help(format!(
+                        "{} [env: {}] [default: {}]",
+                        row.about,
+                        row.env.join(", "),
+                        row.default
+                    )),
+            );
+        }
+    }
+    command
+}
+
+/// Command-line flags, as given: every one is optional, and an unset flag falls back to the
+/// environment, the TOML file, then the default. Values are checked by [`Settings::load`].
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    config: Option<PathBuf>,
+    /// Setting key to the flag's text.
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Flags {
+    /// The flags of this process's command line; prints help or an error and exits as clap
+    /// does when they ask for it or do not parse.
+    pub fn parse() -> Self {
+        Self::from_matches(&command().get_matches())
+    }
+
+    /// The flags of `args` (the first is the program's name).
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Ok(Self::from_matches(&command().try_get_matches_from(args)?))
+    }
+
+    fn from_matches(matches: &clap::ArgMatches) -> Self {
+        let values = SETTINGS
+            .iter()
+            .filter(|row| row.flag.is_some())
+            .filter_map(|row| {
+                matches
+                    .get_one::<String>(row.key)
+                    .map(|value| (row.key, value.clone()))
+            })
+            .collect();
+        Self {
+            config: matches.get_one::<PathBuf>(CONFIG_FLAG).cloned(),
+            values,
+        }
+    }
 }
 
 /// Why settings could not be loaded.
@@ -252,15 +479,108 @@ pub enum SettingsError {
         message: String,
     },
     /// A value is invalid.
-    #[error("invalid setting `{name}` = `{value}`: {reason}")]
+    #[error("invalid setting `{name}` = `{value}` (from {origin}): {reason}")]
     Invalid {
         /// The setting.
         name: &'static str,
+        /// Where the value came from: the flag, the environment variable or the file.
+        origin: String,
         /// Its value.
         value: String,
         /// Why.
         reason: String,
     },
+}
+
+/// The layers a setting is read through, in order: flags, environment, file.
+struct Layers<'a> {
+    flags: &'a Flags,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// The file's keys and their values as text.
+    file: BTreeMap<String, String>,
+    file_path: Option<PathBuf>,
+}
+
+impl Layers<'_> {
+    /// The text of `row` from the first layer that sets it, and where it came from.
+    fn text(&self, row: &Row) -> Option<(String, String)> {
+        if let Some(value) = self.flags.values.get(row.key) {
+            return row
+                .flag
+                .map(|(long, _)| (value.clone(), format!("--{long}")));
+        }
+        for name in row.env {
+            if let Some(value) = (self.env)(name) {
+                return Some((value, (*name).to_string()));
+            }
+        }
+        if row.toml
+            && let Some(value) = self.file.get(row.key)
+        {
+            let file = self
+                .file_path
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" in {}", p.display()));
+            return Some((value.clone(), format!("`{}`{file}", row.key)));
+        }
+        None
+    }
+
+    /// The value of `row` parsed from its text (trimmed), when a layer sets it.
+    fn get<T>(&self, row: &'static Row) -> Result<Option<T>, SettingsError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let Some((text, origin)) = self.text(row) else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|e| SettingsError::Invalid {
+                name: row.key,
+                origin,
+                value: shown(row, &text),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The value of `row`, or `default` when no layer sets it.
+    fn get_or<T>(&self, row: &'static Row, default: T) -> Result<T, SettingsError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        Ok(self.get(row)?.unwrap_or(default))
+    }
+
+    /// The error for `row` set to `value`, which parsed but is out of range.
+    fn invalid(
+        &self,
+        row: &'static Row,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> SettingsError {
+        let origin = self
+            .text(row)
+            .map_or_else(|| "the default".to_string(), |(_, origin)| origin);
+        SettingsError::Invalid {
+            name: row.key,
+            origin,
+            value: shown(row, &value.to_string()),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How a value appears in an error: URLs without their password.
+fn shown(row: &Row, value: &str) -> String {
+    if row.key.ends_with("_url") {
+        redact(value)
+    } else {
+        value.to_string()
+    }
 }
 
 impl Settings {
@@ -271,177 +591,102 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
         is_terminal: bool,
     ) -> Result<Settings, SettingsError> {
-        let config_path = flags
+        let file_path = flags
             .config
             .clone()
-            .or_else(|| env("TVARR_CONFIG").map(PathBuf::from));
-        let file = match &config_path {
+            .or_else(|| env(CONFIG_ENV).map(PathBuf::from));
+        let file = match &file_path {
             Some(path) => read_file(path)?,
-            None => FileSettings::default(),
+            None => BTreeMap::new(),
         };
-        let env_usize = |name: &'static str| -> Result<Option<usize>, SettingsError> {
-            env(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<usize>()
-                        .map_err(|e| SettingsError::Invalid {
-                            name,
-                            value: v.clone(),
-                            reason: e.to_string(),
-                        })
-                })
-                .transpose()
+        let layers = Layers {
+            flags: &flags,
+            env: &env,
+            file,
+            file_path,
         };
-
-        let listen_text = flags
-            .listen
-            .or_else(|| env("TVARR_LISTEN"))
-            .or(file.listen)
-            .unwrap_or_else(|| "0.0.0.0:8080".to_string());
-        let listen: SocketAddr =
-            listen_text
-                .parse()
-                .map_err(|e: std::net::AddrParseError| SettingsError::Invalid {
-                    name: "listen",
-                    value: listen_text.clone(),
-                    reason: format!("{e}; expected host:port such as 0.0.0.0:8080"),
-                })?;
-        let metrics_listen = flags
-            .metrics_listen
-            .or_else(|| env("TVARR_METRICS_LISTEN"))
-            .or(file.metrics_listen)
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| {
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| SettingsError::Invalid {
-                        name: "metrics_listen",
-                        value: text.clone(),
-                        reason: format!("{e}; expected host:port such as 0.0.0.0:9464"),
-                    })
-            })
-            .transpose()?;
-        let data_dir = flags
-            .data_dir
-            .or_else(|| env("TVARR_DATA_DIR").map(PathBuf::from))
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = flags
-            .database_url
-            .or_else(|| env("TVARR_DATABASE_URL"))
-            .or(file.database_url)
-            .unwrap_or_else(|| sqlite_url(&data_dir, "tvarr.db"));
-        check_scheme(
-            "database_url",
+        let listen: SocketAddr = layers
+            .get(&LISTEN)
+            .map_err(|e| with_hint(e, "expected host:port such as 0.0.0.0:8080"))?
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080)));
+        let metrics_listen = match layers.text(&METRICS_LISTEN) {
+            Some((text, _)) if text.trim().is_empty() => None,
+            _ => layers
+                .get::<SocketAddr>(&METRICS_LISTEN)
+                .map_err(|e| with_hint(e, "expected host:port such as 0.0.0.0:9464"))?,
+        };
+        let data_dir: PathBuf = layers.get_or(&DATA_DIR, PathBuf::from("./data"))?;
+        let database_url: String =
+            layers.get_or(&DATABASE_URL, sqlite_url(&data_dir, "tvarr.db"))?;
+        layers.check_scheme(
+            &DATABASE_URL,
             &database_url,
             &["sqlite", "postgres", "postgresql", "mysql", "mariadb"],
         )?;
-        let queue_url = flags
-            .queue_url
-            .or_else(|| env("TVARR_QUEUE_URL"))
-            .or(file.queue_url)
-            .unwrap_or_else(|| sqlite_url(&data_dir, "queue.db"));
-        check_scheme(
-            "queue_url",
+        let queue_url: String = layers.get_or(&QUEUE_URL, sqlite_url(&data_dir, "queue.db"))?;
+        layers.check_scheme(
+            &QUEUE_URL,
             &queue_url,
             &["sqlite", "postgres", "postgresql", "redis", "rediss"],
         )?;
-        let configured_base_url = flags
-            .base_url
-            .or_else(|| env("TVARR_BASE_URL"))
-            .or(file.base_url);
+        let configured_base_url: Option<String> = layers.get(&BASE_URL)?;
         let base_url_configured = configured_base_url.is_some();
         let base_url = configured_base_url.unwrap_or_else(|| format!("http://{listen}"));
-        check_scheme("base_url", &base_url, &["http", "https"])?;
+        layers.check_scheme(&BASE_URL, &base_url, &["http", "https"])?;
         let base_url = base_url.trim_end_matches('/').to_string();
-        let workers = match flags.workers {
+        let workers = match layers.get(&WORKERS)? {
             Some(n) => n,
-            None => match env_usize("TVARR_WORKERS")? {
-                Some(n) => n,
-                None => file
-                    .workers
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-            },
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
-        let log = flags
-            .log
-            .or_else(|| env("TVARR_LOG"))
-            .or_else(|| env("RUST_LOG"))
-            .or(file.log)
-            .unwrap_or_else(|| "info".to_string());
-        let log_format = match flags
-            .log_format
-            .or_else(|| env("TVARR_LOG_FORMAT"))
-            .or(file.log_format)
-            .as_deref()
-        {
-            Some("json") => LogFormat::Json,
-            Some("text") => LogFormat::Text,
-            Some(other) => {
-                return Err(SettingsError::Invalid {
-                    name: "log_format",
-                    value: other.to_string(),
-                    reason: "expected `text` or `json`".into(),
-                });
-            }
+        let log: String = layers.get_or(&LOG, "info".to_string())?;
+        let log_format = match layers.get(&LOG_FORMAT)? {
+            Some(format) => format,
             None if is_terminal => LogFormat::Text,
             None => LogFormat::Json,
         };
-        let admin_password = env("TVARR_ADMIN_PASSWORD")
-            .or(file.admin_password)
+        // Untrimmed: spaces may belong to a password.
+        let admin_password = layers
+            .text(&ADMIN_PASSWORD)
+            .map(|(password, _)| password)
             .filter(|p| !p.is_empty());
-        let otlp_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty());
-        let stale_seconds = match flags.job_stale_seconds {
-            Some(seconds) => Some(seconds),
-            None => env_usize("TVARR_JOB_STALE_SECONDS")?.map(|s| s as u64),
-        }
-        .or(file.job_stale_seconds)
-        .unwrap_or(30)
-        .max(1);
-        let max_shrink = layered(
-            flags.ingest_max_shrink,
-            &env,
-            "TVARR_INGEST_MAX_SHRINK",
-            file.ingest_max_shrink,
-            IngestSettings::default().max_shrink,
-        )?;
+        let otlp_endpoint = layers
+            .text(&OTLP_ENDPOINT)
+            .map(|(endpoint, _)| endpoint.trim().to_string())
+            .filter(|e| !e.is_empty());
+        let stale_seconds = layers.get_or::<u64>(&JOB_STALE_SECONDS, 30)?.max(1);
+
+        let ingest_defaults = IngestSettings::default();
+        let max_shrink: f64 = layers.get_or(&INGEST_MAX_SHRINK, ingest_defaults.max_shrink)?;
         // `contains` is false for NaN too.
         if !(0.0..=1.0).contains(&max_shrink) {
-            return Err(SettingsError::Invalid {
-                name: "ingest_max_shrink",
-                value: max_shrink.to_string(),
-                reason: "expected a fraction from 0 to 1, such as 0.5 (a source may lose up \
-                         to half its records)"
-                    .into(),
-            });
+            return Err(layers.invalid(
+                &INGEST_MAX_SHRINK,
+                max_shrink,
+                "expected a fraction from 0 to 1, such as 0.5 (a source may lose up to half \
+                 its records)",
+            ));
         }
-        let max_value_bytes = layered(
-            flags.ingest_max_value_bytes,
-            &env,
-            "TVARR_INGEST_MAX_VALUE_BYTES",
-            file.ingest_max_value_bytes,
+        let max_value_bytes: usize = layers.get_or(
+            &INGEST_MAX_VALUE_BYTES,
             ParserLimits::DEFAULT_MAX_VALUE_BYTES,
         )?;
         if max_value_bytes < 1024 {
-            return Err(SettingsError::Invalid {
-                name: "ingest_max_value_bytes",
-                value: max_value_bytes.to_string(),
-                reason: "expected at least 1024 bytes".into(),
-            });
+            return Err(layers.invalid(
+                &INGEST_MAX_VALUE_BYTES,
+                max_value_bytes,
+                "expected at least 1024 bytes",
+            ));
         }
-        let max_record_bytes = layered(
-            flags.ingest_max_record_bytes,
-            &env,
-            "TVARR_INGEST_MAX_RECORD_BYTES",
-            file.ingest_max_record_bytes,
+        let max_record_bytes: usize = layers.get_or(
+            &INGEST_MAX_RECORD_BYTES,
             ParserLimits::DEFAULT_MAX_RECORD_BYTES.max(max_value_bytes),
         )?;
         if max_record_bytes < max_value_bytes {
-            return Err(SettingsError::Invalid {
-                name: "ingest_max_record_bytes",
-                value: max_record_bytes.to_string(),
-                reason: format!("expected at least ingest_max_value_bytes ({max_value_bytes})"),
-            });
+            return Err(layers.invalid(
+                &INGEST_MAX_RECORD_BYTES,
+                max_record_bytes,
+                format!("expected at least ingest_max_value_bytes ({max_value_bytes})"),
+            ));
         }
         let ingest = IngestSettings {
             max_shrink,
@@ -449,128 +694,32 @@ impl Settings {
                 max_value_bytes,
                 max_record_bytes,
             },
-            ..IngestSettings::default()
+            ..ingest_defaults
         };
+
         let defaults = FetchOptions::default();
-        let max_bytes = layered(
-            flags.fetch_max_bytes,
-            &env,
-            "TVARR_FETCH_MAX_BYTES",
-            file.fetch_max_bytes,
-            defaults.max_bytes,
-        )?;
+        let max_bytes: u64 = layers.get_or(&FETCH_MAX_BYTES, defaults.max_bytes)?;
         if max_bytes == 0 {
-            return Err(SettingsError::Invalid {
-                name: "fetch_max_bytes",
-                value: "0".into(),
-                reason: "expected a number of bytes above 0".into(),
-            });
+            return Err(layers.invalid(&FETCH_MAX_BYTES, 0, "expected a number of bytes above 0"));
         }
-        let connect_timeout = positive_seconds(
-            "fetch_connect_timeout_seconds",
-            layered(
-                flags.fetch_connect_timeout_seconds,
-                &env,
-                "TVARR_FETCH_CONNECT_TIMEOUT_SECONDS",
-                file.fetch_connect_timeout_seconds,
-                defaults.connect_timeout.as_secs(),
-            )?,
-        )?;
-        let read_timeout = positive_seconds(
-            "fetch_read_timeout_seconds",
-            layered(
-                flags.fetch_read_timeout_seconds,
-                &env,
-                "TVARR_FETCH_READ_TIMEOUT_SECONDS",
-                file.fetch_read_timeout_seconds,
-                defaults.read_timeout.as_secs(),
-            )?,
-        )?;
-        let deadline = positive_seconds(
-            "fetch_deadline_seconds",
-            layered(
-                flags.fetch_deadline_seconds,
-                &env,
-                "TVARR_FETCH_DEADLINE_SECONDS",
-                file.fetch_deadline_seconds,
-                defaults.deadline.as_secs(),
-            )?,
-        )?;
-        let retries = layered(
-            flags.fetch_retries,
-            &env,
-            "TVARR_FETCH_RETRIES",
-            file.fetch_retries,
-            defaults.retries,
-        )?;
+        let connect_timeout =
+            layers.positive_seconds(&FETCH_CONNECT_TIMEOUT_SECONDS, defaults.connect_timeout)?;
+        let read_timeout =
+            layers.positive_seconds(&FETCH_READ_TIMEOUT_SECONDS, defaults.read_timeout)?;
+        let deadline = layers.positive_seconds(&FETCH_DEADLINE_SECONDS, defaults.deadline)?;
+        let retries: usize = layers.get_or(&FETCH_RETRIES, defaults.retries)?;
         if retries > MAX_FETCH_RETRIES {
-            return Err(SettingsError::Invalid {
-                name: "fetch_retries",
-                value: retries.to_string(),
-                reason: format!(
-                    "at most {MAX_FETCH_RETRIES}; each retry waits longer than the one before"
-                ),
-            });
+            return Err(layers.invalid(
+                &FETCH_RETRIES,
+                retries,
+                format!("at most {MAX_FETCH_RETRIES}; each retry waits longer than the one before"),
+            ));
         }
-        let cron_min_interval = Duration::from_secs(layered(
-            flags.cron_min_interval_seconds,
-            &env,
-            "TVARR_CRON_MIN_INTERVAL_SECONDS",
-            file.cron_min_interval_seconds,
-            300,
-        )?);
-        let output_store_text = layered(
-            flags.output_store,
-            &env,
-            "TVARR_OUTPUT_STORE",
-            file.output_store,
-            "directory".to_string(),
-        )?;
-        let output_store = output_store_text
-            .parse::<OutputStoreKind>()
-            .map_err(|reason| SettingsError::Invalid {
-                name: "output_store",
-                value: output_store_text.clone(),
-                reason,
-            })?;
-        let trusted_text = flags
-            .trusted_proxies
-            .or_else(|| env("TVARR_TRUSTED_PROXIES"))
-            .or(file.trusted_proxies)
-            .unwrap_or_default();
-        let trusted_proxies = tvarr_api::IpNetwork::parse_list(&trusted_text).map_err(|e| {
-            SettingsError::Invalid {
-                name: "trusted_proxies",
-                value: trusted_text.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        let generation_debounce = Duration::from_secs(layered(
-            flags.generation_debounce_seconds,
-            &env,
-            "TVARR_GENERATION_DEBOUNCE_SECONDS",
-            file.generation_debounce_seconds,
-            10,
-        )?);
-        let generation_ingest_wait = Duration::from_secs(layered(
-            flags.generation_ingest_wait_seconds,
-            &env,
-            "TVARR_GENERATION_INGEST_WAIT_SECONDS",
-            file.generation_ingest_wait_seconds,
-            300,
-        )?);
-        let allow_private_networks = layered(
-            flags.fetch_allow_private_networks,
-            &env,
-            "TVARR_FETCH_ALLOW_PRIVATE_NETWORKS",
-            file.fetch_allow_private_networks,
+        let allow_private_networks: bool = layers.get_or(
+            &FETCH_ALLOW_PRIVATE_NETWORKS,
             defaults.allow_private_networks,
         )?;
-        let import_dir = flags
-            .import_dir
-            .or_else(|| env("TVARR_IMPORT_DIR").map(PathBuf::from))
-            .or(file.import_dir)
-            .unwrap_or_else(|| data_dir.join("imports"));
+        let import_dir: PathBuf = layers.get_or(&IMPORT_DIR, data_dir.join("imports"))?;
         let fetch = FetchOptions {
             max_bytes,
             connect_timeout,
@@ -582,6 +731,25 @@ impl Settings {
             own_addresses: vec![listen],
             ..defaults
         };
+
+        let cron_min_interval =
+            Duration::from_secs(layers.get_or(&CRON_MIN_INTERVAL_SECONDS, 300)?);
+        let trusted_proxies = match layers.text(&TRUSTED_PROXIES) {
+            Some((text, origin)) => {
+                IpNetwork::parse_list(&text).map_err(|e| SettingsError::Invalid {
+                    name: TRUSTED_PROXIES.key,
+                    origin,
+                    value: text.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => Vec::new(),
+        };
+        let output_store = layers.get_or(&OUTPUT_STORE, OutputStoreKind::Directory)?;
+        let generation_debounce =
+            Duration::from_secs(layers.get_or(&GENERATION_DEBOUNCE_SECONDS, 10)?);
+        let generation_ingest_wait =
+            Duration::from_secs(layers.get_or(&GENERATION_INGEST_WAIT_SECONDS, 300)?);
         Ok(Settings {
             listen,
             metrics_listen,
@@ -599,7 +767,7 @@ impl Settings {
             log_format,
             admin_password,
             otlp_endpoint,
-            job_stale_after: std::time::Duration::from_secs(stale_seconds),
+            job_stale_after: Duration::from_secs(stale_seconds),
             cron_min_interval,
             fetch,
             ingest,
@@ -617,64 +785,59 @@ impl Settings {
     }
 }
 
-/// More retries than this only delay the failure (the delays double up to 15 s each).
-const MAX_FETCH_RETRIES: usize = 10;
+impl Layers<'_> {
+    /// A number of seconds above 0, `default` when unset.
+    fn positive_seconds(
+        &self,
+        row: &'static Row,
+        default: Duration,
+    ) -> Result<Duration, SettingsError> {
+        let seconds: u64 = self.get_or(row, default.as_secs())?;
+        if seconds == 0 {
+            return Err(self.invalid(row, 0, "expected a number of seconds above 0"));
+        }
+        Ok(Duration::from_secs(seconds))
+    }
 
-/// The first of the flag, the environment variable, the file and the default. An environment
-/// value that does not parse is an error naming the variable (flags and the file are parsed
-/// by clap and serde, which name them).
-fn layered<T>(
-    flag: Option<T>,
-    env: &dyn Fn(&str) -> Option<String>,
-    env_name: &'static str,
-    file: Option<T>,
-    default: T,
-) -> Result<T, SettingsError>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    if let Some(value) = flag {
-        return Ok(value);
+    /// Refuses `url` unless its scheme is one of `allowed`.
+    fn check_scheme(
+        &self,
+        row: &'static Row,
+        url: &str,
+        allowed: &[&str],
+    ) -> Result<(), SettingsError> {
+        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+        match scheme {
+            Some(s) if allowed.contains(&s.as_str()) => Ok(()),
+            _ => Err(self.invalid(
+                row,
+                url,
+                format!("the scheme must be one of {}", allowed.join(", ")),
+            )),
+        }
     }
-    if let Some(text) = env(env_name) {
-        return text
-            .trim()
-            .parse::<T>()
-            .map_err(|e| SettingsError::Invalid {
-                name: env_name,
-                value: text.clone(),
-                reason: e.to_string(),
-            });
-    }
-    Ok(file.unwrap_or(default))
 }
 
-fn positive_seconds(name: &'static str, seconds: u64) -> Result<Duration, SettingsError> {
-    if seconds == 0 {
-        return Err(SettingsError::Invalid {
+/// `error` with `hint` after its reason.
+fn with_hint(error: SettingsError, hint: &str) -> SettingsError {
+    match error {
+        SettingsError::Invalid {
             name,
-            value: "0".into(),
-            reason: "expected a number of seconds above 0".into(),
-        });
+            origin,
+            value,
+            reason,
+        } => SettingsError::Invalid {
+            name,
+            origin,
+            value,
+            reason: format!("{reason}; {hint}"),
+        },
+        other => other,
     }
-    Ok(Duration::from_secs(seconds))
 }
 
 fn sqlite_url(dir: &Path, file: &str) -> String {
     format!("sqlite://{}?mode=rwc", dir.join(file).display())
-}
-
-fn check_scheme(name: &'static str, url: &str, allowed: &[&str]) -> Result<(), SettingsError> {
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    match scheme {
-        Some(s) if allowed.contains(&s.as_str()) => Ok(()),
-        _ => Err(SettingsError::Invalid {
-            name,
-            value: redact(url),
-            reason: format!("the scheme must be one of {}", allowed.join(", ")),
-        }),
-    }
 }
 
 /// Hides a password in a URL's user info, for messages.
@@ -688,15 +851,52 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
-fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
+/// The settings of the TOML file at `path`, each value as text. A key that is no setting, or a
+/// value that is not a string, number or boolean, is refused, naming the key.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, SettingsError> {
+    let parse_error = |message: String| SettingsError::ParseFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ReadFile {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| SettingsError::ParseFile {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    let table: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        if !SETTINGS.iter().any(|row| row.toml && row.key == key) {
+            return Err(parse_error(unknown_key(&key)));
+        }
+        let text = match value {
+            toml::Value::String(text) => text,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(parse_error(format!(
+                    "`{key}` must be a string, a number or a boolean"
+                )));
+            }
+        };
+        values.insert(key, text);
+    }
+    Ok(values)
+}
+
+/// The message for an unknown key of the file, with the nearest setting as a suggestion.
+fn unknown_key(key: &str) -> String {
+    let nearest = SETTINGS
+        .iter()
+        .filter(|row| row.toml)
+        .map(|row| (strsim::levenshtein(key, row.key), row.key))
+        .min();
+    match nearest {
+        Some((distance, known)) if distance <= 3 => {
+            format!("unknown key `{key}`; did you mean `{known}`?")
+        }
+        _ => format!("unknown key `{key}`; the keys are listed in docs/configuration.md"),
+    }
 }
 
 #[cfg(test)]
@@ -704,6 +904,14 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("tvarr").chain(args.iter().copied())).unwrap()
+    }
+
+    fn path(file: &Path) -> &str {
+        file.to_str().unwrap()
+    }
 
     fn load(flags: Flags, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let env: HashMap<String, String> = env
@@ -738,11 +946,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tvarr.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:1\"\nworkers = 7\nlog = \"warn\"\nbase_url = \"https://tv.example/\"\n").unwrap();
-        let flags = Flags {
-            config: Some(file),
-            listen: Some("127.0.0.1:3".into()),
-            ..Default::default()
-        };
+        let flags = flags(&["--config", path(&file), "--listen", "127.0.0.1:3"]);
         let s = load(
             flags,
             &[("TVARR_LISTEN", "127.0.0.1:2"), ("TVARR_WORKERS", "3")],
@@ -764,10 +968,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
-        let flags = Flags {
-            metrics_listen: Some("0.0.0.0:9465".into()),
-            ..Default::default()
-        };
+        let flags = flags(&["--metrics-listen", "0.0.0.0:9465"]);
         let s = load(flags, &[("TVARR_METRICS_LISTEN", "127.0.0.1:9464")]).unwrap();
         assert_eq!(s.metrics_listen.unwrap().port(), 9465);
         let err = load(Flags::default(), &[("TVARR_METRICS_LISTEN", "9464")]).unwrap_err();
@@ -776,13 +977,8 @@ mod tests {
 
     #[test]
     fn the_log_format_and_the_stale_limit_have_flags_too() {
-        let flags = Flags {
-            log_format: Some("text".into()),
-            job_stale_seconds: Some(7),
-            ..Default::default()
-        };
         let s = load(
-            flags,
+            flags(&["--log-format", "text", "--job-stale-seconds", "7"]),
             &[
                 ("TVARR_LOG_FORMAT", "json"),
                 ("TVARR_JOB_STALE_SECONDS", "9"),
@@ -794,12 +990,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tvarr.toml");
         std::fs::write(&file, "job_stale_seconds = 11\n").unwrap();
-        let flags = Flags {
-            config: Some(file),
-            ..Default::default()
-        };
         assert_eq!(
-            load(flags, &[]).unwrap().job_stale_after,
+            load(flags(&["--config", path(&file)]), &[])
+                .unwrap()
+                .job_stale_after,
             Duration::from_secs(11)
         );
     }
@@ -859,19 +1053,18 @@ mod tests {
             "fetch_allow_private_networks = false\nimport_dir = \"/srv/m3u\"\n",
         )
         .unwrap();
-        let flags = Flags {
-            config: Some(file),
-            ..Flags::default()
-        };
-        let s = load(flags.clone(), &[]).unwrap();
+        let s = load(flags(&["--config", path(&file)]), &[]).unwrap();
         assert!(!s.fetch.allow_private_networks);
         assert_eq!(s.fetch.import_dir, Some(PathBuf::from("/srv/m3u")));
         let s = load(
-            Flags {
-                fetch_allow_private_networks: Some(true),
-                import_dir: Some(PathBuf::from("/a")),
-                ..flags
-            },
+            flags(&[
+                "--config",
+                path(&file),
+                "--fetch-allow-private-networks",
+                "true",
+                "--import-dir",
+                "/a",
+            ]),
             &[],
         )
         .unwrap();
@@ -899,14 +1092,7 @@ mod tests {
              fetch_read_timeout_seconds = 3\nfetch_deadline_seconds = 4\nfetch_retries = 5\n",
         )
         .unwrap();
-        let from_file = load(
-            Flags {
-                config: Some(file.clone()),
-                ..Default::default()
-            },
-            &[],
-        )
-        .unwrap();
+        let from_file = load(flags(&["--config", path(&file)]), &[]).unwrap();
         assert_eq!(from_file.ingest.max_shrink, 1.0);
         assert_eq!(from_file.fetch.max_bytes, 1000);
         assert_eq!(from_file.fetch.connect_timeout, Duration::from_secs(2));
@@ -922,14 +1108,7 @@ mod tests {
             ("TVARR_FETCH_DEADLINE_SECONDS", "8"),
             ("TVARR_FETCH_RETRIES", "0"),
         ];
-        let from_env = load(
-            Flags {
-                config: Some(file.clone()),
-                ..Default::default()
-            },
-            &env,
-        )
-        .unwrap();
+        let from_env = load(flags(&["--config", path(&file)]), &env).unwrap();
         assert_eq!(from_env.ingest.max_shrink, 0.25);
         assert_eq!(from_env.fetch.max_bytes, 2000);
         assert_eq!(from_env.fetch.connect_timeout, Duration::from_secs(6));
@@ -939,6 +1118,8 @@ mod tests {
 
         let flags = Flags::try_parse_from([
             "tvarr",
+            "--config",
+            path(&file),
             "--ingest-max-shrink",
             "0.75",
             "--fetch-max-bytes",
@@ -953,14 +1134,7 @@ mod tests {
             "1",
         ])
         .unwrap();
-        let from_flags = load(
-            Flags {
-                config: Some(file),
-                ..flags
-            },
-            &env,
-        )
-        .unwrap();
+        let from_flags = load(flags, &env).unwrap();
         assert_eq!(from_flags.ingest.max_shrink, 0.75);
         assert_eq!(from_flags.fetch.max_bytes, 3000);
         assert_eq!(from_flags.fetch.connect_timeout, Duration::from_secs(9));
@@ -978,11 +1152,7 @@ mod tests {
                 "{bad}: {err}"
             );
         }
-        let flags = Flags {
-            ingest_max_shrink: Some(2.0),
-            ..Default::default()
-        };
-        assert!(load(flags, &[]).is_err());
+        assert!(load(flags(&["--ingest-max-shrink", "2"]), &[]).is_err());
         for (name, value) in [
             ("TVARR_FETCH_MAX_BYTES", "0"),
             ("TVARR_FETCH_CONNECT_TIMEOUT_SECONDS", "0"),
@@ -1005,10 +1175,7 @@ mod tests {
         let s = load(Flags::default(), &[]).unwrap();
         assert_eq!(s.ingest.limits, ParserLimits::default());
         let s = load(
-            Flags {
-                ingest_max_record_bytes: Some(9_000),
-                ..Default::default()
-            },
+            flags(&["--ingest-max-record-bytes", "9000"]),
             &[("TVARR_INGEST_MAX_VALUE_BYTES", "2048")],
         )
         .unwrap();
@@ -1038,14 +1205,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tvarr.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let flags = Flags {
-            config: Some(file),
-            ..Default::default()
-        };
-        assert!(matches!(
-            load(flags, &[]),
-            Err(SettingsError::ParseFile { .. })
-        ));
+        let err = load(flags(&["--config", path(&file)]), &[]).unwrap_err();
+        assert!(matches!(err, SettingsError::ParseFile { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did you mean `listen`?"),
+            "the nearest key is suggested: {err}"
+        );
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        let err = load(flags(&["--config", path(&file)]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("`trusted_proxies` must be"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1077,5 +1248,132 @@ mod tests {
         assert!(err.to_string().contains("trusted_proxies"), "{err}");
         let err = load(Flags::default(), &[("TVARR_OUTPUT_STORE", "s3")]).unwrap_err();
         assert!(err.to_string().contains("output_store"), "{err}");
+    }
+
+    #[test]
+    fn bad_flag_values_are_refused_naming_the_flag() {
+        let err = load(flags(&["--workers", "many"]), &[]).unwrap_err();
+        assert!(err.to_string().contains("--workers"), "{err}");
+        let err = load(flags(&["--fetch-retries", "11"]), &[]).unwrap_err();
+        assert!(err.to_string().contains("--fetch-retries"), "{err}");
+        assert!(
+            Flags::try_parse_from(["tvarr", "--admin-password", "secret"]).is_err(),
+            "a command line is visible to every local user: the password has no flag"
+        );
+    }
+
+    #[test]
+    fn the_help_names_each_flag_with_its_variables_and_default() {
+        let help = command().render_help().to_string();
+        for row in SETTINGS {
+            let Some((long, _)) = row.flag else {
+                assert!(!help.contains(row.env[0]), "{} has no flag", row.key);
+                continue;
+            };
+            assert!(help.contains(&format!("--{long} ")), "--{long} in {help}");
+            for name in row.env {
+                assert!(help.contains(name), "{name} in {help}");
+            }
+        }
+    }
+
+    /// The table of `docs/configuration.md`: setting, flag, environment, TOML key, default.
+    fn documented_rows() -> Vec<[String; 5]> {
+        let page = include_str!("../../../docs/configuration.md");
+        let mut lines = page
+            .lines()
+            .skip_while(|line| !line.starts_with("| setting | flag |"))
+            .skip(2);
+        let mut rows = Vec::new();
+        for line in lines.by_ref() {
+            let Some(inner) = line.strip_prefix('|').and_then(|l| l.strip_suffix('|')) else {
+                break;
+            };
+            let cells: Vec<String> = inner.split('|').map(|c| c.trim().to_string()).collect();
+            rows.push(cells.try_into().unwrap());
+        }
+        rows
+    }
+
+    /// The backquoted words of a documentation cell.
+    fn quoted(cell: &str) -> Vec<&str> {
+        cell.split('`').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn the_documented_table_and_the_settings_table_are_the_same() {
+        let rows = documented_rows();
+        let documented: Vec<&str> = rows.iter().map(|r| r[3].trim_matches('`')).collect();
+        let coded: Vec<&str> = SETTINGS
+            .iter()
+            .map(|row| if row.toml { row.key } else { "" })
+            .collect();
+        assert_eq!(documented, coded, "the same settings, in the same order");
+        for (doc, row) in rows.iter().zip(SETTINGS) {
+            let [about, flag, env, _, default] = doc;
+            assert_eq!(about.replace('`', ""), row.about, "{}: what it is", row.key);
+            let doc_flag = quoted(flag)
+                .first()
+                .map(|f| f.split_whitespace().next().unwrap_or_default().to_string());
+            let code_flag = row.flag.map(|(long, _)| format!("--{long}"));
+            assert_eq!(doc_flag, code_flag, "{}: its flag", row.key);
+            if let Some((long, _)) = row.flag {
+                assert_eq!(
+                    long,
+                    row.key.replace('_', "-"),
+                    "a flag is its key with dashes"
+                );
+            }
+            let doc_env: Vec<&str> = quoted(env)
+                .into_iter()
+                .filter(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .collect();
+            assert_eq!(doc_env, row.env, "{}: its variables", row.key);
+            assert_eq!(
+                default.replace('`', ""),
+                row.default,
+                "{}: its default",
+                row.key
+            );
+        }
+    }
+
+    #[test]
+    fn every_file_key_is_read() {
+        // One file setting every key to a valid value: none is refused as unknown.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tvarr.toml");
+        let valid = |key: &str| match key {
+            "listen" => "\"127.0.0.1:9\"",
+            "metrics_listen" => "\"127.0.0.1:10\"",
+            "database_url" | "queue_url" => "\"sqlite://x.db\"",
+            "base_url" => "\"http://tv.test\"",
+            "log" => "\"debug\"",
+            "log_format" => "\"text\"",
+            "admin_password" => "\"pw\"",
+            "data_dir" | "import_dir" => "\"/srv\"",
+            "trusted_proxies" => "\"10.0.0.0/8\"",
+            "output_store" => "\"database\"",
+            "fetch_allow_private_networks" => "false",
+            "ingest_max_shrink" => "0.25",
+            "fetch_retries" => "4",
+            _ => "5000",
+        };
+        let text: String = SETTINGS
+            .iter()
+            .filter(|row| row.toml)
+            .map(|row| format!("{} = {}\n", row.key, valid(row.key)))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let s = load(flags(&["--config", path(&file)]), &[]).unwrap();
+        assert_eq!(s.listen.port(), 9);
+        assert_eq!(s.metrics_listen.unwrap().port(), 10);
+        assert_eq!(s.admin_password.as_deref(), Some("pw"));
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.output_store, OutputStoreKind::Database);
+        assert_eq!(s.generation_ingest_wait, Duration::from_secs(5000));
+        assert_eq!(s.ingest.limits.max_record_bytes, 5000);
+        assert!(!s.fetch.allow_private_networks);
+        assert_eq!(s.fetch.retries, 4);
     }
 }

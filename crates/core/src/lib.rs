@@ -2,7 +2,8 @@
 //!
 //! This crate owns the types every other tvarr crate speaks in (sources, channels, programmes,
 //! filters, mapping rules, proxies, relay profiles, logos, jobs), their identifiers, the errors
-//! a repository can return, and the repository traits that storage implements.
+//! a repository can return, the repository traits that storage implements, and the traits a
+//! job's handler implements beside the work it does ([`JobHandler`], [`JobControl`]).
 //!
 //! It must not depend on any other tvarr crate, nor on an I/O, web or ORM framework: embedders
 //! can use these types without pulling in a database driver or an HTTP server.
@@ -18,10 +19,12 @@ mod clock;
 mod error;
 mod id;
 mod job;
+mod job_handler;
 pub mod limits;
 mod lineup;
 pub mod local_file;
 mod logo;
+mod net;
 mod output;
 mod programme;
 mod proxy;
@@ -42,11 +45,13 @@ pub use id::{
     StreamSourceId,
 };
 pub use job::{Job, JobKind, JobProgress, JobStatus, NewJob};
+pub use job_handler::{JobControl, JobError, JobHandler};
 pub use lineup::{
     CHANGE_SAMPLE, ChangeList, ChangeReport, ChangedChannel, GenerationSummary, GuideMatch,
     HeldNumber, LineupChannel, LineupRepository, MatchMethod, StageReport,
 };
 pub use logo::{Logo, LogoRepository};
+pub use net::{InvalidIpNetwork, IpNetwork};
 pub use output::{OutputFiles, OutputKind, OutputStore, OutputWriter, PublishedOutput};
 pub use programme::{
     Credit, EpgChannel, EpisodeNumber, LangText, Programme, ProgrammeData, Rating,

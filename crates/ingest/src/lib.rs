@@ -30,6 +30,9 @@
 //!   reporting, settings and report types, content sniffing (`looks_like_html`), source
 //!   preparation (M3U, Xtream), the guide parse, the repository sinks, the pipelined run, the
 //!   shrink guard and channel identities (the last two pure).
+//! - `IngestJobHandler`*: the `ingest-stream` / `ingest-epg` job handler (`tvarr-core`'s
+//!   `JobHandler`), with progress, cancellation, the outcome recorded on the source, and an
+//!   `IngestObserver` told of each finished ingest.
 //! - `IngestError`*: what went wrong fetching, parsing or storing.
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -40,6 +43,8 @@
 mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+#[cfg(feature = "fetch")]
+mod job;
 mod limits;
 pub mod m3u;
 mod redact;
@@ -54,6 +59,8 @@ pub mod xtream;
 pub use error::ParseError;
 #[cfg(feature = "fetch")]
 pub use error::{IngestError, IngestResult};
+#[cfg(feature = "fetch")]
+pub use job::{IngestJobHandler, IngestObserver};
 pub use limits::ParserLimits;
 pub use redact::redact_url;
 #[cfg(feature = "fetch")]

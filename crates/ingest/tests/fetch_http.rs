@@ -5,10 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Reply, TestServer, fixture, gzip, read_all};
+use support::{fixture, gzip, read_all};
 use tokio::io::AsyncReadExt;
 use tvarr_ingest::IngestError;
 use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher};
+use tvarr_testkit::{ProviderServer, Reply};
 
 fn fast_options() -> FetchOptions {
     FetchOptions {
@@ -23,14 +24,15 @@ fn fast_options() -> FetchOptions {
 
 #[tokio::test]
 async fn retries_on_503_then_succeeds() {
-    let server = TestServer::start(|_, previous| {
+    let server = ProviderServer::answering(|_, previous| {
         if previous < 2 {
             Reply::status(503, "busy")
         } else {
             Reply::ok("#EXTM3U\n")
         }
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let body = read_all(&fetcher, &server.url("/list.m3u")).await.unwrap();
     assert_eq!(body, b"#EXTM3U\n");
@@ -39,7 +41,9 @@ async fn retries_on_503_then_succeeds() {
 
 #[tokio::test]
 async fn gives_up_after_the_configured_retries() {
-    let server = TestServer::start(|_, _| Reply::status(502, "bad gateway")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(502, "bad gateway"))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let err = read_all(&fetcher, &server.url("/x")).await.unwrap_err();
     assert!(
@@ -51,7 +55,9 @@ async fn gives_up_after_the_configured_retries() {
 
 #[tokio::test]
 async fn does_not_retry_on_404() {
-    let server = TestServer::start(|_, _| Reply::status(404, "nope")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(404, "nope"))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let err = read_all(&fetcher, &server.url("/missing.m3u"))
         .await
@@ -65,14 +71,15 @@ async fn does_not_retry_on_404() {
 
 #[tokio::test]
 async fn retries_timeouts() {
-    let server = TestServer::start(|_, previous| {
+    let server = ProviderServer::answering(|_, previous| {
         let mut reply = Reply::ok("late");
         if previous == 0 {
             reply.delay = Duration::from_millis(800);
         }
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let options = FetchOptions {
         read_timeout: Duration::from_millis(200),
         ..fast_options()
@@ -85,10 +92,11 @@ async fn retries_timeouts() {
 
 #[tokio::test]
 async fn decodes_gzip_content_encoding() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         Reply::ok(gzip(b"#EXTM3U\n#EXTINF:-1,A\nhttp://h/a\n")).header("Content-Encoding", "gzip")
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let body = read_all(&fetcher, &server.url("/list.m3u")).await.unwrap();
     assert_eq!(body, b"#EXTM3U\n#EXTINF:-1,A\nhttp://h/a\n");
@@ -100,10 +108,11 @@ async fn decodes_gzip_content_encoding() {
 async fn decompresses_a_gz_file_by_its_magic_bytes() {
     let guide = std::fs::read(fixture("xmltv/xmltv-project/test.xml")).unwrap();
     let compressed = gzip(&guide);
-    let server = TestServer::start(move |_, _| {
+    let server = ProviderServer::answering(move |_, _| {
         Reply::ok(compressed.clone()).header("Content-Type", "application/gzip")
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let body = read_all(&fetcher, &server.url("/guide.xml.gz"))
         .await
@@ -113,12 +122,13 @@ async fn decompresses_a_gz_file_by_its_magic_bytes() {
 
 #[tokio::test]
 async fn a_truncated_body_is_an_error() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         let mut reply = Reply::ok(vec![b'x'; 500]);
         reply.announced_length = Some(1000);
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let err = read_all(&fetcher, &server.url("/cut")).await.unwrap_err();
     assert!(
@@ -129,12 +139,13 @@ async fn a_truncated_body_is_an_error() {
 
 #[tokio::test]
 async fn refuses_a_body_larger_than_the_limit() {
-    let server = TestServer::start(|request, _| {
+    let server = ProviderServer::answering(|request, _| {
         let mut reply = Reply::ok(vec![b'x'; 50_000]);
         reply.close_delimited = request.path == "/unannounced";
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let options = FetchOptions {
         max_bytes: 10_000,
         ..fast_options()
@@ -160,7 +171,9 @@ async fn refuses_a_body_larger_than_the_limit() {
 async fn refuses_a_gzip_bomb() {
     let bomb = gzip(&vec![0u8; 5_000_000]);
     assert!(bomb.len() < 100_000);
-    let server = TestServer::start(move |_, _| Reply::ok(bomb.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(bomb.clone()))
+        .await
+        .unwrap();
     let options = FetchOptions {
         max_bytes: 1_000_000,
         ..fast_options()
@@ -174,7 +187,9 @@ async fn refuses_a_gzip_bomb() {
 
 #[tokio::test]
 async fn sends_the_source_user_agent_and_headers() {
-    let server = TestServer::start(|_, _| Reply::ok("ok")).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok("ok"))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let request = FetchRequest {
         location: server.url("/p"),
@@ -204,11 +219,12 @@ async fn sends_the_source_user_agent_and_headers() {
 
 #[tokio::test]
 async fn limits_redirects() {
-    let server = TestServer::start(|request, _| {
+    let server = ProviderServer::answering(|request, _| {
         let n: u32 = request.path.trim_start_matches("/r").parse().unwrap_or(0);
         Reply::status(302, "").header("Location", &format!("/r{}", n + 1))
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let err = read_all(&fetcher, &server.url("/r0")).await.unwrap_err();
     assert!(matches!(err, IngestError::Fetch { .. }), "{err}");
@@ -217,11 +233,13 @@ async fn limits_redirects() {
 
 #[tokio::test]
 async fn errors_never_show_credentials() {
-    let server = TestServer::start(|_, _| Reply::status(403, "")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(403, ""))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let url = format!(
         "http://bob:hunter2@{}/player_api.php?username=bob&password=hunter2",
-        server.addr
+        server.addr()
     );
     let err = read_all(&fetcher, &url).await.unwrap_err();
     let text = err.to_string();
@@ -269,9 +287,11 @@ async fn reads_local_files_by_path_and_file_url_and_gz() {
 #[tokio::test]
 async fn the_deadline_cuts_off_a_server_that_drips_its_body() {
     // A byte every 20 ms never trips the read timeout, but 4 KB would take 80 s.
-    let server =
-        TestServer::start(|_, _| Reply::ok(vec![b'#'; 4096]).drip(1, Duration::from_millis(20)))
-            .await;
+    let server = ProviderServer::answering(|_, _| {
+        Reply::ok(vec![b'#'; 4096]).drip(1, Duration::from_millis(20))
+    })
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         deadline: Duration::from_millis(700),
         ..fast_options()
@@ -288,12 +308,13 @@ async fn the_deadline_cuts_off_a_server_that_drips_its_body() {
 
 #[tokio::test]
 async fn the_deadline_covers_waiting_for_the_answer_and_retries() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         let mut reply = Reply::status(503, "busy");
         reply.delay = Duration::from_millis(300);
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         deadline: Duration::from_millis(500),
         retries: 10,
@@ -309,10 +330,11 @@ async fn the_deadline_covers_waiting_for_the_answer_and_retries() {
 
 #[tokio::test]
 async fn reports_the_announced_content_type() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         Reply::ok("#EXTM3U\n").header("Content-Type", "audio/x-mpegurl; charset=utf-8")
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(fast_options()).unwrap();
     let download = fetcher
         .fetch(&FetchRequest::new(server.url("/a.m3u")))

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{MemoryChannels, Reply, TestServer, gzip, read_all, stream_source};
+use support::{MemoryChannels, gzip, read_all, stream_source};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use tvarr_core::StreamSourceType;
 use tvarr_ingest::fetch::{FetchOptions, FetchRequest, Fetcher, HttpFetcher, from_io};
 use tvarr_ingest::{IngestError, IngestProgress, IngestSettings, ProgressSnapshot};
+use tvarr_testkit::{ProviderServer, Reply};
 
 fn options() -> FetchOptions {
     FetchOptions {
@@ -226,9 +227,11 @@ fn assert_destination_refused(result: Result<Vec<u8>, IngestError>, what: &str) 
 
 #[tokio::test]
 async fn a_redirect_to_a_forbidden_address_is_refused() {
-    let own = TestServer::start(|_, _| Reply::ok("# metrics\n")).await;
+    let own = ProviderServer::answering(|_, _| Reply::ok("# metrics\n"))
+        .await
+        .unwrap();
     let own_url = own.url("/metrics");
-    let server = TestServer::start(move |request, _| {
+    let server = ProviderServer::answering(move |request, _| {
         let target = match request.path.as_str() {
             "/to-metadata" => "http://169.254.169.254/latest/meta-data/".to_owned(),
             "/to-metadata-v6" => "http://[fd00:ec2::254]/latest/".to_owned(),
@@ -237,9 +240,10 @@ async fn a_redirect_to_a_forbidden_address_is_refused() {
         };
         Reply::status(302, "").header("Location", &target)
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
-        own_addresses: vec![own.addr],
+        own_addresses: vec![own.addr()],
         ..options()
     })
     .unwrap();
@@ -261,10 +265,14 @@ async fn a_redirect_to_a_forbidden_address_is_refused() {
 
 #[tokio::test]
 async fn the_servers_own_address_is_refused_even_with_private_networks_allowed() {
-    let own = TestServer::start(|_, _| Reply::ok("# metrics\n")).await;
-    let port = own.addr.port();
-    let other = TestServer::start(|_, _| Reply::ok("#EXTM3U\n")).await;
-    for listen in [own.addr, SocketAddr::from(([0, 0, 0, 0], port))] {
+    let own = ProviderServer::answering(|_, _| Reply::ok("# metrics\n"))
+        .await
+        .unwrap();
+    let port = own.addr().port();
+    let other = ProviderServer::answering(|_, _| Reply::ok("#EXTM3U\n"))
+        .await
+        .unwrap();
+    for listen in [own.addr(), SocketAddr::from(([0, 0, 0, 0], port))] {
         let fetcher = HttpFetcher::new(FetchOptions {
             allow_private_networks: true,
             own_addresses: vec![listen],
@@ -293,13 +301,15 @@ async fn the_servers_own_address_is_refused_even_with_private_networks_allowed()
 
 #[tokio::test]
 async fn with_private_networks_disallowed_loopback_is_refused() {
-    let server = TestServer::start(|_, _| Reply::ok("#EXTM3U\n")).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok("#EXTM3U\n"))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         allow_private_networks: false,
         ..options()
     })
     .unwrap();
-    let port = server.addr.port();
+    let port = server.addr().port();
     for url in [
         format!("http://127.0.0.1:{port}/a.m3u"),
         format!("http://localhost:{port}/a.m3u"),
@@ -353,18 +363,21 @@ async fn metadata_addresses_are_refused_without_connecting() {
 #[tokio::test]
 async fn refused_destinations_all_fail_alike_whatever_listens_there() {
     // A closed port, a 404 and an HTML page: told apart when allowed, never when refused.
-    let not_found = TestServer::start(|_, _| Reply::status(404, "nope")).await;
-    let html = TestServer::start(|_, _| {
+    let not_found = ProviderServer::answering(|_, _| Reply::status(404, "nope"))
+        .await
+        .unwrap();
+    let html = ProviderServer::answering(|_, _| {
         Reply::ok("<html><body>router login</body></html>").header("Content-Type", "text/html")
     })
-    .await;
+    .await
+    .unwrap();
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
     let targets = [
-        format!("http://{}/x", not_found.addr),
-        format!("http://{}/x", html.addr),
+        format!("http://{}/x", not_found.addr()),
+        format!("http://{}/x", html.addr()),
         format!("http://{closed}/x"),
     ];
     let closed_fetcher = HttpFetcher::new(FetchOptions {
@@ -396,13 +409,16 @@ async fn refused_destinations_all_fail_alike_whatever_listens_there() {
 
 #[tokio::test]
 async fn redirects_are_followed_and_credentials_stay_with_the_first_origin() {
-    let target = TestServer::start(|_, _| Reply::ok("#EXTM3U\n")).await;
+    let target = ProviderServer::answering(|_, _| Reply::ok("#EXTM3U\n"))
+        .await
+        .unwrap();
     let to = target.url("/final.m3u");
-    let server = TestServer::start(move |request, _| match request.path.as_str() {
+    let server = ProviderServer::answering(move |request, _| match request.path.as_str() {
         "/start" => Reply::status(301, "").header("Location", "/same-origin"),
         _ => Reply::status(307, "").header("Location", &to),
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(options()).unwrap();
     let request = FetchRequest {
         location: server.url("/start"),
@@ -445,12 +461,13 @@ fn cancelled_after(location: String, after: Duration) -> FetchRequest {
 #[tokio::test]
 async fn cancel_interrupts_waiting_for_the_response_headers() {
     // Accepts the connection, reads the request, and answers in ten minutes.
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         let mut reply = Reply::ok("#EXTM3U\n");
         reply.delay = Duration::from_secs(600);
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         read_timeout: Duration::from_secs(60),
         retries: 3,
@@ -468,7 +485,9 @@ async fn cancel_interrupts_waiting_for_the_response_headers() {
 
 #[tokio::test]
 async fn cancel_interrupts_the_sleep_between_retries() {
-    let server = TestServer::start(|_, _| Reply::status(503, "busy")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(503, "busy"))
+        .await
+        .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         retries: 3,
         retry_min_delay: Duration::from_secs(30),
@@ -487,9 +506,11 @@ async fn cancel_interrupts_the_sleep_between_retries() {
 #[tokio::test]
 async fn cancel_interrupts_reading_the_body() {
     // Headers at once, then a byte every 100 ms for 1,000 s.
-    let server =
-        TestServer::start(|_, _| Reply::ok(vec![b'#'; 10_000]).drip(1, Duration::from_millis(100)))
-            .await;
+    let server = ProviderServer::answering(|_, _| {
+        Reply::ok(vec![b'#'; 10_000]).drip(1, Duration::from_millis(100))
+    })
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(options()).unwrap();
     let request = cancelled_after(server.url("/drip.m3u"), Duration::from_millis(300));
     let mut download = fetcher.fetch(&request).await.unwrap();
@@ -525,12 +546,13 @@ impl IngestProgress for StopWhenTold {
 
 #[tokio::test]
 async fn an_ingest_cancelled_before_the_headers_arrive_ends_cancelled_within_a_second() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         let mut reply = Reply::ok("#EXTM3U\n");
         reply.delay = Duration::from_secs(600);
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         read_timeout: Duration::from_secs(60),
         retries: 3,

@@ -14,13 +14,14 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use support::{MemoryGuide, Reply, TestServer, epg_source};
+use support::{MemoryGuide, epg_source};
 use tvarr_core::IngestState;
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_ingest::m3u::{M3uOptions, M3uReader};
 use tvarr_ingest::xmltv::{XmltvItem, XmltvOptions, XmltvReader};
 use tvarr_ingest::xtream::{LiveStream, read_array};
 use tvarr_ingest::{IngestSettings, NoProgress, ParserLimits, SkipReason, ingest_epg_source};
+use tvarr_testkit::{ProviderServer, Reply};
 
 /// The most any of these inputs may make the process hold.
 const PEAK_LIMIT_MB: u64 = 150;
@@ -157,7 +158,9 @@ fn a_gzip_of_zeros_through_the_fetcher_stays_flat() {
         .unwrap();
     let (report, peak) = measured(|| {
         runtime.block_on(async {
-            let server = TestServer::start(move |_, _| Reply::ok(gz.clone())).await;
+            let server = ProviderServer::answering(move |_, _| Reply::ok(gz.clone()))
+                .await
+                .unwrap();
             let source = epg_source(server.url("/guide.xml.gz"));
             let fetcher = HttpFetcher::new(FetchOptions {
                 retries: 0,

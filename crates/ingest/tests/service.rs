@@ -6,9 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use support::{
-    MemoryChannels, MemoryGuide, Reply, TestServer, epg_source, fixture, gzip, stream_source,
-};
+use support::{MemoryChannels, MemoryGuide, epg_source, fixture, gzip, stream_source};
 use tvarr_core::{
     Channel, ChannelData, IngestState, ProgrammeData, Secret, StreamSourceId, StreamSourceType,
 };
@@ -17,6 +15,7 @@ use tvarr_ingest::{
     IngestProgress, IngestSettings, IngestStage, NoProgress, ProgressSnapshot, SkipReason,
     ingest_epg_source, ingest_stream_source,
 };
+use tvarr_testkit::{ProviderServer, Reply};
 
 fn fetcher() -> HttpFetcher {
     HttpFetcher::new(FetchOptions {
@@ -65,7 +64,9 @@ async fn ingests_a_playlist_in_batches_with_stable_deduplicated_keys() {
         "#EXTINF:-1,Dup A\nhttp://stream.test/1.ts\n#EXTINF:-1,Dup B\nhttp://stream.test/1.ts\n",
     );
     text.push_str("#EXTINF:-1,Relative\nlive/rel.m3u8\n[NO PUBLIC STREAM]\n");
-    let server = TestServer::start(move |_, _| Reply::ok(text.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(text.clone()))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/lists/all.m3u"), StreamSourceType::M3u);
     let settings = IngestSettings::default();
@@ -110,7 +111,9 @@ async fn ingests_a_playlist_in_batches_with_stable_deduplicated_keys() {
 #[tokio::test]
 async fn invalid_utf8_lines_are_kept_lossily_and_counted() {
     let body = b"#EXTM3U\n#EXTINF:-1,Caf\xe9\nhttp://h.test/a.ts\n".to_vec();
-    let server = TestServer::start(move |_, _| Reply::ok(body.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(body.clone()))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/latin1.m3u"), StreamSourceType::M3u);
     let report = ingest_stream_source(
@@ -128,7 +131,9 @@ async fn invalid_utf8_lines_are_kept_lossily_and_counted() {
 
 #[tokio::test]
 async fn keeps_last_good_channels_when_fetch_fails() {
-    let server = TestServer::start(|_, _| Reply::status(500, "boom")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(500, "boom"))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 10));
@@ -149,7 +154,9 @@ async fn keeps_last_good_channels_when_fetch_fails() {
 
 #[tokio::test]
 async fn fails_on_404_without_retry_and_keeps_data() {
-    let server = TestServer::start(|_, _| Reply::status(404, "")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(404, ""))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 3));
@@ -168,10 +175,11 @@ async fn fails_on_404_without_retry_and_keeps_data() {
 
 #[tokio::test]
 async fn an_html_page_served_with_200_fails_and_keeps_data() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         Reply::ok("\n  <!DOCTYPE html><html><body>Account suspended</body></html>")
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 7));
@@ -192,13 +200,14 @@ async fn an_html_page_served_with_200_fails_and_keeps_data() {
 #[tokio::test]
 async fn a_truncated_download_fails_and_keeps_data() {
     let text = playlist(3_000);
-    let server = TestServer::start(move |_, _| {
+    let server = ProviderServer::answering(move |_, _| {
         let body = text.as_bytes()[..text.len() / 2].to_vec();
         let mut reply = Reply::ok(body);
         reply.announced_length = Some(text.len());
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 5));
@@ -227,7 +236,9 @@ async fn a_truncated_download_fails_and_keeps_data() {
 
 #[tokio::test]
 async fn a_shrink_by_more_than_half_is_suspicious_and_keeps_data() {
-    let server = TestServer::start(|_, _| Reply::ok(playlist(40))).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok(playlist(40)))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 100));
@@ -255,7 +266,9 @@ async fn a_shrink_by_more_than_half_is_suspicious_and_keeps_data() {
 
 #[tokio::test]
 async fn an_empty_result_fails_and_keeps_data() {
-    let server = TestServer::start(|_, _| Reply::ok("#EXTM3U\n# nothing here\n")).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok("#EXTM3U\n# nothing here\n"))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 2));
@@ -274,12 +287,13 @@ async fn an_empty_result_fails_and_keeps_data() {
 
 #[tokio::test]
 async fn exceeding_the_size_limit_fails() {
-    let server = TestServer::start(|_, _| {
+    let server = ProviderServer::answering(|_, _| {
         let mut reply = Reply::ok(playlist(2_000));
         reply.close_delimited = true;
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         max_bytes: 20_000,
         ..FetchOptions::default()
@@ -322,7 +336,9 @@ impl IngestProgress for CancelAfter {
 
 #[tokio::test]
 async fn cancellation_stops_and_aborts() {
-    let server = TestServer::start(|_, _| Reply::ok(playlist(20_000))).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok(playlist(20_000)))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 4));
@@ -369,7 +385,7 @@ async fn ingests_an_xtream_panel() {
     let auth = String::from_utf8(auth)
         .unwrap()
         .replace("\"1550619710\"", "null");
-    let server = TestServer::start(move |request, _| {
+    let server = ProviderServer::answering(move |request, _| {
         let path = &request.path;
         if !path.starts_with("/player_api.php?username=me&password=pw") {
             return Reply::status(401, "");
@@ -382,7 +398,8 @@ async fn ingests_an_xtream_panel() {
             Reply::ok(auth.clone())
         }
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let mut source = stream_source(server.url("/"), StreamSourceType::Xtream);
     source.username = Some("me".into());
@@ -412,7 +429,9 @@ async fn ingests_an_xtream_panel() {
 
 #[tokio::test]
 async fn a_refused_xtream_account_fails_clearly() {
-    let server = TestServer::start(|_, _| Reply::ok(r#"{"user_info":{"auth":0}}"#)).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok(r#"{"user_info":{"auth":0}}"#))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let mut source = stream_source(server.url(""), StreamSourceType::Xtream);
     source.username = Some("me".into());
@@ -439,12 +458,13 @@ async fn an_xtream_account_answer_over_8_mib_is_refused_not_read_whole() {
     account.resize(9 * 1024 * 1024, b'x');
     account.extend_from_slice(br#""},"server_info":{}}"#);
     let body = gzip(&account);
-    let server = TestServer::start(move |_, _| {
+    let server = ProviderServer::answering(move |_, _| {
         Reply::ok(body.clone())
             .header("Content-Encoding", "gzip")
             .header("Content-Type", "application/json")
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let mut source = stream_source(server.url("/"), StreamSourceType::Xtream);
     source.username = Some("me".into());
@@ -470,7 +490,9 @@ async fn an_xtream_account_answer_over_8_mib_is_refused_not_read_whole() {
 async fn ingests_a_gzipped_guide_while_it_arrives() {
     let guide = std::fs::read(fixture("xmltv/jellyfin-xmltv/UK_Data.xml")).unwrap();
     let compressed = gzip(&guide);
-    let server = TestServer::start(move |_, _| Reply::ok(compressed.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(compressed.clone()))
+        .await
+        .unwrap();
     let repo = MemoryGuide::default();
     let mut source = epg_source(server.url("/guide.xml.gz"));
     source.time_offset_minutes = 60;
@@ -501,7 +523,9 @@ async fn ingests_a_gzipped_guide_while_it_arrives() {
 #[tokio::test]
 async fn a_broken_guide_fails_and_keeps_the_previous_guide() {
     let broken = std::fs::read(fixture("xmltv/ektotv-xmltv/broken.xml")).unwrap();
-    let server = TestServer::start(move |_, _| Reply::ok(broken.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(broken.clone()))
+        .await
+        .unwrap();
     let repo = MemoryGuide::default();
     let source = epg_source(server.url("/broken.xml"));
     let old = ProgrammeData {
@@ -526,7 +550,9 @@ async fn a_broken_guide_fails_and_keeps_the_previous_guide() {
 #[tokio::test]
 async fn an_html_guide_fails() {
     let server =
-        TestServer::start(|_, _| Reply::ok("<html><head><title>502</title></head></html>")).await;
+        ProviderServer::answering(|_, _| Reply::ok("<html><head><title>502</title></head></html>"))
+            .await
+            .unwrap();
     let repo = MemoryGuide::default();
     let source = epg_source(server.url("/guide.xml"));
     let report = ingest_epg_source(
@@ -543,7 +569,9 @@ async fn an_html_guide_fails() {
 
 #[tokio::test]
 async fn an_unknown_timezone_fails_before_fetching() {
-    let server = TestServer::start(|_, _| Reply::ok("<tv/>")).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok("<tv/>"))
+        .await
+        .unwrap();
     let repo = MemoryGuide::default();
     let mut source = epg_source(server.url("/guide.xml"));
     source.timezone = Some("Mars/Base".into());
@@ -618,14 +646,15 @@ fn the_ingest_futures_can_be_spawned() {
 async fn a_connection_reset_mid_stream_fails_and_keeps_data() {
     // A chunked body that stops in the middle of a chunk, then the connection closes.
     let text = playlist(3_000);
-    let server = TestServer::start(move |_, _| {
+    let server = ProviderServer::answering(move |_, _| {
         let mut body = format!("{:x}\r\n", text.len()).into_bytes();
         body.extend_from_slice(&text.as_bytes()[..text.len() / 3]);
         let mut reply = Reply::ok(body).header("Transfer-Encoding", "chunked");
         reply.close_delimited = true;
         reply
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/reset.m3u"), StreamSourceType::M3u);
     repo.set(source.id, previous_channels(source.id, 9));
@@ -663,7 +692,9 @@ impl IngestProgress for RecordedProgress {
 async fn progress_reports_bytes_and_records_together() {
     let text = playlist(5_000);
     let length = text.len() as u64;
-    let server = TestServer::start(move |_, _| Reply::ok(text.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(text.clone()))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     let progress = RecordedProgress::default();
@@ -711,9 +742,11 @@ impl IngestProgress for StopAfter {
 async fn cancelling_during_a_slow_download_stops_at_once() {
     // About 70 KB at 256 bytes every 50 ms: some 14 s to download, and no batch fills before.
     let text = playlist(1_000);
-    let server =
-        TestServer::start(move |_, _| Reply::ok(text.clone()).drip(256, Duration::from_millis(50)))
-            .await;
+    let server = ProviderServer::answering(move |_, _| {
+        Reply::ok(text.clone()).drip(256, Duration::from_millis(50))
+    })
+    .await
+    .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/slow.m3u"), StreamSourceType::M3u);
     let started = std::time::Instant::now();
@@ -741,9 +774,11 @@ async fn cancelling_during_a_slow_download_stops_at_once() {
 #[tokio::test]
 async fn a_download_past_its_deadline_fails_and_keeps_data() {
     let text = playlist(1_000);
-    let server =
-        TestServer::start(move |_, _| Reply::ok(text.clone()).drip(64, Duration::from_millis(20)))
-            .await;
+    let server = ProviderServer::answering(move |_, _| {
+        Reply::ok(text.clone()).drip(64, Duration::from_millis(20))
+    })
+    .await
+    .unwrap();
     let fetcher = HttpFetcher::new(FetchOptions {
         deadline: Duration::from_millis(600),
         ..FetchOptions::default()
@@ -769,7 +804,9 @@ async fn a_download_past_its_deadline_fails_and_keeps_data() {
 
 #[tokio::test]
 async fn a_failed_ingest_keeps_the_last_known_skipped_count() {
-    let server = TestServer::start(|_, _| Reply::status(500, "boom")).await;
+    let server = ProviderServer::answering(|_, _| Reply::status(500, "boom"))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let mut source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     source.channel_count = 10;
@@ -793,7 +830,9 @@ async fn a_failed_ingest_keeps_the_last_known_skipped_count() {
 #[tokio::test]
 async fn a_suspicious_ingest_keeps_the_skipped_count_and_tells_what_it_skipped() {
     let text = format!("{}=====junk=====\n=====more=====\n", playlist(40));
-    let server = TestServer::start(move |_, _| Reply::ok(text.clone())).await;
+    let server = ProviderServer::answering(move |_, _| Reply::ok(text.clone()))
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let mut source = stream_source(server.url("/a.m3u"), StreamSourceType::M3u);
     source.skipped_count = 3;
@@ -817,7 +856,9 @@ async fn a_suspicious_ingest_keeps_the_skipped_count_and_tells_what_it_skipped()
     assert!(error.contains("not_a_url: 2"), "{error}");
 
     // An empty result keeps it too.
-    let server = TestServer::start(|_, _| Reply::ok("#EXTM3U\n=====junk=====\n")).await;
+    let server = ProviderServer::answering(|_, _| Reply::ok("#EXTM3U\n=====junk=====\n"))
+        .await
+        .unwrap();
     source.url = server.url("/empty.m3u");
     let report = ingest_stream_source(
         &source,
@@ -832,7 +873,9 @@ async fn a_suspicious_ingest_keeps_the_skipped_count_and_tells_what_it_skipped()
 }
 
 async fn ingest_playlist_answer(reply: Reply) -> tvarr_ingest::IngestReport {
-    let server = TestServer::start(move |_, _| reply.clone()).await;
+    let server = ProviderServer::answering(move |_, _| reply.clone())
+        .await
+        .unwrap();
     let repo = MemoryChannels::default();
     let source = stream_source(server.url("/get.php"), StreamSourceType::M3u);
     ingest_stream_source(
@@ -846,7 +889,9 @@ async fn ingest_playlist_answer(reply: Reply) -> tvarr_ingest::IngestReport {
 }
 
 async fn ingest_guide_answer(reply: Reply) -> tvarr_ingest::IngestReport {
-    let server = TestServer::start(move |_, _| reply.clone()).await;
+    let server = ProviderServer::answering(move |_, _| reply.clone())
+        .await
+        .unwrap();
     let repo = MemoryGuide::default();
     let source = epg_source(server.url("/xmltv.php"));
     ingest_epg_source(
@@ -931,14 +976,15 @@ async fn a_php_panel_labelling_real_data_text_html_is_still_read() {
 #[tokio::test]
 async fn the_guide_doctype_is_never_fetched() {
     let guide = std::fs::read(fixture("xmltv/xmltv-project/attrs.xml")).unwrap();
-    let server = TestServer::start(move |request, _| {
+    let server = ProviderServer::answering(move |request, _| {
         if request.path.ends_with(".dtd") {
             Reply::ok("<!ENTITY boom \"fetched\">")
         } else {
             Reply::ok(guide.clone())
         }
     })
-    .await;
+    .await
+    .unwrap();
     let repo = MemoryGuide::default();
     let source = epg_source(server.url("/guides/attrs.xml"));
     let report = ingest_epg_source(

@@ -15,27 +15,3 @@ pub enum JobsError {
     #[error(transparent)]
     Repository(#[from] RepoError),
 }
-
-/// Why a handler did not complete its job.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobError {
-    /// The work failed; the text is shown to people as the job's error.
-    #[error("{0}")]
-    Failed(String),
-    /// The handler stopped because its cancellation token fired.
-    #[error("cancelled")]
-    Cancelled,
-}
-
-impl JobError {
-    /// A failure described by `reason`.
-    pub fn failed(reason: impl std::fmt::Display) -> Self {
-        JobError::Failed(reason.to_string())
-    }
-}
-
-impl From<RepoError> for JobError {
-    fn from(e: RepoError) -> Self {
-        JobError::Failed(e.to_string())
-    }
-}

@@ -1,4 +1,5 @@
-//! What a job does: handlers, their registry, and the context they report through.
+//! Which handler runs which job ([`HandlerRegistry`]), and the context a running handler
+//! reports through ([`JobContext`], the runtime's [`JobControl`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,20 +8,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
-use tvarr_core::{Job, JobId, JobKind, JobProgress, JobRepository};
+use tvarr_core::{
+    Job, JobControl, JobError, JobHandler, JobId, JobKind, JobProgress, JobRepository,
+};
 
-use crate::error::JobError;
 use crate::events::JobEvents;
-
-/// Does the work of one kind of job. Handlers live in the crates that own the work (ingest,
-/// pipeline…); the binaries register them in a [`HandlerRegistry`].
-#[async_trait]
-pub trait JobHandler: Send + Sync {
-    /// Does the work of `job`. Report progress through `ctx` and stop soon after
-    /// [`JobContext::is_cancelled`] turns true, returning [`JobError::Cancelled`]: that happens
-    /// when someone cancels the job and when the worker shuts down.
-    async fn run(&self, job: &Job, ctx: JobContext) -> Result<(), JobError>;
-}
 
 /// Which handler runs which [`JobKind`].
 #[derive(Clone, Default)]
@@ -248,5 +240,24 @@ impl JobContext {
                 tracing::warn!(job_id = %inner.job_id, error = %e, "could not record job progress");
             }
         }
+    }
+}
+
+#[async_trait]
+impl JobControl for JobContext {
+    fn job_id(&self) -> JobId {
+        self.inner.job_id
+    }
+
+    async fn report(&self, progress: JobProgress) {
+        JobContext::report(self, progress).await;
+    }
+
+    fn is_cancelled(&self) -> bool {
+        JobContext::is_cancelled(self)
+    }
+
+    async fn cancelled(&self) {
+        JobContext::cancelled(self).await;
     }
 }

@@ -9,8 +9,8 @@
 //! - [`JobScheduler`] (API side) records and queues jobs, deduplicating queued ones, and
 //!   cancels them;
 //! - [`WorkerRuntime`] (worker side) consumes the queue, claims each job, runs its
-//!   [`JobHandler`] from a [`HandlerRegistry`] with a [`JobContext`] (progress, heartbeat,
-//!   cancellation), records the outcome, re-queues jobs whose worker died, and shuts down
+//!   [`JobHandler`] from a [`HandlerRegistry`], handing it a [`JobContext`] as its
+//!   [`JobControl`] (progress, heartbeat, cancellation), records the outcome, re-queues jobs whose worker died, and shuts down
 //!   gracefully;
 //! - [`JobEvents`] broadcasts job changes for server-sent events, in-process or by polling
 //!   the jobs table;
@@ -39,8 +39,10 @@
 //! Cron schedules are evaluated in UTC.
 //!
 //! It must not depend on actix-web or sea-orm: it works against `tvarr-core` traits, and the
-//! binaries give it the storage implementations. The handlers of ingest and generation live in
-//! their own crates. Its tests run on the real job store (`tvarr-storage`), on every database,
+//! binaries give it the storage implementations. It knows no handler: `JobHandler`,
+//! `JobControl` and `JobError` are `tvarr-core`'s (re-exported here), implemented beside the
+//! work they do (`tvarr_ingest::IngestJobHandler`, `tvarr_pipeline::GenerateJobHandler`), which
+//! therefore never depend on this crate. Its tests run on the real job store (`tvarr-storage`), on every database,
 //! and every store passes one contract suite (`tvarr_testkit::job_repository_contract!`).
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -57,9 +59,10 @@ mod runtime;
 mod scheduler;
 
 pub use crate::cron::{CronScheduler, ScheduleProvider, ScheduleRefresh, SystemClock};
-pub use error::{JobError, JobsError};
+pub use error::JobsError;
 pub use events::{JobEvent, JobEvents};
-pub use handler::{HandlerRegistry, JobContext, JobHandler};
+pub use handler::{HandlerRegistry, JobContext};
 pub use queue::{JobMessage, Queue, QueueBackend, QueueConfig};
 pub use runtime::{WorkerOptions, WorkerRuntime};
 pub use scheduler::JobScheduler;
+pub use tvarr_core::{JobControl, JobError, JobHandler};

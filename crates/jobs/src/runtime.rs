@@ -18,12 +18,13 @@ use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::Instrument;
 use tvarr_core::{Job, JobId, JobRepository, JobStatus, RepoError};
 
-use crate::error::{JobError, JobsError};
+use crate::error::JobsError;
 use crate::events::JobEvents;
 use crate::handler::{HandlerRegistry, JobContext};
 use crate::queue::{
     JobMessage, Queue, QueueConfig, QueueStorage, postgres_config, redis_config, sqlite_config,
 };
+use tvarr_core::JobError;
 
 /// Timings and limits of a [`WorkerRuntime`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -584,7 +585,7 @@ async fn run_claimed(shared: &Arc<Shared>, job: Job) {
     let mut task = AbortOnDropHandle::new(tokio::spawn({
         let ctx = ctx.clone();
         let job = job.clone();
-        async move { handler.run(&job, ctx).await }.in_current_span()
+        async move { handler.run(&job, Arc::new(ctx)).await }.in_current_span()
     }));
     let result = tokio::select! {
         r = &mut task => Some(r),

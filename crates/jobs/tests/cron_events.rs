@@ -11,7 +11,7 @@ use chrono::Timelike;
 use tokio_util::sync::CancellationToken;
 use tvarr_core::{JobKind, JobProgress, JobRepository, JobStatus, NewJob};
 use tvarr_jobs::{
-    CronScheduler, HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler,
+    CronScheduler, HandlerRegistry, JobControl, JobError, JobEvents, JobHandler, JobScheduler,
     Queue, QueueConfig, ScheduleProvider, WorkerRuntime,
 };
 use tvarr_testkit::ManualClock;
@@ -30,7 +30,7 @@ struct Quick;
 
 #[async_trait]
 impl JobHandler for Quick {
-    async fn run(&self, _job: &tvarr_core::Job, _ctx: JobContext) -> Result<(), JobError> {
+    async fn run(&self, _job: &tvarr_core::Job, _ctx: Arc<dyn JobControl>) -> Result<(), JobError> {
         Ok(())
     }
 }

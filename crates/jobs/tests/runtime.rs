@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tvarr_core::{Job, JobId, JobKind, JobRepository, JobStatus, NewJob};
 use tvarr_jobs::{
-    HandlerRegistry, JobContext, JobError, JobEvents, JobHandler, JobScheduler, Queue, QueueConfig,
+    HandlerRegistry, JobControl, JobError, JobEvents, JobHandler, JobScheduler, Queue, QueueConfig,
     WorkerOptions, WorkerRuntime,
 };
 use uuid::Uuid;
@@ -133,7 +133,7 @@ impl Recorder {
 }
 
 type Behaviour = Arc<
-    dyn Fn(Job, JobContext) -> futures::future::BoxFuture<'static, Result<(), JobError>>
+    dyn Fn(Job, Arc<dyn JobControl>) -> futures::future::BoxFuture<'static, Result<(), JobError>>
         + Send
         + Sync,
 >;
@@ -145,7 +145,7 @@ struct TestHandler {
 
 #[async_trait]
 impl JobHandler for TestHandler {
-    async fn run(&self, job: &Job, ctx: JobContext) -> Result<(), JobError> {
+    async fn run(&self, job: &Job, ctx: Arc<dyn JobControl>) -> Result<(), JobError> {
         self.recorder
             .record(job, job.worker.as_deref().unwrap_or_default());
         (self.behave)(job.clone(), ctx).await
@@ -164,7 +164,7 @@ fn registry(recorder: &Recorder, behave: Behaviour) -> HandlerRegistry {
 
 fn behaviour<F, Fut>(f: F) -> Behaviour
 where
-    F: Fn(Job, JobContext) -> Fut + Send + Sync + 'static,
+    F: Fn(Job, Arc<dyn JobControl>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
 {
     Arc::new(move |job, ctx| Box::pin(f(job, ctx)))
@@ -244,7 +244,7 @@ async fn every_job_runs_exactly_once(backend: Backend) {
     let jobs = TestJobs::new().await;
     let repo = jobs.repo();
     let recorder = Recorder::default();
-    let work = behaviour(|_job, ctx: JobContext| async move {
+    let work = behaviour(|_job, ctx: Arc<dyn JobControl>| async move {
         ctx.progress("working", 1, Some(2)).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         ctx.progress("working", 2, Some(2)).await;
@@ -393,7 +393,7 @@ async fn progress_is_recorded_and_broadcast() {
     let jobs = TestJobs::new().await;
     let repo = jobs.repo();
     let recorder = Recorder::default();
-    let work = behaviour(|_job, ctx: JobContext| async move {
+    let work = behaviour(|_job, ctx: Arc<dyn JobControl>| async move {
         ctx.progress("fetching", 10, None).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         for done in 1..=100 {
@@ -523,7 +523,7 @@ async fn cancelled_running_job_sees_its_token_and_ends_cancelled() {
     let jobs = TestJobs::new().await;
     let repo = jobs.repo();
     let recorder = Recorder::default();
-    let work = behaviour(|_job, ctx: JobContext| async move {
+    let work = behaviour(|_job, ctx: Arc<dyn JobControl>| async move {
         tokio::select! {
             _ = ctx.cancelled() => Err(JobError::Cancelled),
             // Never cancelled: the test fails on the status.

@@ -17,13 +17,16 @@
 //!   the [`MappingPipeline`] of data-mapping rules (the API's rule and filter previews use them
 //!   too, over every record of some sources: [`scan_channels`], [`scan_programmes`]);
 //! - **rule exchange** ([`rule_exchange`]): the documents filters and rules are shared in, and
-//!   what importing one does.
+//!   what importing one does;
+//! - **the generation job** ([`GenerateJobHandler`]): `tvarr-core`'s `JobHandler` for
+//!   `generate-proxy` jobs, which the binaries register with the job runtime.
 //!
-//! It depends on `tvarr-core` and `tvarr-expr` only: no web framework (utoipa's derive for the
-//! rule documents only behind the optional `openapi` feature), no ORM, no runtime and no I/O of
-//! its own. Storage, output files, job progress and even sleeping reach it through
-//! `tvarr-core` traits and the small traits here ([`Timer`], [`LogoRewriter`]), implemented by
-//! the callers (`tvarr-app`'s generation job, tests' in-memory stores).
+//! It depends on `tvarr-core` and `tvarr-expr` only (and `tracing` for its logs): no web
+//! framework (utoipa's derive for the rule documents only behind the optional `openapi`
+//! feature), no ORM, no job runtime, no async runtime and no I/O of its own. Storage, output
+//! files, job progress and even sleeping reach it through `tvarr-core` traits and the small
+//! traits here ([`Timer`], [`LogoRewriter`]), implemented by the callers (`tvarr-app`'s wiring,
+//! tests' in-memory stores).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -38,6 +41,7 @@ mod filter_chain;
 mod generation;
 mod guide_match;
 mod inline_text;
+mod job;
 mod m3u_writer;
 mod mapping;
 mod numbering;
@@ -58,6 +62,7 @@ pub use guide_match::{
     CONFIDENCE_NAME_CASE, CONFIDENCE_NAME_FOLDED, CONFIDENCE_NAME_TAGS, CONFIDENCE_NAME_TIMESHIFT,
     CONFIDENCE_TVG_ID, CONFIDENCE_TVG_ID_CASE, GuideFound, GuideMatcher,
 };
+pub use job::GenerateJobHandler;
 pub use m3u_writer::M3uWriter;
 pub use mapping::MappingPipeline;
 pub use numbering::{AssignedNumbers, ChannelNumberer, NumberCandidate, NumberingSettings};

@@ -2,8 +2,9 @@
 //! and database.
 //!
 //! The job runtime's exactly-once rests on these rules, not on the queue, so a store that
-//! passes them can back the runtime. Run the suite with [`job_repository_contract!`], giving it
-//! an `async fn() -> JobStore` that returns a fresh, empty store:
+//! passes them can back the runtime. Run the suite with
+//! [`job_repository_contract!`](crate::job_repository_contract), giving it an
+//! `async fn() -> JobStore` that returns a fresh, empty store:
 //!
 //! ```text
 //! async fn fresh_store() -> tvarr_testkit::JobStore { /* connect to a new database */ }
