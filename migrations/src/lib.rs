@@ -28,6 +28,7 @@ mod m20261202_000003_published_outputs;
 mod m20261202_000004_programme_scan_index;
 mod m20261202_000005_login_attempts;
 mod m20261203_000001_queued_job_key;
+mod m20261203_000002_hdhomerun;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_programme_scan_index::Migration),
             Box::new(m20261202_000005_login_attempts::Migration),
             Box::new(m20261203_000001_queued_job_key::Migration),
+            Box::new(m20261203_000002_hdhomerun::Migration),
         ]
     }
 }

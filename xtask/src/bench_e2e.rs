@@ -896,6 +896,26 @@ fn post(port: u16, path: &str, body: &str, expect: u16) -> Result<String> {
 
 /// `GET path` with `Accept-Encoding: gzip` from `clients` threads for `duration`: requests per
 /// second, and MB/s of body.
+/// One GET of `path`, read to its last byte: the seconds it took and the bytes received.
+fn read_whole(port: u16, path: &str) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !answer.starts_with(b"HTTP/1.1 200") {
+        bail!(
+            "GET {path}: {}",
+            String::from_utf8_lossy(&answer[..answer.len().min(200)])
+        );
+    }
+    Ok((seconds, answer.len() as u64))
+}
+
 fn load_output(
     port: u16,
     path: &str,
@@ -1096,6 +1116,30 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
             }
         }
         drop(server);
+        // The outputs a client reads whole, each from a fresh process: time to the last byte
+        // and the peak RSS the answer added to the idle server. The playlist, a file served as
+        // published, is the same run's reference for the HDHomeRun lineup, read from the
+        // database as it streams.
+        for path in [
+            format!("/hdhr/{proxy}/lineup.json"),
+            format!("/proxy/{proxy}.m3u"),
+        ] {
+            let (server, port) = start_server(&data, &database.url)?;
+            let pid = server.0.id();
+            let idle = rss_kib(pid, "VmHWM:") as f64 / 1024.0;
+            let (seconds, bytes) = read_whole(port, &path)?;
+            let added = rss_kib(pid, "VmHWM:") as f64 / 1024.0 - idle;
+            println!(
+                "    {path}: {:.1} MB to the last byte in {seconds:.3} s, peak RSS +{added:.1} MiB",
+                bytes as f64 / 1e6
+            );
+            rows.push(format!(
+                "| {} | read {path} whole, 50k channels | | {seconds:.3} s | | | +{added:.1} MiB over idle ({:.1} MB) | |",
+                database.backend,
+                bytes as f64 / 1e6
+            ));
+            drop(server);
+        }
         drop(database);
         let _ = std::fs::remove_dir_all(&data);
     }

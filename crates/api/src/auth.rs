@@ -20,6 +20,9 @@
 //! - `GET` and `HEAD` of `/proxy/{id}.m3u`, `/proxy/{id}.xmltv` and `/proxy/{proxy_id}/{channel_id}`:
 //!   the outputs players load (a player cannot log in; per-user output credentials come with
 //!   user accounts). They tell only what a proxy publishes, and need its id, a random UUID;
+//! - `GET` of `/hdhr/{proxy_id}/` and `/hdhr/{proxy_id}/{device}/` `discover.json`,
+//!   `lineup.json`, `lineup_status.json`, `device.xml` and `capability`, and `POST` of their
+//!   `lineup.post`: the HDHomeRun devices media servers add (a tuner has no login);
 //! - `GET /`, `GET /docs` (redirects to `/docs/`) and `GET /docs/...` (the API docs page);
 //! - `GET /api/v1/openapi.json`, `GET /api/v1/auth/status`, `POST /api/v1/auth/setup`
 //!   (refused once an account exists), `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`.

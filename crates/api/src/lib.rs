@@ -20,6 +20,7 @@ mod epg;
 mod error;
 mod expressions;
 mod filters;
+mod hdhomerun;
 mod health;
 mod jobs;
 mod mapping;
@@ -69,6 +70,7 @@ pub use state::{ApiSettings, AppState, Readiness};
         (name = "proxies", description = "Proxies: what is published, generating it, and its lineup"),
         (name = "relay-profiles", description = "How relay mode transcodes"),
         (name = "outputs", description = "What players load: playlists, guides and streams (public)"),
+        (name = "hdhomerun", description = "Each proxy as an HDHomeRun tuner, for Plex, Jellyfin and Emby (public)"),
     )
 )]
 struct ApiDoc;
@@ -82,6 +84,18 @@ fn public_routes(cfg: &mut ServiceConfig) {
         .service(outputs::playlist)
         .service(outputs::guide)
         .service(outputs::channel_stream)
+        .service(hdhomerun::discover_json)
+        .service(hdhomerun::lineup_json)
+        .service(hdhomerun::lineup_status_json)
+        .service(hdhomerun::lineup_post_route)
+        .service(hdhomerun::device_xml_route)
+        .service(hdhomerun::capability)
+        .service(hdhomerun::device_discover_json)
+        .service(hdhomerun::device_lineup_json)
+        .service(hdhomerun::device_lineup_status_json)
+        .service(hdhomerun::device_lineup_post_route)
+        .service(hdhomerun::device_device_xml_route)
+        .service(hdhomerun::device_capability)
         .map(|cfg| {
             cfg.service(web::redirect("/", "/docs/"))
                 .service(web::redirect("/docs", "/docs/"))

@@ -61,6 +61,10 @@ pub const EPG_DAYS_PAST: std::ops::RangeInclusive<u32> = 0..=31;
 pub const EPG_DAYS_AHEAD: std::ops::RangeInclusive<u32> = 1..=31;
 /// The removal guard's share, in percent (100 turns it off).
 pub const MAX_REMOVED_PERCENT: std::ops::RangeInclusive<u32> = 0..=100;
+/// Tuners an emulated HDHomeRun device may announce.
+pub const TUNER_COUNT: std::ops::RangeInclusive<u32> = 1..=64;
+/// Channels per emulated HDHomeRun device (0: one device for the whole lineup).
+pub const HDHOMERUN_CHANNELS_PER_DEVICE: std::ops::RangeInclusive<u32> = 0..=100_000;
 
 /// The body that creates or replaces a proxy. Only `name` is required; every other field has
 /// the default its description gives (a `PUT` replaces the whole proxy, so a field left out
@@ -119,6 +123,14 @@ pub struct ProxyBody {
     /// Cron schedule of regenerations (5 or 6 fields), besides the ones after each ingest of
     /// the proxy's sources; at most once per the server's minimum interval.
     pub update_cron: Option<String>,
+    /// Tuners its HDHomeRun devices announce to media servers, 1 to 64 (default 4).
+    #[schema(minimum = 1, maximum = 64)]
+    pub tuner_count: Option<u32>,
+    /// The most channels one HDHomeRun device carries, 0 to 100000; a longer lineup is split
+    /// into several devices (`/hdhr/{id}/{n}/`). 0 (the default): one device for all. Plex
+    /// stops at about 480 channels per device.
+    #[schema(minimum = 0, maximum = 100000)]
+    pub hdhomerun_channels_per_device: Option<u32>,
 }
 
 /// `Ok(Some)` for a found record, `Ok(None)` for a missing one, the error for anything else.
@@ -388,6 +400,15 @@ impl ProxyBody {
             &MAX_REMOVED_PERCENT,
             &mut errors,
         );
+        let tuner_count = self.tuner_count.unwrap_or(tvarr_core::DEFAULT_TUNER_COUNT);
+        in_range("tuner_count", tuner_count, &TUNER_COUNT, &mut errors);
+        let hdhomerun_channels_per_device = self.hdhomerun_channels_per_device.unwrap_or(0);
+        in_range(
+            "hdhomerun_channels_per_device",
+            hdhomerun_channels_per_device,
+            &HDHOMERUN_CHANNELS_PER_DEVICE,
+            &mut errors,
+        );
         let update_cron = self
             .update_cron
             .map(|c| c.trim().to_string())
@@ -422,6 +443,8 @@ impl ProxyBody {
             epg_days_ahead,
             max_removed_percent,
             update_cron,
+            tuner_count,
+            hdhomerun_channels_per_device,
         })
     }
 }
@@ -463,10 +486,17 @@ pub struct ProxyView {
     pub max_removed_percent: u32,
     /// Cron schedule of regenerations.
     pub update_cron: Option<String>,
+    /// Tuners its HDHomeRun devices announce.
+    pub tuner_count: u32,
+    /// The most channels one HDHomeRun device carries (0: one device).
+    pub hdhomerun_channels_per_device: u32,
     /// The playlist players load: `<base>/proxy/{id}.m3u`.
     pub m3u_url: String,
     /// The guide: `<base>/proxy/{id}.xmltv`.
     pub xmltv_url: String,
+    /// The HDHomeRun device media servers add (Plex, Jellyfin, Emby): `<base>/hdhr/{id}`;
+    /// with a split lineup, its first device (the others are `<base>/hdhr/{id}/{n}`).
+    pub hdhomerun_url: String,
     /// When the proxy was last generated.
     pub last_generated_at: Option<DateTime<Utc>>,
     /// Created.
@@ -481,6 +511,7 @@ impl ProxyView {
         Self {
             m3u_url: format!("{base}/proxy/{}.m3u", proxy.id),
             xmltv_url: format!("{base}/proxy/{}.xmltv", proxy.id),
+            hdhomerun_url: format!("{base}/hdhr/{}", proxy.id),
             id: proxy.id,
             name: input.name,
             stream_source_ids: input.stream_source_ids,
@@ -498,6 +529,8 @@ impl ProxyView {
             epg_days_ahead: input.epg_days_ahead,
             max_removed_percent: input.max_removed_percent,
             update_cron: input.update_cron,
+            tuner_count: input.tuner_count,
+            hdhomerun_channels_per_device: input.hdhomerun_channels_per_device,
             last_generated_at: proxy.last_generated_at,
             created_at: proxy.created_at,
             updated_at: proxy.updated_at,

@@ -37,6 +37,18 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/proxy/{id}.m3u"),
     ("get", "/proxy/{id}.xmltv"),
     ("get", "/proxy/{proxy_id}/{channel_id}"),
+    ("get", "/hdhr/{proxy_id}/discover.json"),
+    ("get", "/hdhr/{proxy_id}/lineup.json"),
+    ("get", "/hdhr/{proxy_id}/lineup_status.json"),
+    ("post", "/hdhr/{proxy_id}/lineup.post"),
+    ("get", "/hdhr/{proxy_id}/device.xml"),
+    ("get", "/hdhr/{proxy_id}/capability"),
+    ("get", "/hdhr/{proxy_id}/{device}/discover.json"),
+    ("get", "/hdhr/{proxy_id}/{device}/lineup.json"),
+    ("get", "/hdhr/{proxy_id}/{device}/lineup_status.json"),
+    ("post", "/hdhr/{proxy_id}/{device}/lineup.post"),
+    ("get", "/hdhr/{proxy_id}/{device}/device.xml"),
+    ("get", "/hdhr/{proxy_id}/{device}/capability"),
 ];
 
 /// A database of this test's own, empty and migrated.

@@ -134,6 +134,8 @@ async fn a_proxy_round_trips_through_create_read_list_update_and_delete() {
         "epg_days_ahead": 14,
         "max_removed_percent": 100,
         "update_cron": "0 */6 * * *",
+        "tuner_count": 2,
+        "hdhomerun_channels_per_device": 480,
     });
     let created = create!(app, "/api/v1/proxies", body);
     let id = created["id"].as_str().unwrap().to_string();
@@ -155,6 +157,12 @@ async fn a_proxy_round_trips_through_create_read_list_update_and_delete() {
     assert_eq!(created["epg_days_ahead"], 14);
     assert_eq!(created["max_removed_percent"], 100);
     assert_eq!(created["update_cron"], "0 */6 * * *");
+    assert_eq!(created["tuner_count"], 2);
+    assert_eq!(created["hdhomerun_channels_per_device"], 480);
+    assert_eq!(
+        created["hdhomerun_url"],
+        format!("http://localhost:8080/hdhr/{id}")
+    );
     assert_eq!(created["last_generation"], Value::Null);
     assert_eq!(
         created["m3u_url"],
@@ -202,6 +210,8 @@ async fn a_proxy_round_trips_through_create_read_list_update_and_delete() {
     assert_eq!(updated["max_removed_percent"], 50);
     assert_eq!(updated["update_cron"], Value::Null);
     assert_eq!(updated["cache_logos"], false);
+    assert_eq!(updated["tuner_count"], 4);
+    assert_eq!(updated["hdhomerun_channels_per_device"], 0);
 
     let (status, _) = send!(
         app,
@@ -314,12 +324,7 @@ async fn proxy_and_relay_delivery_are_refused_until_stream_relaying_arrives() {
     // There are no endpoints for them either: a stream is a redirect or nothing.
     let doc = serde_json::to_value(tvarr_api::openapi()).unwrap();
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert!(
-        !paths
-            .iter()
-            .any(|p| p.contains("relay/") || p.contains("hdhr")),
-        "{paths:?}"
-    );
+    assert!(!paths.iter().any(|p| p.contains("relay/")), "{paths:?}");
 }
 
 #[actix_web::test]
@@ -341,6 +346,8 @@ async fn names_and_settings_out_of_range_are_422s_naming_them() {
             "epg_days_ahead": 0,
             "max_removed_percent": 101,
             "update_cron": "* * * * * *",
+            "tuner_count": 0,
+            "hdhomerun_channels_per_device": 100001,
         }))
     );
     for field in [
@@ -354,6 +361,8 @@ async fn names_and_settings_out_of_range_are_422s_naming_them() {
         "epg_days_ahead",
         "max_removed_percent",
         "update_cron",
+        "tuner_count",
+        "hdhomerun_channels_per_device",
     ] {
         field_error(status, &problem, field);
     }

@@ -58,8 +58,8 @@ pub use programme::{
 };
 pub use proxy::{
     DEFAULT_EPG_DAYS_AHEAD, DEFAULT_EPG_DAYS_PAST, DEFAULT_MAX_REMOVED_PERCENT,
-    DEFAULT_NUMBER_GRACE_DAYS, GroupStart, Numbering, Proxy, ProxyInput, ProxyMode, RelayProfile,
-    RelayProfileInput, VideoContainer,
+    DEFAULT_NUMBER_GRACE_DAYS, DEFAULT_TUNER_COUNT, GroupStart, Numbering, Proxy, ProxyInput,
+    ProxyMode, RelayProfile, RelayProfileInput, VideoContainer,
 };
 pub use queue::JobQueue;
 pub use redact::{REDACTED, is_secret_header, redact_text, redact_url};

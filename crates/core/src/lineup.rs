@@ -182,6 +182,16 @@ pub trait LineupRepository: Send + Sync {
     ) -> RepoResult<()>;
     /// The published lineup, by number.
     async fn list(&self, proxy: ProxyId, page: PageRequest) -> RepoResult<Page<LineupChannel>>;
+    /// Up to `limit` published channels numbered `from` to `to` (both included), by number.
+    /// Numbers are unique in a lineup, so the page after one that ends with number `n` starts
+    /// `from` `n + 1` (keyset paging, no `OFFSET`).
+    async fn numbered(
+        &self,
+        proxy: ProxyId,
+        from: u32,
+        to: u32,
+        limit: u64,
+    ) -> RepoResult<Vec<LineupChannel>>;
     /// One published channel.
     async fn get(&self, proxy: ProxyId, channel: ChannelId) -> RepoResult<LineupChannel>;
     /// The summary of the last publication, if there was one.

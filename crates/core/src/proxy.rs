@@ -92,6 +92,14 @@ pub struct ProxyInput {
     /// Cron schedule of regeneration (besides the one after each ingest of its sources).
     #[serde(default)]
     pub update_cron: Option<String>,
+    /// Tuners the proxy's emulated HDHomeRun devices announce (`TunerCount`): how many
+    /// channels a media server may watch or record from it at once.
+    #[serde(default = "default_tuner_count")]
+    pub tuner_count: u32,
+    /// The most channels one emulated HDHomeRun device carries; a longer lineup is split into
+    /// several devices (Plex stops at about 480 channels per device). 0: one device.
+    #[serde(default)]
+    pub hdhomerun_channels_per_device: u32,
 }
 
 /// The first number of one group's channels.
@@ -102,6 +110,13 @@ pub struct GroupStart {
     pub group: String,
     /// The group's first channel number.
     pub start: u32,
+}
+
+/// Default of [`ProxyInput::tuner_count`].
+pub const DEFAULT_TUNER_COUNT: u32 = 4;
+
+fn default_tuner_count() -> u32 {
+    DEFAULT_TUNER_COUNT
 }
 
 /// Default of [`ProxyInput::number_grace_days`].
@@ -147,6 +162,8 @@ impl ProxyInput {
             epg_days_ahead: DEFAULT_EPG_DAYS_AHEAD,
             max_removed_percent: DEFAULT_MAX_REMOVED_PERCENT,
             update_cron: None,
+            tuner_count: DEFAULT_TUNER_COUNT,
+            hdhomerun_channels_per_device: 0,
         }
     }
 }

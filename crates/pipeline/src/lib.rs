@@ -18,6 +18,8 @@
 //!   too, over every record of some sources: [`scan_channels`], [`scan_programmes`]);
 //! - **rule exchange** ([`rule_exchange`]): the documents filters and rules are shared in, and
 //!   what importing one does;
+//! - **the HDHomeRun dialect** ([`hdhomerun`]): device ids, the split of a lineup into
+//!   devices, and the documents Plex, Jellyfin and Emby read;
 //! - **the generation job** ([`GenerateJobHandler`]): `tvarr-core`'s `JobHandler` for
 //!   `generate-proxy` jobs, which the binaries register with the job runtime.
 //!
@@ -40,6 +42,7 @@ mod error;
 mod filter_chain;
 mod generation;
 mod guide_match;
+pub mod hdhomerun;
 mod inline_text;
 mod job;
 mod m3u_writer;

@@ -506,6 +506,32 @@ impl LineupRepository for Lineups {
         })
     }
 
+    async fn numbered(
+        &self,
+        proxy: ProxyId,
+        from: u32,
+        to: u32,
+        limit: u64,
+    ) -> RepoResult<Vec<LineupChannel>> {
+        let id = proxy.to_string();
+        self.check_proxy(&id).await?;
+        let limit = limit.min(PageRequest::MAX_LIMIT);
+        let sql = format!(
+            "SELECT {SELECT} FROM proxy_lineup_channels \
+             WHERE proxy_id = ? AND number >= ? AND number <= ? ORDER BY number LIMIT {limit}"
+        );
+        LineupRow::find_by_statement(self.db.stmt(
+            &sql,
+            vec![id.into(), i64::from(from).into(), i64::from(to).into()],
+        ))
+        .all(&self.db.conn)
+        .await
+        .map_err(repo_err)?
+        .into_iter()
+        .map(LineupRow::into_channel)
+        .collect()
+    }
+
     async fn get(&self, proxy: ProxyId, channel: ChannelId) -> RepoResult<LineupChannel> {
         let sql = format!(
             "SELECT {SELECT} FROM proxy_lineup_channels WHERE proxy_id = ? AND channel_id = ?"

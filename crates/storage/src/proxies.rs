@@ -223,6 +223,11 @@ impl Proxies {
                             i64::from(m.max_removed_percent),
                         )?,
                         update_cron: m.update_cron,
+                        tuner_count: to_u32("tuner count", i64::from(m.tuner_count))?,
+                        hdhomerun_channels_per_device: to_u32(
+                            "HDHomeRun channels per device",
+                            i64::from(m.hdhomerun_channels_per_device),
+                        )?,
                         name: m.name,
                     },
                     last_generated_at: m.last_generated_at,
@@ -277,6 +282,8 @@ impl ProxyRepository for Proxies {
             update_cron: input.update_cron.clone(),
             last_generation: None,
             force_next_generation: false,
+            tuner_count: small(input.tuner_count),
+            hdhomerun_channels_per_device: small(input.hdhomerun_channels_per_device),
         };
         let tx = self.db.begin_write().await?;
         proxy::Entity::insert(proxy::ActiveModel::from(model))
@@ -336,6 +343,8 @@ impl ProxyRepository for Proxies {
             epg_days_ahead: Set(small(input.epg_days_ahead)),
             max_removed_percent: Set(small(input.max_removed_percent)),
             update_cron: Set(input.update_cron.clone()),
+            tuner_count: Set(small(input.tuner_count)),
+            hdhomerun_channels_per_device: Set(small(input.hdhomerun_channels_per_device)),
             updated_at: Set(now()),
             ..Default::default()
         }

@@ -1419,6 +1419,8 @@ async fn proxies_keep_their_ordered_lists() {
         epg_days_ahead: 14,
         max_removed_percent: 100,
         update_cron: Some("15 */4 * * *".into()),
+        tuner_count: 6,
+        hdhomerun_channels_per_device: 480,
     };
     let created = repo.create(input.clone()).await.unwrap();
     assert_eq!(created.input, input);
@@ -1437,6 +1439,8 @@ async fn proxies_keep_their_ordered_lists() {
     changed.epg_days_ahead = 1;
     changed.max_removed_percent = 10;
     changed.update_cron = None;
+    changed.tuner_count = 1;
+    changed.hdhomerun_channels_per_device = 0;
     let updated = repo.update(created.id, changed.clone()).await.unwrap();
     assert_eq!(updated.input, changed);
 
@@ -1903,6 +1907,26 @@ async fn a_publication_replaces_the_lineup_held_numbers_and_summary() {
         .unwrap();
     assert_eq!(second_page.total, 5);
     assert_eq!(second_page.items, by_number[2..4]);
+    // By number range (60 to 100 here), a page at a time from a number on.
+    assert_eq!(
+        lineups.numbered(proxy.id, 61, 90, 100).await.unwrap(),
+        by_number[1..4]
+    );
+    assert_eq!(
+        lineups.numbered(proxy.id, 0, u32::MAX, 2).await.unwrap(),
+        by_number[..2]
+    );
+    assert_eq!(
+        lineups.numbered(proxy.id, 71, u32::MAX, 2).await.unwrap(),
+        by_number[2..4]
+    );
+    assert!(
+        lineups
+            .numbered(proxy.id, 101, u32::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         lineups.get(proxy.id, first[1].channel_id).await.unwrap(),
         first[1]
@@ -1989,6 +2013,7 @@ async fn a_publication_replaces_the_lineup_held_numbers_and_summary() {
         lineups.publish(missing, &next, &[], &next_summary).await
     ));
     assert!(is_not_found(lineups.list(missing, all()).await));
+    assert!(is_not_found(lineups.numbered(missing, 0, 10, 10).await));
     assert!(is_not_found(lineups.held_numbers(missing).await));
     assert!(is_not_found(lineups.summary(missing).await));
 }

@@ -243,6 +243,20 @@ impl LineupRepository for MemoryLineups {
                 .collect(),
         })
     }
+    async fn numbered(
+        &self,
+        proxy: ProxyId,
+        from: u32,
+        to: u32,
+        limit: u64,
+    ) -> RepoResult<Vec<LineupChannel>> {
+        let lineup = self.get(proxy).map(|p| p.lineup).unwrap_or_default();
+        Ok(lineup
+            .into_iter()
+            .filter(|c| (from..=to).contains(&c.number))
+            .take(limit as usize)
+            .collect())
+    }
     async fn get(&self, proxy: ProxyId, channel: ChannelId) -> RepoResult<LineupChannel> {
         self.get(proxy)
             .and_then(|p| p.lineup.into_iter().find(|c| c.channel_id == channel))

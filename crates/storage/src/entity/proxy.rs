@@ -25,6 +25,8 @@ pub struct Model {
     /// JSON of the last published generation's summary (see `crate::lineups`).
     pub last_generation: Option<String>,
     pub force_next_generation: bool,
+    pub tuner_count: i32,
+    pub hdhomerun_channels_per_device: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,406 @@
+//! HDHomeRun emulation, for Plex, Jellyfin and Emby live TV: each proxy is a tuner device at
+//! `/hdhr/{proxy_id}` (`discover.json`, `lineup.json`, `lineup_status.json`, `lineup.post`,
+//! `device.xml`, `capability`), and a proxy whose lineup is split into devices of
+//! `hdhomerun_channels_per_device` channels has device `n` (from 1) at `/hdhr/{proxy_id}/{n}`
+//! (`/hdhr/{proxy_id}` is then its first device). The documents are
+//! [`tvarr_pipeline::hdhomerun`]'s; this module serves them.
+//!
+//! A media server is given `<base>/hdhr/{proxy_id}`: it reads `discover.json` there, then the
+//! `LineupURL` it names, then plays each channel's `URL`, which is the proxy's own stream URL
+//! (`/proxy/{proxy_id}/{channel_id}`, delivered in the proxy's mode). Jellyfin appends
+//! `?transcode=<profile>` to it; the stream route ignores the query. The base is the
+//! configured base URL, or the origin the request came to (see the `origin` module), so the
+//! URLs a media server is told are ones it can reach.
+//!
+//! `lineup.json` streams the device's channels from the published lineup, 1,000 at a time by
+//! number (a keyset read: no `OFFSET`), so 50,000 channels are never one string. Before the
+//! proxy's first generation it is a 404 problem, like the playlist. These routes are public,
+//! like the playlist: a tuner has no login.
+
+use actix_web::body::BodyStream;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, route, web};
+use bytes::Bytes;
+use tvarr_core::{LineupRepository, Proxy, ProxyId, RepoError};
+use tvarr_pipeline::hdhomerun::{Device, Discover, LineupEntry, LineupStatus, device_xml};
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::origin::public_base;
+use crate::state::AppState;
+
+/// Channels read from the lineup per query while `lineup.json` streams.
+const LINEUP_PAGE: u64 = 1_000;
+
+/// The device a request is for.
+struct Target {
+    proxy: Proxy,
+    device: Device,
+    /// tvarr's public base URL for this request.
+    public: String,
+    /// The device's own URL: `<public>/hdhr/{proxy_id}` or `<public>/hdhr/{proxy_id}/{n}`.
+    device_url: String,
+}
+
+async fn target(
+    req: &HttpRequest,
+    state: &AppState,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<Target> {
+    let record = match state.repos.proxies.get(proxy).await {
+        Ok(record) => record,
+        Err(RepoError::NotFound { .. }) => {
+            return Err(ApiError::NotFound(format!("no proxy {proxy}")));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let per_device = record.input.hdhomerun_channels_per_device;
+    let index = device.unwrap_or(1);
+    let Some(found) = Device::of(index, per_device) else {
+        return Err(ApiError::NotFound(if per_device == 0 {
+            format!(
+                "proxy {proxy} is one HDHomeRun device, at /hdhr/{proxy} (its lineup is not \
+                 split: hdhomerun_channels_per_device is 0)"
+            )
+        } else {
+            format!(
+                "proxy {proxy} has HDHomeRun devices 1 to {} only",
+                tvarr_pipeline::hdhomerun::MAX_DEVICES
+            )
+        }));
+    };
+    let public = public_base(req, &state.settings).into_owned();
+    let device_url = match device {
+        Some(n) => format!("{public}/hdhr/{proxy}/{n}"),
+        None => format!("{public}/hdhr/{proxy}"),
+    };
+    Ok(Target {
+        proxy: record,
+        device: found,
+        public,
+        device_url,
+    })
+}
+
+fn discover_of(target: &Target) -> Discover {
+    Discover::new(
+        target.proxy.id,
+        &target.proxy.input,
+        target.device,
+        &target.device_url,
+    )
+}
+
+async fn discover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<HttpResponse> {
+    let target = target(&req, &state, proxy, device).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .json(discover_of(&target)))
+}
+
+async fn device_description(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<HttpResponse> {
+    let target = target(&req, &state, proxy, device).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("application/xml")
+        .body(device_xml(&discover_of(&target))))
+}
+
+async fn lineup_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<HttpResponse> {
+    target(&req, &state, proxy, device).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .json(LineupStatus::default()))
+}
+
+async fn lineup_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<HttpResponse> {
+    // A scan request: the lineup is the proxy's, so there is nothing to scan.
+    target(&req, &state, proxy, device).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The next piece of `lineup.json`: `[` and the first page, then `,` and a page, then `]`.
+struct LineupPages {
+    lineups: std::sync::Arc<dyn LineupRepository>,
+    proxy: ProxyId,
+    public: String,
+    /// The next number to read from; `None` once the last page is sent.
+    next: Option<u32>,
+    last: u32,
+    first_piece: bool,
+}
+
+impl LineupPages {
+    async fn piece(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let from = self.next?;
+        let page = match self
+            .lineups
+            .numbered(self.proxy, from, self.last, LINEUP_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(proxy = %self.proxy, error = %e, "lineup.json ended early");
+                self.next = None;
+                return Some(Err(std::io::Error::other(e.to_string())));
+            }
+        };
+        self.next = match page.last() {
+            Some(channel) if page.len() as u64 == LINEUP_PAGE && channel.number < self.last => {
+                Some(channel.number + 1)
+            }
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(page.len() * 160 + 2);
+        for channel in &page {
+            out.push(if self.first_piece { b'[' } else { b',' });
+            self.first_piece = false;
+            let entry = LineupEntry::new(self.proxy, channel, &self.public);
+            if serde_json::to_writer(&mut out, &entry).is_err() {
+                return Some(Err(std::io::Error::other("cannot write a lineup entry")));
+            }
+        }
+        if self.next.is_none() {
+            if self.first_piece {
+                out.push(b'[');
+            }
+            out.push(b']');
+        }
+        Some(Ok(Bytes::from(out)))
+    }
+}
+
+async fn lineup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: ProxyId,
+    device: Option<u32>,
+) -> ApiResult<HttpResponse> {
+    let target = target(&req, &state, proxy, device).await?;
+    if target.proxy.last_generated_at.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "proxy {proxy} has no published lineup: it has not been generated yet \
+             (POST /api/v1/proxies/{proxy}/generate)"
+        )));
+    }
+    let pages = LineupPages {
+        lineups: state.repos.lineups.clone(),
+        proxy,
+        public: target.public,
+        next: Some(target.device.first_number),
+        last: target.device.last_number,
+        first_piece: true,
+    };
+    let body = futures::stream::unfold(pages, |mut pages| async move {
+        pages.piece().await.map(|piece| (piece, pages))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("application/json")
+        .body(BodyStream::new(body)))
+}
+
+/// The path of a device of a split lineup.
+type DevicePath = web::Path<(ProxyId, u32)>;
+
+/// Who the device is: `FriendlyName`, `ModelNumber`, `DeviceID` (stable per proxy and device),
+/// `BaseURL`, `LineupURL` and `TunerCount` (an integer).
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, body = Discover, description = "the device"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
+#[route("/hdhr/{proxy_id}/discover.json", method = "GET")]
+pub async fn discover_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    discover(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n` of a split lineup: as `/hdhr/{proxy_id}/discover.json`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, body = Discover, description = "the device"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
+#[route("/hdhr/{proxy_id}/{device}/discover.json", method = "GET")]
+pub async fn device_discover_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    discover(req, state, proxy, Some(device)).await
+}
+
+/// The device's channels, by number: `GuideNumber` (text), `GuideName`, `URL` and `HD`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, body = Vec<LineupEntry>, description = "the channels"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy, or not generated yet")))]
+#[route("/hdhr/{proxy_id}/lineup.json", method = "GET")]
+pub async fn lineup_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    lineup(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n`'s channels: as `/hdhr/{proxy_id}/lineup.json`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, body = Vec<LineupEntry>, description = "the channels"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device, or not generated yet")))]
+#[route("/hdhr/{proxy_id}/{device}/lineup.json", method = "GET")]
+pub async fn device_lineup_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    lineup(req, state, proxy, Some(device)).await
+}
+
+/// No scan runs, and one is possible.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, body = LineupStatus, description = "the scan status"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
+#[route("/hdhr/{proxy_id}/lineup_status.json", method = "GET")]
+pub async fn lineup_status_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    lineup_status(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n`: as `/hdhr/{proxy_id}/lineup_status.json`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, body = LineupStatus, description = "the scan status"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
+#[route("/hdhr/{proxy_id}/{device}/lineup_status.json", method = "GET")]
+pub async fn device_lineup_status_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    lineup_status(req, state, proxy, Some(device)).await
+}
+
+/// A channel scan request (`?scan=start`, `?scan=abort`): accepted, and nothing to do, since
+/// the lineup is the proxy's.
+#[utoipa::path(post, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, description = "accepted"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
+#[route("/hdhr/{proxy_id}/lineup.post", method = "POST")]
+pub async fn lineup_post_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    lineup_post(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n`: as `/hdhr/{proxy_id}/lineup.post`.
+#[utoipa::path(post, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, description = "accepted"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
+#[route("/hdhr/{proxy_id}/{device}/lineup.post", method = "POST")]
+pub async fn device_lineup_post_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    lineup_post(req, state, proxy, Some(device)).await
+}
+
+/// The UPnP root device description.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
+#[route("/hdhr/{proxy_id}/device.xml", method = "GET")]
+pub async fn device_xml_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    device_description(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n`: as `/hdhr/{proxy_id}/device.xml`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
+#[route("/hdhr/{proxy_id}/{device}/device.xml", method = "GET")]
+pub async fn device_device_xml_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    device_description(req, state, proxy, Some(device)).await
+}
+
+/// The device description again, where some clients look for it.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
+    responses(
+        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
+#[route("/hdhr/{proxy_id}/capability", method = "GET")]
+pub async fn capability(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    proxy: web::Path<ProxyId>,
+) -> ApiResult<HttpResponse> {
+    device_description(req, state, proxy.into_inner(), None).await
+}
+
+/// Device `n`: as `/hdhr/{proxy_id}/capability`.
+#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
+        ("device" = u32, Path, description = "the device, from 1")),
+    responses(
+        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
+#[route("/hdhr/{proxy_id}/{device}/capability", method = "GET")]
+pub async fn device_capability(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: DevicePath,
+) -> ApiResult<HttpResponse> {
+    let (proxy, device) = path.into_inner();
+    device_description(req, state, proxy, Some(device)).await
+}
