@@ -15,6 +15,8 @@
 mod allocator;
 mod error;
 mod handlers;
+#[cfg(feature = "server")]
+mod hdhomerun_discovery;
 mod regeneration;
 mod runtime;
 #[cfg(feature = "server")]

@@ -196,6 +196,24 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         });
     }
 
+    if let Some(address) = settings.hdhomerun_discovery_listen {
+        let answering = crate::hdhomerun_discovery::serve(
+            address,
+            repos.proxies.clone(),
+            crate::hdhomerun_discovery::Addresses {
+                base_url: settings
+                    .base_url_configured
+                    .then(|| settings.base_url.clone()),
+                listen: settings.listen,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+        tasks.spawn(async move {
+            let _ = answering.await;
+        });
+    }
+
     let state = AppState {
         repos,
         outputs,

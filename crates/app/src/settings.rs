@@ -90,6 +90,8 @@ pub struct Settings {
     pub fetch: FetchOptions,
     /// Ingest tuning and the shrink guard.
     pub ingest: IngestSettings,
+    /// Where the server answers HDHomeRun discovery requests (UDP; none: it does not).
+    pub hdhomerun_discovery_listen: Option<SocketAddr>,
 }
 
 /// Where generated outputs are published.
@@ -347,6 +349,14 @@ const GENERATION_INGEST_WAIT_SECONDS: Row = Row {
     about: "how long a generation waits for a running ingest of its sources before it uses their last good data, in seconds",
     default: "300",
 };
+const HDHOMERUN_DISCOVERY_LISTEN: Row = Row {
+    key: "hdhomerun_discovery_listen",
+    flag: Some(("hdhomerun-discovery-listen", "ADDRESS")),
+    env: &["TVARR_HDHOMERUN_DISCOVERY_LISTEN"],
+    toml: true,
+    about: "where the server answers HDHomeRun discovery on UDP, so media servers on the LAN find each proxy's tuner (usually 0.0.0.0:65001; only requests from loopback and private addresses are answered)",
+    default: "none: not answered",
+};
 
 const SETTINGS: &[&Row] = &[
     &LISTEN,
@@ -376,6 +386,7 @@ const SETTINGS: &[&Row] = &[
     &OUTPUT_STORE,
     &GENERATION_DEBOUNCE_SECONDS,
     &GENERATION_INGEST_WAIT_SECONDS,
+    &HDHOMERUN_DISCOVERY_LISTEN,
 ];
 
 /// The flag and variable that name the TOML file; not a setting of the file itself.
@@ -750,6 +761,12 @@ impl Settings {
             Duration::from_secs(layers.get_or(&GENERATION_DEBOUNCE_SECONDS, 10)?);
         let generation_ingest_wait =
             Duration::from_secs(layers.get_or(&GENERATION_INGEST_WAIT_SECONDS, 300)?);
+        let hdhomerun_discovery_listen = match layers.text(&HDHOMERUN_DISCOVERY_LISTEN) {
+            Some((text, _)) if text.trim().is_empty() => None,
+            _ => layers
+                .get::<SocketAddr>(&HDHOMERUN_DISCOVERY_LISTEN)
+                .map_err(|e| with_hint(e, "expected host:port such as 0.0.0.0:65001"))?,
+        };
         Ok(Settings {
             listen,
             metrics_listen,
@@ -771,6 +788,7 @@ impl Settings {
             cron_min_interval,
             fetch,
             ingest,
+            hdhomerun_discovery_listen,
         })
     }
 
@@ -1345,6 +1363,7 @@ mod tests {
         let file = dir.path().join("tvarr.toml");
         let valid = |key: &str| match key {
             "listen" => "\"127.0.0.1:9\"",
+            "hdhomerun_discovery_listen" => "\"127.0.0.1:11\"",
             "metrics_listen" => "\"127.0.0.1:10\"",
             "database_url" | "queue_url" => "\"sqlite://x.db\"",
             "base_url" => "\"http://tv.test\"",

@@ -8,6 +8,8 @@
 //! channel stays on its device across generations; a device whose band has no channel is
 //! empty, never renumbered.
 //!
+//! [`discovery`] is the UDP side: the replies that let media servers find the devices.
+//!
 //! The field types are the ones the clients parse (Jellyfin's `DiscoverResponse` and
 //! `Channels`): every `discover.json` field a string but `TunerCount`, an integer; in
 //! `lineup.json`, `GuideNumber` a string and `HD` a boolean, left out rather than null.
@@ -16,6 +18,8 @@
 
 use serde::Serialize;
 use tvarr_core::{LineupChannel, ProxyId, ProxyInput};
+
+pub mod discovery;
 
 /// The model the devices claim to be: SiliconDust's HDHomeRun EXTEND (transcoding ATSC).
 pub const MODEL_NUMBER: &str = "HDTC-2US";
