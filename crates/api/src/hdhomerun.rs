@@ -223,184 +223,92 @@ async fn lineup(
 /// The path of a device of a split lineup.
 type DevicePath = web::Path<(ProxyId, u32)>;
 
-/// Who the device is: `FriendlyName`, `ModelNumber`, `DeviceID` (stable per proxy and device),
-/// `BaseURL`, `LineupURL` and `TunerCount` (an integer).
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, body = Discover, description = "the device"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
-#[route("/hdhr/{proxy_id}/discover.json", method = "GET")]
-pub async fn discover_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    discover(req, state, proxy.into_inner(), None).await
+/// One document's two routes, both answered by `$serve`: on the proxy's device
+/// (`/hdhr/{proxy_id}/FILE`) and on device `n` of a split lineup
+/// (`/hdhr/{proxy_id}/{device}/FILE`).
+macro_rules! device_routes {
+    (
+        $(#[$doc:meta])*
+        $method:ident $verb:tt $serve:ident, $ok:tt,
+        $one:ident $one_path:tt,
+        $each:ident $each_path:tt
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path($method, tag = "hdhomerun",
+            params(("proxy_id" = String, Path, description = "proxy id")),
+            responses($ok,
+                (status = 404, body = Problem, content_type = "application/problem+json",
+                    description = "no such proxy (for `lineup.json`: or not generated yet)")))]
+        #[route($one_path, method = $verb)]
+        pub async fn $one(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+            proxy: web::Path<ProxyId>,
+        ) -> ApiResult<HttpResponse> {
+            $serve(req, state, proxy.into_inner(), None).await
+        }
+
+        /// The same, for device `n` (from 1) of a split lineup.
+        #[utoipa::path($method, tag = "hdhomerun",
+            params(("proxy_id" = String, Path, description = "proxy id"),
+                ("device" = u32, Path, description = "the device, from 1")),
+            responses($ok,
+                (status = 404, body = Problem, content_type = "application/problem+json",
+                    description = "no such proxy or device (for `lineup.json`: or not generated yet)")))]
+        #[route($each_path, method = $verb)]
+        pub async fn $each(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+            path: DevicePath,
+        ) -> ApiResult<HttpResponse> {
+            let (proxy, device) = path.into_inner();
+            $serve(req, state, proxy, Some(device)).await
+        }
+    };
 }
 
-/// Device `n` of a split lineup: as `/hdhr/{proxy_id}/discover.json`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, body = Discover, description = "the device"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
-#[route("/hdhr/{proxy_id}/{device}/discover.json", method = "GET")]
-pub async fn device_discover_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    discover(req, state, proxy, Some(device)).await
+device_routes! {
+    /// Who the device is: `FriendlyName`, `ModelNumber`, `DeviceID` (stable per proxy and
+    /// device), `BaseURL`, `LineupURL` and `TunerCount` (an integer).
+    get "GET" discover, (status = 200, body = Discover, description = "the device"),
+    discover_json "/hdhr/{proxy_id}/discover.json",
+    device_discover_json "/hdhr/{proxy_id}/{device}/discover.json"
 }
 
-/// The device's channels, by number: `GuideNumber` (text), `GuideName`, `URL` and `HD`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, body = Vec<LineupEntry>, description = "the channels"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy, or not generated yet")))]
-#[route("/hdhr/{proxy_id}/lineup.json", method = "GET")]
-pub async fn lineup_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    lineup(req, state, proxy.into_inner(), None).await
+device_routes! {
+    /// The device's channels, by number: `GuideNumber` (text), `GuideName`, `URL` and `HD`.
+    get "GET" lineup, (status = 200, body = Vec<LineupEntry>, description = "the channels"),
+    lineup_json "/hdhr/{proxy_id}/lineup.json",
+    device_lineup_json "/hdhr/{proxy_id}/{device}/lineup.json"
 }
 
-/// Device `n`'s channels: as `/hdhr/{proxy_id}/lineup.json`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, body = Vec<LineupEntry>, description = "the channels"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device, or not generated yet")))]
-#[route("/hdhr/{proxy_id}/{device}/lineup.json", method = "GET")]
-pub async fn device_lineup_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    lineup(req, state, proxy, Some(device)).await
+device_routes! {
+    /// No scan runs, and one is possible.
+    get "GET" lineup_status, (status = 200, body = LineupStatus, description = "the scan status"),
+    lineup_status_json "/hdhr/{proxy_id}/lineup_status.json",
+    device_lineup_status_json "/hdhr/{proxy_id}/{device}/lineup_status.json"
 }
 
-/// No scan runs, and one is possible.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, body = LineupStatus, description = "the scan status"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
-#[route("/hdhr/{proxy_id}/lineup_status.json", method = "GET")]
-pub async fn lineup_status_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    lineup_status(req, state, proxy.into_inner(), None).await
+device_routes! {
+    /// A channel scan request (`?scan=start`, `?scan=abort`): accepted, and nothing to do,
+    /// since the lineup is the proxy's.
+    post "POST" lineup_post, (status = 200, description = "accepted"),
+    lineup_post_route "/hdhr/{proxy_id}/lineup.post",
+    device_lineup_post_route "/hdhr/{proxy_id}/{device}/lineup.post"
 }
 
-/// Device `n`: as `/hdhr/{proxy_id}/lineup_status.json`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, body = LineupStatus, description = "the scan status"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
-#[route("/hdhr/{proxy_id}/{device}/lineup_status.json", method = "GET")]
-pub async fn device_lineup_status_json(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    lineup_status(req, state, proxy, Some(device)).await
+device_routes! {
+    /// The UPnP root device description.
+    get "GET" device_description,
+    (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+    device_xml_route "/hdhr/{proxy_id}/device.xml",
+    device_device_xml_route "/hdhr/{proxy_id}/{device}/device.xml"
 }
 
-/// A channel scan request (`?scan=start`, `?scan=abort`): accepted, and nothing to do, since
-/// the lineup is the proxy's.
-#[utoipa::path(post, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, description = "accepted"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
-#[route("/hdhr/{proxy_id}/lineup.post", method = "POST")]
-pub async fn lineup_post_route(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    lineup_post(req, state, proxy.into_inner(), None).await
-}
-
-/// Device `n`: as `/hdhr/{proxy_id}/lineup.post`.
-#[utoipa::path(post, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, description = "accepted"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
-#[route("/hdhr/{proxy_id}/{device}/lineup.post", method = "POST")]
-pub async fn device_lineup_post_route(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    lineup_post(req, state, proxy, Some(device)).await
-}
-
-/// The UPnP root device description.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
-#[route("/hdhr/{proxy_id}/device.xml", method = "GET")]
-pub async fn device_xml_route(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    device_description(req, state, proxy.into_inner(), None).await
-}
-
-/// Device `n`: as `/hdhr/{proxy_id}/device.xml`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
-#[route("/hdhr/{proxy_id}/{device}/device.xml", method = "GET")]
-pub async fn device_device_xml_route(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    device_description(req, state, proxy, Some(device)).await
-}
-
-/// The device description again, where some clients look for it.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id")),
-    responses(
-        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy")))]
-#[route("/hdhr/{proxy_id}/capability", method = "GET")]
-pub async fn capability(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    proxy: web::Path<ProxyId>,
-) -> ApiResult<HttpResponse> {
-    device_description(req, state, proxy.into_inner(), None).await
-}
-
-/// Device `n`: as `/hdhr/{proxy_id}/capability`.
-#[utoipa::path(get, tag = "hdhomerun", params(("proxy_id" = String, Path, description = "proxy id"),
-        ("device" = u32, Path, description = "the device, from 1")),
-    responses(
-        (status = 200, content_type = "application/xml", body = String, description = "the device description"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such proxy or device")))]
-#[route("/hdhr/{proxy_id}/{device}/capability", method = "GET")]
-pub async fn device_capability(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: DevicePath,
-) -> ApiResult<HttpResponse> {
-    let (proxy, device) = path.into_inner();
-    device_description(req, state, proxy, Some(device)).await
+device_routes! {
+    /// The device description again, where some clients look for it.
+    get "GET" device_description,
+    (status = 200, content_type = "application/xml", body = String, description = "the device description"),
+    capability "/hdhr/{proxy_id}/capability",
+    device_capability "/hdhr/{proxy_id}/{device}/capability"
 }
