@@ -1,7 +1,7 @@
 //! Channel identities: each parsed channel's stable key and position within its source, and
 //! the batches they are written in. Pure: no I/O, the same input gives the same keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use tvarr_core::{Channel, ChannelData, StreamSourceId};
@@ -11,9 +11,11 @@ use crate::weight::Batcher;
 /// Gives parsed channels their identity and position, and groups them in batches.
 pub(super) struct ChannelIdentities {
     source_id: StreamSourceId,
-    /// Occurrences per key, by a 64-bit hash of the key (plenty for one source's keys, and
-    /// far smaller than the keys themselves).
-    seen: HashMap<u64, u32>,
+    /// Every key given out so far, by a 64-bit hash of the key (plenty for one source's
+    /// keys, and far smaller than the keys themselves).
+    given: HashSet<u64>,
+    /// The last occurrence suffix given to each repeated key, by the same hash.
+    last_suffix: HashMap<u64, u32>,
     batch: Batcher<Channel>,
     count: u64,
 }
@@ -24,29 +26,40 @@ impl ChannelIdentities {
     pub(super) fn new(source_id: StreamSourceId, batch_size: usize, batch_bytes: usize) -> Self {
         Self {
             source_id,
-            seen: HashMap::new(),
+            given: HashSet::new(),
+            last_suffix: HashMap::new(),
             batch: Batcher::new(batch_size, batch_bytes),
             count: 0,
         }
     }
 
     /// The identity key, made unique within the playlist: the second channel with the same
-    /// key gets `#2`, the third `#3`, in order of appearance.
+    /// key gets `#2`, the third `#3`, in order of appearance. A suffixed key that another
+    /// channel already has (a provider id that itself ends in `#2`) takes the next suffix, so
+    /// no two channels of a source ever share a key.
     pub(super) fn push(&mut self, data: ChannelData) -> Option<Vec<Channel>> {
-        let key = data.identity_key();
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(&key);
-        let occurrences = self.seen.entry(hash).or_insert(0);
-        *occurrences += 1;
-        let key = if *occurrences == 1 {
-            key
-        } else {
-            format!("{key}#{occurrences}")
-        };
+        let key = self.unique_key(data.identity_key());
         let position = u32::try_from(self.count).unwrap_or(u32::MAX);
         self.count += 1;
         let weight = data.text_bytes() + key.len();
         self.batch
             .push(weight, Channel::new(self.source_id, key, position, data))
+    }
+
+    fn unique_key(&mut self, key: String) -> String {
+        let hash = |key: &str| BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        let base = hash(&key);
+        if self.given.insert(base) {
+            return key;
+        }
+        let suffix = self.last_suffix.entry(base).or_insert(1);
+        loop {
+            *suffix += 1;
+            let candidate = format!("{key}#{suffix}");
+            if self.given.insert(hash(&candidate)) {
+                return candidate;
+            }
+        }
     }
 
     /// The channels not yet handed out in a full batch.
@@ -125,6 +138,27 @@ mod tests {
                 "url:http://h/x.ts#2"
             ]
         );
+        let ids: std::collections::HashSet<ChannelId> = channels.iter().map(|c| c.id).collect();
+        assert_eq!(ids.len(), channels.len(), "every identity is distinct");
+    }
+
+    #[test]
+    fn a_provider_id_that_looks_like_a_repeat_does_not_take_a_repeats_key() {
+        // `a`, `a` again (`id:a#2`), then a channel whose own id is `a#2`: the old rule gave
+        // it `id:a#2` too, one id for two channels.
+        let channels = identify(
+            StreamSourceId::new(),
+            100,
+            vec![
+                with_id("a"),
+                with_id("a"),
+                with_id("a#2"),
+                with_id("a"),
+                with_id("a#2"),
+            ],
+        );
+        let keys: Vec<&str> = channels.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["id:a", "id:a#2", "id:a#2#2", "id:a#3", "id:a#2#3"]);
         let ids: std::collections::HashSet<ChannelId> = channels.iter().map(|c| c.id).collect();
         assert_eq!(ids.len(), channels.len(), "every identity is distinct");
     }
