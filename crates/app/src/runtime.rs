@@ -148,6 +148,41 @@ pub(crate) fn generation_wiring(
     }
 }
 
+/// When a stopping process must be done by: [`STOP_DEADLINE`] after SIGTERM or SIGINT. One
+/// deadline from the moment the signal arrives covers draining requests, running jobs and
+/// closing the database, so the whole stop fits in the promised ten seconds.
+pub(crate) struct StopDeadline(Arc<std::sync::OnceLock<tokio::time::Instant>>);
+
+impl StopDeadline {
+    /// Waits for SIGTERM or SIGINT in a task of its own; then sets the deadline, logs
+    /// `message`, cancels `shutdown` and runs `then` (the HTTP server's stop, for one).
+    pub(crate) fn on_signal(
+        shutdown: CancellationToken,
+        message: &'static str,
+        then: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let setter = deadline.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = setter.set(tokio::time::Instant::now() + STOP_DEADLINE);
+            tracing::info!("{message}");
+            shutdown.cancel();
+            then.await;
+        });
+        Self(deadline)
+    }
+
+    /// The deadline: [`STOP_DEADLINE`] after the signal, or from now when the process stops
+    /// without one (its server or workers ended).
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        self.0
+            .get()
+            .copied()
+            .unwrap_or_else(|| tokio::time::Instant::now() + STOP_DEADLINE)
+    }
+}
+
 /// Closes the database pools, giving up at `deadline` (plus a moment, so a pool that is already
 /// closing can finish): a stuck connection must not hold the process past its stop deadline.
 pub(crate) async fn close_store(store: Store, deadline: tokio::time::Instant) {
@@ -198,25 +233,17 @@ pub async fn run_worker(settings: Settings) -> Result<(), AppError> {
     let workers = settings.workers.max(1);
     let runtime = WorkerRuntime::new(queue, repos.jobs.clone(), registry, worker_name())
         .with_options(worker_options(&settings, workers));
-    let stopper = shutdown.clone();
-    let stop_deadline = Arc::new(std::sync::OnceLock::new());
-    let deadline_setter = stop_deadline.clone();
-    tokio::spawn(async move {
-        stop_signal().await;
-        let _ = deadline_setter.set(tokio::time::Instant::now() + STOP_DEADLINE);
-        tracing::info!("stopping: no new jobs; running jobs get a few seconds");
-        stopper.cancel();
-    });
+    let stop = StopDeadline::on_signal(
+        shutdown.clone(),
+        "stopping: no new jobs; running jobs get a few seconds",
+        async {},
+    );
     tracing::info!(workers, "tvarr-worker is running");
     let result = runtime.serve(shutdown.clone()).await;
     shutdown.cancel();
     if let Some(listener) = listener {
         let _ = tokio::time::timeout(Duration::from_secs(2), listener).await;
     }
-    let deadline = stop_deadline
-        .get()
-        .copied()
-        .unwrap_or_else(|| tokio::time::Instant::now() + STOP_DEADLINE);
-    close_store(store, deadline).await;
+    close_store(store, stop.deadline()).await;
     result.map_err(|e| AppError::Start(format!("the workers failed: {e}")))
 }

@@ -18,8 +18,8 @@ use tvarr_storage::Store;
 use crate::error::AppError;
 use crate::regeneration::Regeneration;
 use crate::runtime::{
-    Opened, STOP_DEADLINE, close_store, fetcher, generation_wiring, open, output_store,
-    stop_signal, worker_name, worker_options,
+    Opened, StopDeadline, close_store, fetcher, generation_wiring, open, output_store, worker_name,
+    worker_options,
 };
 use crate::settings::Settings;
 
@@ -242,24 +242,14 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         .run();
     tracing::info!(listen = %settings.listen, base_url = %settings.base_url, "tvarr is serving");
     let handle = server.handle();
-    let stopper = shutdown.clone();
-    // One deadline from the moment the signal arrives covers draining requests, running jobs
-    // and closing the database, so the whole stop fits in the promised ten seconds.
-    let stop_deadline = Arc::new(std::sync::OnceLock::new());
-    let deadline_setter = stop_deadline.clone();
-    tokio::spawn(async move {
-        stop_signal().await;
-        let _ = deadline_setter.set(tokio::time::Instant::now() + STOP_DEADLINE);
-        tracing::info!("stopping: no new requests or jobs; running jobs get a few seconds");
-        stopper.cancel();
-        handle.stop(true).await;
-    });
+    let stop = StopDeadline::on_signal(
+        shutdown.clone(),
+        "stopping: no new requests or jobs; running jobs get a few seconds",
+        async move { handle.stop(true).await },
+    );
     let served = server.await;
     shutdown.cancel();
-    let deadline = stop_deadline
-        .get()
-        .copied()
-        .unwrap_or_else(|| tokio::time::Instant::now() + STOP_DEADLINE);
+    let deadline = stop.deadline();
     let _ = tokio::time::timeout_at(deadline, async {
         while tasks.join_next().await.is_some() {}
     })
