@@ -179,7 +179,7 @@ const BASE_URL: Row = Row {
     env: &["TVARR_BASE_URL"],
     toml: true,
     about: "public base URL written into playlists",
-    default: "none: each request's own origin (see below)",
+    default: "none: each request's own origin",
 };
 const WORKERS: Row = Row {
     key: "workers",
