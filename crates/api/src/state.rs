@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use tvarr_core::{Job, JobQueue, OutputStore, Repositories};
+use tvarr_core::{IpNetwork, Job, JobQueue, OutputStore, Repositories};
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
-use tvarr_core::IpNetwork;
 
 /// Answers whether the server can do its work (database reachable, migrations applied).
 #[async_trait]

@@ -5,6 +5,7 @@
 //! are Jellyfin's (`DiscoverResponse`, `Channels`), with its JSON rules: exact key names,
 //! unknown keys ignored, `HD` a boolean or a number.
 
+#[macro_use]
 mod support;
 
 use actix_web::http::{Method, StatusCode, header};
@@ -90,17 +91,6 @@ fn valid_device_id(id: u32) -> bool {
     checksum ^= LOOKUP[((id >> 4) & 0x0F) as usize];
     checksum ^= id & 0x0F;
     checksum == 0
-}
-
-/// Status, headers and body of a request.
-macro_rules! fetch {
-    ($app:expr, $req:expr) => {{
-        let res = call_service(&$app, $req.to_request()).await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = read_body(res).await.to_vec();
-        (status, headers, body)
-    }};
 }
 
 /// The path of an absolute URL of the test server (`http://localhost:8080/...`).

@@ -3,6 +3,7 @@
 //! stream redirect; and the playlist served for the request's origin when no base URL is
 //! configured.
 
+#[macro_use]
 mod support;
 
 use std::io::Read as _;
@@ -15,17 +16,6 @@ use tvarr_core::{
     ChannelData, ChannelQuery, GenerationSummary, LineupChannel, OutputKind, PageRequest, ProxyId,
 };
 use uuid::Uuid;
-
-/// Status, headers and body of a request.
-macro_rules! fetch {
-    ($app:expr, $req:expr) => {{
-        let res = call_service(&$app, $req.to_request()).await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = read_body(res).await.to_vec();
-        (status, headers, body)
-    }};
-}
 
 fn header(headers: &header::HeaderMap, name: header::HeaderName) -> &str {
     headers

@@ -117,7 +117,7 @@ async fn answer(
         .await
         .map_err(|e| e.to_string())?;
     for proxy in page.items {
-        let device = Device::carrying(1, proxy.input.hdhomerun_channels_per_device);
+        let device = Device::first(proxy.input.hdhomerun_channels_per_device);
         let url = format!("{base}/hdhr/{}", proxy.id);
         let discover = Discover::new(proxy.id, &proxy.input, device, &url);
         let Ok(id) = u32::from_str_radix(&discover.device_id, 16) else {

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tracing::Instrument;
@@ -17,12 +16,9 @@ use uuid::Uuid;
 
 use crate::fetch::Fetcher;
 use crate::service::{
-    IngestProgress, IngestReport, IngestSettings, ProgressSnapshot, ingest_epg_source,
-    ingest_stream_source,
+    IngestProgress, IngestReport, IngestSettings, PROGRESS_INTERVAL, ProgressSnapshot,
+    ingest_epg_source, ingest_stream_source,
 };
-
-/// How often an ingest's progress is written to its job.
-const PROGRESS_TICK: Duration = Duration::from_millis(250);
 
 /// Told of every ingest that ran to its end (not cancelled), after its outcome is recorded on
 /// the source.
@@ -205,7 +201,7 @@ fn ingest_span(job_id: JobId, source_id: Uuid, kind: &'static str) -> tracing::S
     tracing::info_span!("ingest", job_id = %job_id, source_id = %source_id, kind)
 }
 
-/// Runs `work` while forwarding `cell` to the job every [`PROGRESS_TICK`].
+/// Runs `work` while forwarding `cell` to the job every [`PROGRESS_INTERVAL`].
 ///
 /// The forwarding runs *beside* the work, both polled together: never in a `select!` branch
 /// body, which would stop polling the work while the progress is written. The work may be
@@ -217,7 +213,7 @@ async fn with_progress<F: std::future::Future<Output = IngestReport>>(
     work: F,
 ) -> IngestReport {
     let forwarding = async {
-        let mut ticker = tokio::time::interval(PROGRESS_TICK);
+        let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
         loop {
             ticker.tick().await;
             cell.forward(control).await;

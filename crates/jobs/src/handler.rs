@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
-use tvarr_core::{
-    Job, JobControl, JobError, JobHandler, JobId, JobKind, JobProgress, JobRepository,
-};
+use tokio_util::sync::CancellationToken;
+use tvarr_core::{Job, JobControl, JobHandler, JobId, JobKind, JobProgress, JobRepository};
 
 use crate::events::JobEvents;
 
@@ -130,64 +128,6 @@ impl JobContext {
         }
     }
 
-    /// The job's id.
-    pub fn job_id(&self) -> JobId {
-        self.inner.job_id
-    }
-
-    /// Records that the job is at `done` of `total` units in `stage`.
-    ///
-    /// Writes through to the jobs table when the previous write is older than
-    /// [`JobContext::PROGRESS_INTERVAL`]; a failed write is logged, not returned: progress is
-    /// for people, the work goes on.
-    pub async fn progress(&self, stage: impl Into<String>, done: u64, total: Option<u64>) {
-        self.report(JobProgress {
-            stage: stage.into(),
-            done,
-            total,
-            records: None,
-        })
-        .await;
-    }
-
-    /// Records `progress` whole: a stage, its units, and the records handled so far.
-    /// Written through as [`JobContext::progress`] is.
-    pub async fn report(&self, progress: JobProgress) {
-        let mut state = self.inner.progress.lock().await;
-        state.current = progress;
-        state.dirty = true;
-        if state
-            .last_write
-            .is_none_or(|at| at.elapsed() >= self.inner.interval)
-        {
-            self.write(&mut state).await;
-        }
-    }
-
-    /// Whether the job should stop (cancelled by someone, or the worker is shutting down).
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.token.is_cancelled()
-    }
-
-    /// Completes when the job should stop; for `tokio::select!`.
-    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.inner.token.cancelled()
-    }
-
-    /// `Err(JobError::Cancelled)` when the job should stop, for `?` between steps.
-    pub fn check_cancelled(&self) -> Result<(), JobError> {
-        if self.is_cancelled() {
-            Err(JobError::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The job's cancellation token, to hand to code that takes one.
-    pub fn token(&self) -> CancellationToken {
-        self.inner.token.clone()
-    }
-
     /// Whether someone asked to cancel the job (as opposed to a shutdown).
     pub(crate) fn cancel_requested(&self) -> bool {
         self.inner.cancel_requested.load(Ordering::SeqCst)
@@ -243,6 +183,9 @@ impl JobContext {
     }
 }
 
+/// Progress is written through to the jobs table when the previous write is older than
+/// [`JobContext::PROGRESS_INTERVAL`] (the rest when the job ends); a failed write is logged,
+/// not returned: progress is for people, the work goes on.
 #[async_trait]
 impl JobControl for JobContext {
     fn job_id(&self) -> JobId {
@@ -250,14 +193,22 @@ impl JobControl for JobContext {
     }
 
     async fn report(&self, progress: JobProgress) {
-        JobContext::report(self, progress).await;
+        let mut state = self.inner.progress.lock().await;
+        state.current = progress;
+        state.dirty = true;
+        if state
+            .last_write
+            .is_none_or(|at| at.elapsed() >= self.inner.interval)
+        {
+            self.write(&mut state).await;
+        }
     }
 
     fn is_cancelled(&self) -> bool {
-        JobContext::is_cancelled(self)
+        self.inner.token.is_cancelled()
     }
 
     async fn cancelled(&self) {
-        JobContext::cancelled(self).await;
+        self.inner.token.cancelled().await;
     }
 }

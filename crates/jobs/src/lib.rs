@@ -10,8 +10,8 @@
 //!   cancels them;
 //! - [`WorkerRuntime`] (worker side) consumes the queue, claims each job, runs its
 //!   [`JobHandler`] from a [`HandlerRegistry`], handing it a [`JobContext`] as its
-//!   [`JobControl`] (progress, heartbeat, cancellation), records the outcome, re-queues jobs whose worker died, and shuts down
-//!   gracefully;
+//!   [`JobControl`] (progress, heartbeat, cancellation), records the outcome, re-queues jobs
+//!   whose worker died, and shuts down gracefully;
 //! - [`JobEvents`] broadcasts job changes for server-sent events, in-process or by polling
 //!   the jobs table;
 //! - [`CronScheduler`] queues jobs when their cron schedules are due.
@@ -42,8 +42,9 @@
 //! binaries give it the storage implementations. It knows no handler: `JobHandler`,
 //! `JobControl` and `JobError` are `tvarr-core`'s (re-exported here), implemented beside the
 //! work they do (`tvarr_ingest::IngestJobHandler`, `tvarr_pipeline::GenerateJobHandler`), which
-//! therefore never depend on this crate. Its tests run on the real job store (`tvarr-storage`), on every database,
-//! and every store passes one contract suite (`tvarr_testkit::job_repository_contract!`).
+//! therefore never depend on this crate. Its tests run on the real job store (`tvarr-storage`),
+//! on every database, and every store passes one contract suite
+//! (`tvarr_testkit::job_repository_contract!`).
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

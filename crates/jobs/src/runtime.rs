@@ -16,7 +16,7 @@ use tokio::sync::futures::OwnedNotified;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::Instrument;
-use tvarr_core::{Job, JobId, JobRepository, JobStatus, RepoError};
+use tvarr_core::{Job, JobError, JobId, JobRepository, JobStatus, RepoError};
 
 use crate::error::JobsError;
 use crate::events::JobEvents;
@@ -24,7 +24,6 @@ use crate::handler::{HandlerRegistry, JobContext};
 use crate::queue::{
     JobMessage, Queue, QueueConfig, QueueStorage, postgres_config, redis_config, sqlite_config,
 };
-use tvarr_core::JobError;
 
 /// Timings and limits of a [`WorkerRuntime`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -125,18 +125,14 @@ impl Device {
         })
     }
 
-    /// The device that carries channel `number` when devices carry `per_device` channels.
-    pub fn carrying(number: u32, per_device: u32) -> Self {
-        let index = number
-            .saturating_sub(1)
-            .checked_div(per_device)
-            .map_or(1, |band| band + 1);
-        let index = index.min(MAX_DEVICES);
-        Self::of(index, per_device).unwrap_or(Self {
+    /// The first device of a proxy: the only one when its lineup is not split.
+    pub fn first(per_device: u32) -> Self {
+        let split = per_device > 0;
+        Self {
             index: 1,
-            first_number: 0,
-            last_number: u32::MAX,
-        })
+            first_number: u32::from(split),
+            last_number: if split { per_device } else { u32::MAX },
+        }
     }
 
     /// The name media servers show for the device: the proxy's name, with the device's index
@@ -360,10 +356,8 @@ mod tests {
         assert_eq!((second.first_number, second.last_number), (481, 960));
         assert_eq!(Device::of(0, 480), None);
         assert_eq!(Device::of(MAX_DEVICES + 1, 480), None);
-        assert_eq!(Device::carrying(480, 480).index, 1);
-        assert_eq!(Device::carrying(481, 480).index, 2);
-        assert_eq!(Device::carrying(0, 480).index, 1);
-        assert_eq!(Device::carrying(7, 0).index, 1);
+        assert_eq!(Device::first(480), Device::of(1, 480).unwrap());
+        assert_eq!(Device::first(0), Device::of(1, 0).unwrap());
         let last = Device::of(MAX_DEVICES, 100_000).unwrap();
         assert_eq!(last.last_number, 100_000_000);
     }

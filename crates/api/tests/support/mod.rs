@@ -7,6 +7,19 @@
 
 #![allow(dead_code)]
 
+/// Status, headers and body of a request to `$app` (an initialised service); the caller
+/// imports `call_service` and `read_body`.
+#[allow(unused_macros)]
+macro_rules! fetch {
+    ($app:expr, $req:expr) => {{
+        let res = call_service(&$app, $req.to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = read_body(res).await.to_vec();
+        (status, headers, body)
+    }};
+}
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
