@@ -2,7 +2,10 @@
 //!
 //! Until an account exists the API is open (and `/health` and the log say so loudly). Once one
 //! exists, every route needs either the session cookie from `POST /api/v1/auth/login` or
-//! `Authorization: Bearer <api key>` (the scheme in any case), except the public ones.
+//! `Authorization: Bearer <api key>` (the scheme in any case), except the public ones. An
+//! admin's session and an API key may do everything; a viewer's session only what
+//! [`VIEWER_ROUTES`] lists (reading the proxies granted to it), decided by the route the
+//! router matched.
 //!
 //! # What is public, and why that cannot be bypassed by spelling a path differently
 //!
@@ -18,11 +21,18 @@
 //!
 //! - `GET /livez`, `GET /readyz`, `GET /health`: probes;
 //! - `GET` and `HEAD` of `/proxy/{id}.m3u`, `/proxy/{id}.xmltv` and `/proxy/{proxy_id}/{channel_id}`:
-//!   the outputs players load (a player cannot log in; per-user output credentials come with
-//!   user accounts). They tell only what a proxy publishes, and need its id, a random UUID;
+//!   the outputs players load. A player cannot log in: these check an account's output
+//!   password in `?username=&password=` themselves once a viewer account exists (see the
+//!   `access` module), and need the proxy's id, a random UUID;
 //! - `GET` of `/hdhr/{proxy_id}/` and `/hdhr/{proxy_id}/{device}/` `discover.json`,
 //!   `lineup.json`, `lineup_status.json`, `device.xml` and `capability`, and `POST` of their
-//!   `lineup.post`: the HDHomeRun devices media servers add (a tuner has no login);
+//!   `lineup.post`: the HDHomeRun devices media servers add (a tuner has no login; the same
+//!   output check);
+//! - the Xtream Codes API at the root and under `/xtream/{proxy_id}/` (`player_api.php`,
+//!   `get.php`, `xmltv.php`, `live/{username}/{password}/{stream}` and the short
+//!   `/{username}/{password}/{stream}`): each checks the account name and output password
+//!   it is given, always. The short form is matched after `/api/v1` and answers any other
+//!   path of three segments (with a refusal, without an account);
 //! - `GET /`, `GET /docs` (redirects to `/docs/`) and `GET /docs/...` (the API docs page);
 //! - `GET /api/v1/openapi.json`, `GET /api/v1/auth/status`, `POST /api/v1/auth/setup`
 //!   (refused once an account exists), `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`.
@@ -110,12 +120,12 @@ pub enum Principal {
 
 /// Counts login attempts per account name and per client address (see the module docs), in
 /// the database, so every server process counts the same attempts.
-struct LoginThrottle {
-    users: Arc<dyn UserRepository>,
+pub(crate) struct LoginThrottle {
+    pub(crate) users: Arc<dyn UserRepository>,
 }
 
 /// One admitted login attempt, to report its outcome with.
-struct LoginAttempt {
+pub(crate) struct LoginAttempt {
     account: String,
     address: Option<String>,
 }
@@ -131,7 +141,7 @@ fn address_key(ip: IpAddr) -> IpAddr {
 
 impl LoginThrottle {
     /// Counts an attempt on `account` from `address`, or refuses it with how long to wait.
-    async fn admit(
+    pub(crate) async fn admit(
         &self,
         account: &str,
         address: Option<IpAddr>,
@@ -172,7 +182,7 @@ impl LoginThrottle {
     }
 
     /// The attempt logged in: its account starts afresh, and it does not count for its address.
-    async fn succeeded(&self, attempt: &LoginAttempt) -> Result<(), ApiError> {
+    pub(crate) async fn succeeded(&self, attempt: &LoginAttempt) -> Result<(), ApiError> {
         self.users.clear_login_attempts(&attempt.account).await?;
         if let Some(key) = &attempt.address {
             self.users.take_back_login_attempt(key).await?;
@@ -189,9 +199,11 @@ pub struct Authenticator {
     required: AtomicBool,
     verified_keys: moka::future::Cache<[u8; 32], Uuid>,
     throttle: LoginThrottle,
+    /// Who may load the outputs.
+    pub(crate) outputs: crate::access::OutputAccess,
 }
 
-fn random_bytes() -> [u8; 32] {
+pub(crate) fn random_bytes() -> [u8; 32] {
     let mut out = [0u8; 32];
     out[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     out[16..].copy_from_slice(Uuid::new_v4().as_bytes());
@@ -262,7 +274,9 @@ impl Authenticator {
         let throttle = LoginThrottle {
             users: users.clone(),
         };
+        let outputs = crate::access::OutputAccess::new(users.clone());
         Ok(Self {
+            outputs,
             users,
             keys,
             session_key,
@@ -308,7 +322,7 @@ impl Authenticator {
             }
             None => {
                 self.users
-                    .create("admin", &hash_secret(password)?, Role::Admin)
+                    .create(&admin_input("admin"), &hash_secret(password)?, None)
                     .await?;
                 tracing::info!("admin account created from the configuration");
             }
@@ -349,16 +363,20 @@ impl Authenticator {
         Ok(self.sign(session.id))
     }
 
-    /// The account a cookie value logs in, if its session is active.
-    async fn session_user(&self, token: &str) -> Result<Option<Uuid>, ApiError> {
+    /// The account a cookie value logs in, with its role as stored now, if its session is
+    /// active and the account still exists.
+    async fn session_user(&self, token: &str) -> Result<Option<(Uuid, Role)>, ApiError> {
         let Some(id) = self.session_id(token) else {
             return Ok(None);
         };
-        Ok(self
-            .users
-            .active_session(id, Utc::now())
-            .await?
-            .map(|s| s.user_id))
+        let Some(session) = self.users.active_session(id, Utc::now()).await? else {
+            return Ok(None);
+        };
+        match self.users.get(session.user_id).await {
+            Ok(user) => Ok(Some((user.id, user.role))),
+            Err(tvarr_core::RepoError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Ends the session a cookie value names (nothing when it names none).
@@ -409,12 +427,9 @@ impl Authenticator {
             };
         }
         if let Some(cookie) = req.cookie(SESSION_COOKIE)
-            && let Some(user) = self.session_user(cookie.value()).await?
+            && let Some((id, role)) = self.session_user(cookie.value()).await?
         {
-            return Ok(Principal::User {
-                id: user,
-                role: Role::Admin,
-            });
+            return Ok(Principal::User { id, role });
         }
         Err(ApiError::Unauthorized(
             "log in at POST /api/v1/auth/login or send Authorization: Bearer <api key>".into(),
@@ -438,8 +453,57 @@ pub(crate) async fn guard(req: &ServiceRequest) -> Result<(), ApiError> {
         ));
     };
     let principal = state.auth.authenticate(req).await?;
+    if let Principal::User {
+        role: Role::Viewer, ..
+    } = principal
+    {
+        viewer_may(req)?;
+    }
     req.extensions_mut().insert(principal);
     Ok(())
+}
+
+/// The routes a viewer may use, by method and route pattern: reading the proxies granted to
+/// it (the handlers show it only those) and its own account. Everything else is for admins.
+pub(crate) const VIEWER_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/proxies"),
+    ("GET", "/api/v1/proxies/{id}"),
+    ("GET", "/api/v1/proxies/{id}/channels"),
+    ("GET", "/api/v1/users/me"),
+];
+
+/// Refuses a viewer's request for anything but [`VIEWER_ROUTES`]. The route is the pattern the
+/// router matched, not the path as spelt.
+fn viewer_may(req: &ServiceRequest) -> Result<(), ApiError> {
+    let method = req.method().as_str();
+    let allowed = req.match_pattern().is_some_and(|pattern| {
+        VIEWER_ROUTES
+            .iter()
+            .any(|(m, p)| *m == method && *p == pattern)
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "a viewer account may only read the proxies granted to it".into(),
+        ))
+    }
+}
+
+/// The proxies the request may see: `None` for all (an admin, an API key, open access), else
+/// those granted to its viewer account.
+pub(crate) async fn visible_proxies(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<Vec<tvarr_core::ProxyId>>, ApiError> {
+    let principal = req.extensions().get::<Principal>().cloned();
+    match principal {
+        Some(Principal::User {
+            id,
+            role: Role::Viewer,
+        }) => Ok(Some(state.repos.users.get(id).await?.proxy_ids)),
+        _ => Ok(None),
+    }
 }
 
 /// Login credentials.
@@ -491,9 +555,9 @@ pub async fn setup(
         .repos
         .users
         .create(
-            body.username.trim(),
+            &admin_input(body.username.trim()),
             &hash_secret(&body.password)?,
-            Role::Admin,
+            None,
         )
         .await?;
     state.auth.required.store(true, Ordering::Relaxed);
@@ -501,8 +565,19 @@ pub async fn setup(
     Ok(HttpResponse::Created().finish())
 }
 
+/// An admin account named `username`, with no grants (an admin watches every proxy) and no
+/// stream limit.
+fn admin_input(username: &str) -> tvarr_core::UserInput {
+    tvarr_core::UserInput {
+        username: username.to_owned(),
+        role: Role::Admin,
+        proxy_ids: Vec::new(),
+        max_streams: None,
+    }
+}
+
 /// An argon2 hash of a password nobody has, verified against when the user name is unknown.
-fn unknown_user_hash() -> &'static str {
+pub(crate) fn unknown_user_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_secret("no such user: equalises login timing").unwrap_or_default())
 }

@@ -132,6 +132,12 @@ fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
                 .zip(&segments)
                 .all(|(t, s)| segment_matches(t, s));
         let fixed = template.iter().filter(|t| !t.contains('{')).count();
+        // A template of parameters only (the short Xtream stream URL
+        // `/{username}/{password}/{stream}`) matches every path of its length, so it tells
+        // nothing of which path is known.
+        if fixed <= 1 {
+            continue;
+        }
         if matches && best.is_none_or(|(most, _)| fixed > most) {
             best = Some((fixed, methods));
         }

@@ -15,22 +15,27 @@
 //! `lineup.json` streams the device's channels from the published lineup, 1,000 at a time by
 //! number (a keyset read: no `OFFSET`), so 50,000 channels are never one string. Before the
 //! proxy's first generation it is a 404 problem, like the playlist. These routes are public,
-//! like the playlist: a tuner has no login.
+//! like the playlist: a tuner has no login. Once a viewer account exists they need
+//! `?username=&password=` (an output password, see the `access` module) on the URL the media
+//! server is given; `LineupURL` then carries the same query, and each channel's `URL` is its
+//! Xtream stream URL with the credentials in the path (`/xtream/{proxy_id}/live/…`), because
+//! Jellyfin appends `?transcode=…` to it. A media server that builds the lineup URL from
+//! `BaseURL` instead of reading `LineupURL` loses the query, and with it access, while a
+//! viewer account exists.
 
 use actix_web::body::BodyStream;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, route, web};
-use bytes::Bytes;
-use tvarr_core::{LineupRepository, Proxy, ProxyId, RepoError};
+use tvarr_core::{Proxy, ProxyId, RepoError};
 use tvarr_pipeline::hdhomerun::{Device, Discover, LineupEntry, LineupStatus, device_xml};
 
+use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::lineup_stream::{Commas, lineup_body};
 use crate::origin::public_base;
 use crate::state::AppState;
 
 /// Channels read from the lineup per query while `lineup.json` streams.
-const LINEUP_PAGE: u64 = 1_000;
-
 /// The device a request is for.
 struct Target {
     proxy: Proxy,
@@ -39,6 +44,8 @@ struct Target {
     public: String,
     /// The device's own URL: `<public>/hdhr/{proxy_id}` or `<public>/hdhr/{proxy_id}/{n}`.
     device_url: String,
+    /// The credentials the request carried, to hand on in the URLs it is told.
+    credentials: Option<Credentials>,
 }
 
 async fn target(
@@ -69,6 +76,7 @@ async fn target(
             )
         }));
     };
+    let credentials = crate::outputs::admit(req, state, proxy).await?;
     let public = public_base(req, &state.settings).into_owned();
     let device_url = match device {
         Some(n) => format!("{public}/hdhr/{proxy}/{n}"),
@@ -79,16 +87,22 @@ async fn target(
         device: found,
         public,
         device_url,
+        credentials,
     })
 }
 
 fn discover_of(target: &Target) -> Discover {
-    Discover::new(
+    let mut discover = Discover::new(
         target.proxy.id,
         &target.proxy.input,
         target.device,
         &target.device_url,
-    )
+    );
+    if let Some(credentials) = &target.credentials {
+        discover.lineup_url.push('?');
+        discover.lineup_url.push_str(&credentials.query());
+    }
+    discover
 }
 
 async fn discover(
@@ -140,56 +154,6 @@ async fn lineup_post(
 }
 
 /// The next piece of `lineup.json`: `[` and the first page, then `,` and a page, then `]`.
-struct LineupPages {
-    lineups: std::sync::Arc<dyn LineupRepository>,
-    proxy: ProxyId,
-    public: String,
-    /// The next number to read from; `None` once the last page is sent.
-    next: Option<u32>,
-    last: u32,
-    first_piece: bool,
-}
-
-impl LineupPages {
-    async fn piece(&mut self) -> Option<Result<Bytes, std::io::Error>> {
-        let from = self.next?;
-        let page = match self
-            .lineups
-            .numbered(self.proxy, from, self.last, LINEUP_PAGE)
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(proxy = %self.proxy, error = %e, "lineup.json ended early");
-                self.next = None;
-                return Some(Err(std::io::Error::other(e.to_string())));
-            }
-        };
-        self.next = match page.last() {
-            Some(channel) if page.len() as u64 == LINEUP_PAGE && channel.number < self.last => {
-                Some(channel.number + 1)
-            }
-            _ => None,
-        };
-        let mut out = Vec::with_capacity(page.len() * 160 + 2);
-        for channel in &page {
-            out.push(if self.first_piece { b'[' } else { b',' });
-            self.first_piece = false;
-            let entry = LineupEntry::new(self.proxy, channel, &self.public);
-            if serde_json::to_writer(&mut out, &entry).is_err() {
-                return Some(Err(std::io::Error::other("cannot write a lineup entry")));
-            }
-        }
-        if self.next.is_none() {
-            if self.first_piece {
-                out.push(b'[');
-            }
-            out.push(b']');
-        }
-        Some(Ok(Bytes::from(out)))
-    }
-}
-
 async fn lineup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -203,17 +167,31 @@ async fn lineup(
              (POST /api/v1/proxies/{proxy}/generate)"
         )));
     }
-    let pages = LineupPages {
-        lineups: state.repos.lineups.clone(),
+    let credentials = target.credentials;
+    let public = target.public;
+    let mut commas = Commas::default();
+    let body = lineup_body(
+        state.repos.lineups.clone(),
         proxy,
-        public: target.public,
-        next: Some(target.device.first_number),
-        last: target.device.last_number,
-        first_piece: true,
-    };
-    let body = futures::stream::unfold(pages, |mut pages| async move {
-        pages.piece().await.map(|piece| (piece, pages))
-    });
+        (target.device.first_number, target.device.last_number),
+        b"[".to_vec(),
+        b"]".to_vec(),
+        move |channel, out| {
+            commas.next(out);
+            let mut entry = LineupEntry::new(proxy, channel, &public);
+            if let Some(credentials) = &credentials {
+                // In the path, not the query: Jellyfin appends `?transcode=…` to this URL.
+                entry.url = tvarr_pipeline::xtream::live_stream_url(
+                    &format!("{public}/xtream/{proxy}"),
+                    &credentials.username,
+                    &credentials.password,
+                    channel.number,
+                    "ts",
+                );
+            }
+            serde_json::to_writer(out, &entry).map_err(std::io::Error::other)
+        },
+    );
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .content_type("application/json")

@@ -13,6 +13,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod access;
 mod auth;
 mod channels;
 mod contract;
@@ -23,6 +24,7 @@ mod filters;
 mod hdhomerun;
 mod health;
 mod jobs;
+mod lineup_stream;
 mod mapping;
 mod metrics;
 mod origin;
@@ -33,6 +35,8 @@ mod relay_profiles;
 mod rule_exchange;
 mod sources;
 mod state;
+mod users;
+mod xtream;
 
 use std::time::Instant;
 
@@ -60,6 +64,7 @@ pub use state::{ApiSettings, AppState, Readiness};
     tags(
         (name = "health", description = "Liveness, readiness and health"),
         (name = "auth", description = "Login, first-run setup and API keys"),
+        (name = "users", description = "Accounts: admins, and viewers who watch the proxies granted to them"),
         (name = "sources", description = "Stream and EPG sources"),
         (name = "channels", description = "Ingested channels"),
         (name = "epg", description = "Programme guide"),
@@ -71,6 +76,7 @@ pub use state::{ApiSettings, AppState, Readiness};
         (name = "relay-profiles", description = "How relay mode transcodes"),
         (name = "outputs", description = "What players load: playlists, guides and streams (public)"),
         (name = "hdhomerun", description = "Each proxy as an HDHomeRun tuner, for Plex, Jellyfin and Emby (public)"),
+        (name = "xtream", description = "The Xtream Codes API, for player apps: an account name and its output password (public routes)"),
     )
 )]
 struct ApiDoc;
@@ -96,6 +102,15 @@ fn public_routes(cfg: &mut ServiceConfig) {
         .service(hdhomerun::device_lineup_post_route)
         .service(hdhomerun::device_device_xml_route)
         .service(hdhomerun::device_capability)
+        .service(xtream::player_api_root)
+        .service(xtream::player_api_scoped)
+        .service(xtream::get_php_root)
+        .service(xtream::get_php_scoped)
+        .service(xtream::xmltv_php_root)
+        .service(xtream::xmltv_php_scoped)
+        .service(xtream::live_root)
+        .service(xtream::live_scoped)
+        .service(xtream::live_short_scoped)
         .map(|cfg| {
             cfg.service(web::redirect("/", "/docs/"))
                 .service(web::redirect("/docs", "/docs/"))
@@ -104,6 +119,12 @@ fn public_routes(cfg: &mut ServiceConfig) {
                         .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
                 )
         });
+}
+
+/// The public route that must come after `/api/v1`, whose paths it would match: the short
+/// Xtream stream URL `/{username}/{password}/{stream}` (which checks its own credentials).
+fn public_fallback_routes(cfg: &mut ServiceConfig) {
+    cfg.service(xtream::live_short);
 }
 
 /// The `/api/v1` routes that answer without credentials.
@@ -131,6 +152,7 @@ fn configure_routes(cfg: &mut ServiceConfig) {
                     .configure(protected_api_routes),
             ),
     );
+    public_fallback_routes(cfg);
     // Every other path, known or not: `/metrics`, and the 404 of unknown paths.
     cfg.service(
         utoipa_actix_web::scope("")
@@ -152,6 +174,7 @@ fn document_access_control(api: &mut OpenApi) {
         .into_utoipa_app()
         .configure(public_routes)
         .service(utoipa_actix_web::scope("/api/v1").configure(public_api_routes))
+        .configure(public_fallback_routes)
         .split_for_parts();
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -215,6 +238,15 @@ fn protected_api_routes(cfg: &mut ServiceConfig) {
     cfg.service(auth::list_api_keys)
         .service(auth::create_api_key)
         .service(auth::revoke_api_key)
+        // `me` before `{id}`, so it is not an id.
+        .service(users::me)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(users::get_user)
+        .service(users::update_user)
+        .service(users::delete_user)
+        .service(users::set_output_password)
+        .service(users::revoke_output_password)
         .service(sources::list_stream_sources)
         .service(sources::create_stream_source)
         .service(sources::get_stream_source)

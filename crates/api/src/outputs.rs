@@ -1,6 +1,8 @@
 //! What players load: a proxy's playlist and guide (`/proxy/{id}.m3u`, `/proxy/{id}.xmltv`)
-//! and its streams (`/proxy/{proxy_id}/{channel_id}`). These routes are public: a player
-//! cannot log in (per-user output credentials come with user accounts).
+//! and its streams (`/proxy/{proxy_id}/{channel_id}`). A player cannot log in, so these routes
+//! are public and check the account name and output password in `?username=&password=`
+//! themselves once a viewer account exists (see the `access` module). A playlist loaded with
+//! credentials hands them on: its guide and stream URLs carry the same query.
 //!
 //! # Serving the published files
 //!
@@ -44,8 +46,9 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, route, web};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio_util::io::ReaderStream;
-use tvarr_core::{ChannelId, OutputFiles, OutputKind, ProxyId, RepoError};
+use tvarr_core::{ChannelId, LineupChannel, OutputFiles, OutputKind, ProxyId, RepoError};
 
+use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::origin::public_base;
 use crate::state::AppState;
@@ -126,14 +129,21 @@ fn not_modified_since(req: &HttpRequest, modified: SystemTime) -> bool {
 
 /// Replaces a base URL by another where it starts the file, a line or a quoted attribute
 /// value and is followed by `/`, `"`, a line end or the end of the file, in a stream of
-/// chunks cut anywhere.
+/// chunks cut anywhere; with a suffix, also ends each URL so replaced with it (before the
+/// line end or closing quote): how a playlist loaded with credentials hands them on to its
+/// stream and guide URLs.
 pub(crate) struct BaseRewriter {
     from: Vec<u8>,
     to: Vec<u8>,
+    suffix: Vec<u8>,
     /// The end of the previous chunk, when it may be the start of `from`.
     pending: Vec<u8>,
     /// Whether the next byte is at a place where `from` may start.
     at_start: bool,
+    /// What opened the place the next `from` may start at: `"` for a quoted value.
+    opened_by: u8,
+    /// What ends the replaced URL the suffix is owed to, while one is owed.
+    owed: Option<u8>,
 }
 
 fn ends_base(byte: u8) -> bool {
@@ -146,12 +156,21 @@ fn starts_value(byte: u8) -> bool {
 
 impl BaseRewriter {
     /// Replaces `from` by `to`.
+    #[cfg(test)]
     pub(crate) fn new(from: &str, to: &str) -> Self {
+        Self::with_suffix(from, to, "")
+    }
+
+    /// Replaces `from` by `to`, and ends each URL so replaced with `suffix`.
+    pub(crate) fn with_suffix(from: &str, to: &str, suffix: &str) -> Self {
         Self {
             from: from.as_bytes().to_vec(),
             to: to.as_bytes().to_vec(),
+            suffix: suffix.as_bytes().to_vec(),
             pending: Vec::new(),
             at_start: true,
+            opened_by: b'\n',
+            owed: None,
         }
     }
 
@@ -170,6 +189,25 @@ impl BaseRewriter {
         let mut i = 0;
         let mut at_start = self.at_start;
         while i < buf.len() {
+            if let Some(end) = self.owed {
+                let found = buf[i..]
+                    .iter()
+                    .position(|&b| b == end || (end == b'\n' && b == b'\r'));
+                match found {
+                    Some(offset) => {
+                        out.extend_from_slice(&buf[i..i + offset]);
+                        out.extend_from_slice(&self.suffix);
+                        i += offset;
+                        self.owed = None;
+                    }
+                    None => {
+                        out.extend_from_slice(&buf[i..]);
+                        i = buf.len();
+                    }
+                }
+                at_start = false;
+                continue;
+            }
             if at_start {
                 let rest = &buf[i..];
                 if rest.len() <= self.from.len() {
@@ -183,12 +221,16 @@ impl BaseRewriter {
                     out.extend_from_slice(&self.to);
                     i += self.from.len();
                     at_start = false;
+                    if !self.suffix.is_empty() {
+                        self.owed = Some(self.opened_by);
+                    }
                     continue;
                 }
             }
             match buf[i..].iter().position(|&b| starts_value(b)) {
                 Some(offset) => {
                     out.extend_from_slice(&buf[i..=i + offset]);
+                    self.opened_by = buf[i + offset];
                     i += offset + 1;
                     at_start = true;
                 }
@@ -205,11 +247,19 @@ impl BaseRewriter {
 
     /// What is left at the end of the stream.
     pub(crate) fn finish(self) -> Bytes {
-        if self.pending == self.from {
-            Bytes::from(self.to)
+        let mut out = if self.pending == self.from {
+            let mut out = self.to;
+            if !self.suffix.is_empty() {
+                out.extend_from_slice(&self.suffix);
+            }
+            out
         } else {
-            Bytes::from(self.pending)
+            self.pending
+        };
+        if self.owed.is_some() {
+            out.extend_from_slice(&self.suffix);
         }
+        Bytes::from(out)
     }
 }
 
@@ -219,8 +269,26 @@ enum Form {
     Plain,
     /// The precompressed gzip file.
     Gzip,
-    /// As published, with the base URL replaced by the request's origin.
-    Rewritten(String),
+    /// As published, with the base URL replaced by the request's origin, and each URL of the
+    /// server's own ended by the query that carries the request's credentials, when it had
+    /// some.
+    Rewritten { origin: String, suffix: String },
+}
+
+/// Admits `req` to the outputs of `proxy` by the credentials in its query (see the `access`
+/// module), and gives them back.
+pub(crate) async fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    proxy: ProxyId,
+) -> ApiResult<Option<Credentials>> {
+    let credentials = Credentials::from_query(req.query_string());
+    state
+        .auth
+        .outputs
+        .admit(proxy, credentials.as_ref(), req.peer_addr().map(|a| a.ip()))
+        .await?;
+    Ok(credentials)
 }
 
 /// Opens `path` for streaming, with its length.
@@ -247,17 +315,36 @@ async fn serve(
     proxy: ProxyId,
     kind: OutputKind,
 ) -> ApiResult<HttpResponse> {
+    let credentials = admit(&req, &state, proxy).await?;
+    serve_published(&req, &state, proxy, kind, credentials.as_ref()).await
+}
+
+/// Answers `req` with the published output `kind` of `proxy`, for a request already admitted
+/// with `credentials` (which a playlist then hands on to its URLs).
+pub(crate) async fn serve_published(
+    req: &HttpRequest,
+    state: &AppState,
+    proxy: ProxyId,
+    kind: OutputKind,
+    credentials: Option<&Credentials>,
+) -> ApiResult<HttpResponse> {
     let Some(files) = state.outputs.files(proxy, kind).await? else {
         return Err(not_published(proxy, kind));
     };
     let settings = &state.settings;
-    let origin = public_base(&req, settings);
+    let origin = public_base(req, settings);
+    let suffix = match (kind, credentials) {
+        (OutputKind::M3u, Some(credentials)) => format!("?{}", credentials.query()),
+        _ => String::new(),
+    };
     let form = if kind == OutputKind::M3u
-        && !settings.base_url_configured
-        && origin != settings.base_url
+        && (!suffix.is_empty() || (!settings.base_url_configured && origin != settings.base_url))
     {
-        Form::Rewritten(origin.into_owned())
-    } else if accepts_gzip(&req) {
+        Form::Rewritten {
+            origin: origin.into_owned(),
+            suffix,
+        }
+    } else if accepts_gzip(req) {
         Form::Gzip
     } else {
         Form::Plain
@@ -266,8 +353,8 @@ async fn serve(
     let etag = match &form {
         Form::Plain => format!("\"{tag}\""),
         Form::Gzip => format!("\"{tag}-gzip\""),
-        Form::Rewritten(origin) => {
-            let hash = blake3::hash(origin.as_bytes()).to_hex();
+        Form::Rewritten { origin, suffix } => {
+            let hash = blake3::hash(format!("{origin} {suffix}").as_bytes()).to_hex();
             format!("\"{tag}-o{}\"", &hash[..12])
         }
     };
@@ -288,9 +375,9 @@ async fn serve(
             ));
         response
     };
-    let unchanged = match none_match(&req, &etag) {
+    let unchanged = match none_match(req, &etag) {
         Some(matched) => matched,
-        None => not_modified_since(&req, modified),
+        None => not_modified_since(req, modified),
     };
     if unchanged {
         return Ok(builder(StatusCode::NOT_MODIFIED).finish());
@@ -299,12 +386,12 @@ async fn serve(
     response.content_type(kind.content_type());
     let head = req.method() == Method::HEAD;
     match form {
-        Form::Rewritten(origin) => {
+        Form::Rewritten { origin, suffix } => {
             if head {
                 return Ok(response.body(actix_web::body::None::new()));
             }
-            let (file, _) = open_current(&state, proxy, kind, &files, false).await?;
-            let rewriter = BaseRewriter::new(&settings.base_url, &origin);
+            let (file, _) = open_current(state, proxy, kind, &files, false).await?;
+            let rewriter = BaseRewriter::with_suffix(&settings.base_url, &origin, &suffix);
             let chunks = ReaderStream::with_capacity(file, CHUNK);
             let body = futures::stream::unfold(
                 (chunks, Some(rewriter)),
@@ -339,7 +426,7 @@ async fn serve(
                 };
                 return Ok(sized(&mut response, len, futures::stream::empty()));
             }
-            let (file, len) = open_current(&state, proxy, kind, &files, gzip).await?;
+            let (file, len) = open_current(state, proxy, kind, &files, gzip).await?;
             Ok(sized(
                 &mut response,
                 len,
@@ -461,11 +548,13 @@ fn stream_channel_id(segment: &str) -> ApiResult<ChannelId> {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "the channel is not in the proxy's published lineup")))]
 #[route("/proxy/{proxy_id}/{channel_id}", method = "GET", method = "HEAD")]
 pub async fn channel_stream(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(ProxyId, String)>,
 ) -> ApiResult<HttpResponse> {
     let (proxy, segment) = path.into_inner();
     let channel = stream_channel_id(&segment)?;
+    admit(&req, &state, proxy).await?;
     let published = match state.repos.lineups.get(proxy, channel).await {
         Ok(published) => published,
         Err(RepoError::NotFound { .. }) => {
@@ -475,9 +564,16 @@ pub async fn channel_stream(
         }
         Err(other) => return Err(other.into()),
     };
+    deliver(proxy, &published)
+}
+
+/// A published channel's stream, in its proxy's mode: `redirect`, the only mode of this
+/// build, is a 302 to the provider's URL.
+pub(crate) fn deliver(proxy: ProxyId, published: &LineupChannel) -> ApiResult<HttpResponse> {
     let location = HeaderValue::from_str(published.data.stream_url.trim()).map_err(|_| {
         ApiError::NotFound(format!(
-            "channel {channel} of proxy {proxy} has no stream URL that can be redirected to"
+            "channel {} of proxy {proxy} has no stream URL that can be redirected to",
+            published.channel_id
         ))
     })?;
     Ok(HttpResponse::Found()
@@ -556,6 +652,43 @@ mod tests {
             rewrite(format!("{FROM}/a\n").as_bytes(), &[7], FROM, "http://a"),
             b"http://a/a\n"
         );
+    }
+
+    #[test]
+    fn a_suffix_ends_every_replaced_url_whatever_the_chunk_cuts() {
+        const Q: &str = "?username=a&password=b";
+        let input = playlist_text(FROM);
+        let expected = format!(
+            "#EXTM3U url-tvg=\"{TO}/proxy/p.xmltv{Q}\" x-tvg-url=\"{TO}/proxy/p.xmltv{Q}\"\n\
+             #EXTINF:-1 tvg-id=\"a\" tvg-logo=\"{TO}/logos/1.png{Q}\",One {FROM}/x\n\
+             {TO}/proxy/p/1{Q}\r\n\
+             #EXTINF:-1 tvg-id=\"b\",Two\n\
+             {FROM}8080/not-ours\n\
+             http://elsewhere/{FROM}/x\n\
+             {TO}/proxy/p/2{Q}"
+        );
+        let run = |cuts: &[usize]| {
+            let mut rewriter = BaseRewriter::with_suffix(FROM, TO, Q);
+            let mut out = Vec::new();
+            let mut start = 0;
+            for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+                out.extend_from_slice(&rewriter.feed(&input.as_bytes()[start..cut]));
+                start = cut;
+            }
+            out.extend_from_slice(&rewriter.finish());
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(run(&[]), expected);
+        for cut in 0..=input.len() {
+            assert_eq!(run(&[cut]), expected, "cut at {cut}");
+        }
+        let cuts: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(run(&cuts), expected);
+        // The same base for both sides still gets the suffix.
+        let mut same = BaseRewriter::with_suffix(FROM, FROM, Q);
+        let mut out = same.feed(format!("{FROM}/proxy/p/1\n").as_bytes()).to_vec();
+        out.extend_from_slice(&same.finish());
+        assert_eq!(out, format!("{FROM}/proxy/p/1{Q}\n").as_bytes());
     }
 
     #[test]

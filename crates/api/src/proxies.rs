@@ -40,6 +40,7 @@ use tvarr_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::visible_proxies;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::expressions::{ExpressionKindParam, check};
 use crate::origin::public_base;
@@ -134,7 +135,7 @@ pub struct ProxyBody {
 }
 
 /// `Ok(Some)` for a found record, `Ok(None)` for a missing one, the error for anything else.
-fn found<T>(result: RepoResult<T>) -> ApiResult<Option<T>> {
+pub(crate) fn found<T>(result: RepoResult<T>) -> ApiResult<Option<T>> {
     match result {
         Ok(record) => Ok(Some(record)),
         Err(RepoError::NotFound { .. }) => Ok(None),
@@ -144,7 +145,7 @@ fn found<T>(result: RepoResult<T>) -> ApiResult<Option<T>> {
 
 /// The ids of a list, with their positions, or an error per id that does not parse, that is
 /// listed twice, or beyond [`MAX_REFERENCES`].
-fn parse_ids<T: FromStr + Eq + Hash + Copy>(
+pub(crate) fn parse_ids<T: FromStr + Eq + Hash + Copy>(
     field: &str,
     raw: &[String],
     errors: &mut Vec<FieldError>,
@@ -584,6 +585,17 @@ async fn detail(state: &AppState, proxy: Proxy, base: &str) -> ApiResult<ProxyDe
     })
 }
 
+/// A 404, as for a proxy that does not exist, when the request's viewer account is not
+/// granted `id`.
+async fn check_visible(req: &HttpRequest, state: &AppState, id: ProxyId) -> ApiResult<()> {
+    match visible_proxies(req, state).await? {
+        Some(granted) if !granted.contains(&id) => {
+            Err(ApiError::NotFound(format!("proxy {id} not found")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Lists proxies by name (without their generation summaries: ask for one proxy for that).
 #[utoipa::path(tag = "proxies", params(PageParams), responses((status = 200, body = ListResponse<ProxyView>)))]
 #[get("/proxies")]
@@ -592,8 +604,27 @@ pub async fn list_proxies(
     state: web::Data<AppState>,
     page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<ProxyView>>> {
-    let page = state.repos.proxies.list(page.request()?).await?;
+    let request = page.request()?;
     let base = public_base(&req, &state.settings);
+    let page = match visible_proxies(&req, &state).await? {
+        None => state.repos.proxies.list(request).await?,
+        Some(granted) => {
+            let mut proxies = Vec::with_capacity(granted.len());
+            for id in granted {
+                if let Some(proxy) = found(state.repos.proxies.get(id).await)? {
+                    proxies.push(proxy);
+                }
+            }
+            proxies.sort_by(|a, b| a.input.name.cmp(&b.input.name));
+            let total = proxies.len() as u64;
+            let items = proxies
+                .into_iter()
+                .skip(usize::try_from(request.offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(request.limit).unwrap_or(usize::MAX))
+                .collect();
+            tvarr_core::Page { items, total }
+        }
+    };
     Ok(web::Json(ListResponse::from_page(page, |p| {
         ProxyView::new(p, &base)
     })))
@@ -630,7 +661,9 @@ pub async fn get_proxy(
     state: web::Data<AppState>,
     id: web::Path<ProxyId>,
 ) -> ApiResult<web::Json<ProxyDetail>> {
-    let proxy = state.repos.proxies.get(id.into_inner()).await?;
+    let id = id.into_inner();
+    check_visible(&req, &state, id).await?;
+    let proxy = state.repos.proxies.get(id).await?;
     let base = public_base(&req, &state.settings);
     Ok(web::Json(detail(&state, proxy, &base).await?))
 }
@@ -770,7 +803,9 @@ pub async fn proxy_channels(
     page: Params<PageParams>,
 ) -> ApiResult<web::Json<ListResponse<LineupChannelView>>> {
     let page = page.request()?;
-    let proxy = state.repos.proxies.get(id.into_inner()).await?;
+    let id = id.into_inner();
+    check_visible(&req, &state, id).await?;
+    let proxy = state.repos.proxies.get(id).await?;
     let lineup = state.repos.lineups.list(proxy.id, page).await?;
     let base = public_base(&req, &state.settings);
     Ok(web::Json(ListResponse::from_page(lineup, |channel| {

@@ -49,6 +49,19 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/hdhr/{proxy_id}/{device}/lineup.post"),
     ("get", "/hdhr/{proxy_id}/{device}/device.xml"),
     ("get", "/hdhr/{proxy_id}/{device}/capability"),
+    ("get", "/player_api.php"),
+    ("get", "/xtream/{proxy_id}/player_api.php"),
+    ("get", "/get.php"),
+    ("get", "/xtream/{proxy_id}/get.php"),
+    ("get", "/xmltv.php"),
+    ("get", "/xtream/{proxy_id}/xmltv.php"),
+    ("get", "/live/{username}/{password}/{stream}"),
+    (
+        "get",
+        "/xtream/{proxy_id}/live/{username}/{password}/{stream}",
+    ),
+    ("get", "/{username}/{password}/{stream}"),
+    ("get", "/xtream/{proxy_id}/{username}/{password}/{stream}"),
 ];
 
 /// A database of this test's own, empty and migrated.
@@ -210,16 +223,22 @@ fn spellings(path: &str) -> Vec<String> {
     out
 }
 
-/// Whether an anonymous request was refused without running a handler: 401 from the
-/// credentials check, or a 404 of the docs page's file server (a dot-segment spelling that
-/// starts with `/docs/`).
+/// Whether an anonymous request was refused without running a protected handler: 401 from
+/// the credentials check; the Xtream refusal of the short stream URL
+/// `/{username}/{password}/{stream}`, a public route every path of three segments outside
+/// `/api/v1` matches, which refuses it for want of an account (and, as for logins, with 429
+/// once one name failed too often); or a 404 of the docs page's file server (a dot-segment
+/// spelling that starts with `/docs/`).
 fn refused(uri: &str, status: StatusCode, body: &[u8]) -> bool {
+    let three_segments = uri.split('?').next().unwrap_or(uri).split('/').count() == 4;
     match status {
+        StatusCode::TOO_MANY_REQUESTS => three_segments,
         StatusCode::UNAUTHORIZED => {
             let problem: Value = serde_json::from_slice(body).unwrap_or_default();
             problem["detail"]
                 .as_str()
                 .is_some_and(|d| d.starts_with("log in at POST /api/v1/auth/login"))
+                || (three_segments && problem == serde_json::json!({"user_info": {"auth": 0}}))
         }
         StatusCode::NOT_FOUND => uri.starts_with("/docs/") && body.is_empty(),
         _ => false,

@@ -12,10 +12,8 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use serde::Deserialize;
 use serde_json::Value;
-use support::{TestServer, ingest_channels, test_server, unique};
-use tvarr_core::{
-    ChannelData, ChannelQuery, GenerationSummary, LineupChannel, PageRequest, ProxyId, ProxyInput,
-};
+use support::{named, published, test_server, unique};
+use tvarr_core::ProxyInput;
 use uuid::Uuid;
 
 /// Jellyfin's `DiscoverResponse`.
@@ -97,73 +95,6 @@ fn valid_device_id(id: u32) -> bool {
 fn path_of(url: &str) -> &str {
     url.strip_prefix("http://localhost:8080")
         .unwrap_or_else(|| panic!("{url} is not on the server's base URL"))
-}
-
-/// A proxy with `input`'s settings whose published lineup has a channel for each
-/// `(number, name)`.
-async fn published(
-    server: &TestServer,
-    mut input: ProxyInput,
-    channels: &[(u32, String)],
-) -> ProxyId {
-    input.name = unique(&input.name);
-    let proxy = server.repos.proxies.create(input).await.unwrap().id;
-    let source = ingest_channels(
-        &server.repos,
-        &unique("HDHomeRun"),
-        channels
-            .iter()
-            .map(|(number, name)| ChannelData {
-                name: name.clone(),
-                tvg_id: Some(format!("id{number}")),
-                stream_url: format!("http://provider.example/live/{number}.ts"),
-                ..Default::default()
-            })
-            .collect(),
-    )
-    .await;
-    let stored = server
-        .repos
-        .channels
-        .list(
-            &ChannelQuery {
-                source_ids: vec![source],
-                ..Default::default()
-            },
-            PageRequest::new(PageRequest::MAX_LIMIT, 0),
-        )
-        .await
-        .unwrap()
-        .items;
-    let lineup: Vec<LineupChannel> = stored
-        .into_iter()
-        .map(|channel| {
-            let number = channels
-                .iter()
-                .find(|(_, name)| *name == channel.data.name)
-                .unwrap()
-                .0;
-            LineupChannel {
-                channel_id: channel.id,
-                source_id: source,
-                number,
-                guide_id: format!("id{number}"),
-                data: channel.data,
-                guide: None,
-            }
-        })
-        .collect();
-    server
-        .repos
-        .lineups
-        .publish(proxy, &lineup, &[], &GenerationSummary::default())
-        .await
-        .unwrap();
-    proxy
-}
-
-fn named(channels: &[(u32, &str)]) -> Vec<(u32, String)> {
-    channels.iter().map(|(n, s)| (*n, s.to_string())).collect()
 }
 
 #[actix_web::test]

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::RepoResult;
+use crate::id::ProxyId;
+use crate::repository::{Page, PageRequest};
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,6 +53,35 @@ pub struct User {
     pub role: Role,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// The proxies a viewer may watch, in order: the first is the one the Xtream API at the
+    /// root serves. An admin may watch every proxy whatever this holds.
+    pub proxy_ids: Vec<ProxyId>,
+    /// argon2 hash of the output password, what a player app is given (never the login
+    /// password); `None` when none is set or it was revoked.
+    #[serde(skip_serializing)]
+    pub output_password_hash: Option<String>,
+    /// The most streams the account may watch at once; `None`: no limit of its own.
+    pub max_streams: Option<u32>,
+}
+
+impl User {
+    /// Whether the account may watch `proxy`: an admin every proxy, a viewer those granted.
+    pub fn may_watch(&self, proxy: ProxyId) -> bool {
+        self.role == Role::Admin || self.proxy_ids.contains(&proxy)
+    }
+}
+
+/// What a caller sets of an account, besides its secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInput {
+    /// Login name, unique.
+    pub username: String,
+    /// What the account may do.
+    pub role: Role,
+    /// The proxies granted, in order (see [`User::proxy_ids`]).
+    pub proxy_ids: Vec<ProxyId>,
+    /// The most streams at once; `None`: no limit of its own.
+    pub max_streams: Option<u32>,
 }
 
 /// An API key. The key itself is shown once at creation; only its hash is stored.
@@ -93,12 +124,31 @@ pub struct Session {
 /// Accounts and their login sessions.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Stores a new account; a taken username is a conflict.
-    async fn create(&self, username: &str, password_hash: &str, role: Role) -> RepoResult<User>;
+    /// Stores a new account with its password hash and, when given, its output password's
+    /// hash; a taken username is a conflict, a granted proxy that does not exist is not found.
+    async fn create(
+        &self,
+        input: &UserInput,
+        password_hash: &str,
+        output_password_hash: Option<&str>,
+    ) -> RepoResult<User>;
+    /// One account.
+    async fn get(&self, id: Uuid) -> RepoResult<User>;
     /// The account with this login name.
     async fn find_by_username(&self, username: &str) -> RepoResult<Option<User>>;
+    /// Accounts by login name.
+    async fn list(&self, page: PageRequest) -> RepoResult<Page<User>>;
+    /// Replaces what `input` holds of an account (its grants in the given order), keeping its
+    /// secrets and sessions.
+    async fn update(&self, id: Uuid, input: &UserInput) -> RepoResult<User>;
+    /// Deletes an account with its sessions and grants.
+    async fn delete(&self, id: Uuid) -> RepoResult<()>;
     /// How many accounts exist.
     async fn count(&self) -> RepoResult<u64>;
+    /// How many accounts have `role`.
+    async fn count_role(&self, role: Role) -> RepoResult<u64>;
+    /// Sets or (with `None`) revokes an account's output password hash.
+    async fn set_output_password_hash(&self, id: Uuid, hash: Option<&str>) -> RepoResult<()>;
     /// Replaces an account's password hash and revokes every session of the account, in one
     /// transaction.
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()>;

@@ -36,7 +36,9 @@ pub mod schedule;
 mod secret;
 mod source;
 
-pub use auth::{ApiKey, ApiKeyRepository, LoginWindow, Role, Session, User, UserRepository};
+pub use auth::{
+    ApiKey, ApiKeyRepository, LoginWindow, Role, Session, User, UserInput, UserRepository,
+};
 pub use channel::{Channel, ChannelData};
 pub use clock::Clock;
 pub use error::{FieldError, RepoError, RepoResult};

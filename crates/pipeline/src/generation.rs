@@ -1147,7 +1147,7 @@ impl GuideWriter<'_> {
 
 /// A `tvg-shift` in minutes: hours, fractions allowed (`-1.5`, `+2`); anything else, or more
 /// than 48 hours either way, is no shift.
-fn shift_minutes(text: Option<&str>) -> i64 {
+pub fn shift_minutes(text: Option<&str>) -> i64 {
     let Some(hours) = text
         .map(str::trim)
         .map(|t| t.strip_prefix('+').unwrap_or(t))

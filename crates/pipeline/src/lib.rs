@@ -20,6 +20,8 @@
 //!   what importing one does;
 //! - **the HDHomeRun dialect** ([`hdhomerun`]): device ids, the split of a lineup into
 //!   devices, and the documents Plex, Jellyfin and Emby read;
+//! - **the Xtream Codes dialect** ([`xtream`]): the `player_api.php` answers, the `m3u_plus`
+//!   playlist and the stream URLs that IPTV player apps read;
 //! - **the generation job** ([`GenerateJobHandler`]): `tvarr-core`'s `JobHandler` for
 //!   `generate-proxy` jobs, which the binaries register with the job runtime.
 //!
@@ -54,13 +56,16 @@ pub mod rule_exchange;
 mod stage;
 mod stages;
 mod xmltv_writer;
+pub mod xtream;
 
 pub use changes::{ChangeTracker, Changes, removal_exceeds};
 pub use channel_record::{ChannelContext, ChannelRecord, stream_source_type_name};
 pub use dedup::Deduplicator;
 pub use error::{InvalidExpression, PipelineError};
 pub use filter_chain::FilterChain;
-pub use generation::{GenerationOptions, GenerationPorts, ProxyDefinition, generate};
+pub use generation::{
+    GenerationOptions, GenerationPorts, ProxyDefinition, generate, shift_minutes,
+};
 pub use guide_match::{
     CONFIDENCE_NAME_CASE, CONFIDENCE_NAME_FOLDED, CONFIDENCE_NAME_TAGS, CONFIDENCE_NAME_TIMESHIFT,
     CONFIDENCE_TVG_ID, CONFIDENCE_TVG_ID_CASE, GuideFound, GuideMatcher,

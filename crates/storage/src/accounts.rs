@@ -5,16 +5,17 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use tvarr_core::{
-    ApiKey, ApiKeyRepository, LoginWindow, RepoResult, Role, Session, User, UserRepository,
+    ApiKey, ApiKeyRepository, LoginWindow, Page, PageRequest, ProxyId, RepoResult, Role, Session,
+    User, UserInput, UserRepository,
 };
 use uuid::Uuid;
 
-use crate::db::{Db, micros, not_found, now, parse_enum, parse_id};
+use crate::db::{Db, in_list, micros, not_found, now, parse_enum, parse_id, values_list};
 use crate::entity::{api_key, session, user};
-use crate::error::{name_taken, repo_err};
+use crate::error::{name_taken, name_taken_or_not_found, repo_err};
 
 /// Accounts on the database: implements [`UserRepository`].
 #[derive(Clone, Debug)]
@@ -28,14 +29,108 @@ impl Users {
     }
 }
 
-fn user_from_model(m: user::Model) -> RepoResult<User> {
+fn user_from_model(m: user::Model, proxy_ids: Vec<ProxyId>) -> RepoResult<User> {
     Ok(User {
         id: parse_id("user id", &m.id)?,
         role: parse_enum("role", &m.role, Role::parse)?,
         username: m.username,
         password_hash: m.password_hash,
         created_at: m.created_at,
+        proxy_ids,
+        output_password_hash: m.output_password_hash,
+        max_streams: m
+            .max_streams
+            .map(|n| crate::db::to_u32("max streams", i64::from(n)))
+            .transpose()?,
     })
+}
+
+/// A stream limit as its 32-bit column (values above `i32::MAX` are kept at it).
+fn limit_column(limit: Option<u32>) -> Option<i32> {
+    limit.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+impl Users {
+    /// The accounts of `models` with their grants, in order.
+    async fn with_grants(&self, models: Vec<user::Model>) -> RepoResult<Vec<User>> {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<sea_orm::Value> = models.iter().map(|m| m.id.as_str().into()).collect();
+        let sql = format!(
+            "SELECT user_id, proxy_id FROM user_proxy_grants WHERE user_id IN ({}) \
+             ORDER BY user_id, position",
+            in_list(ids.len())
+        );
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(self.db.stmt(&sql, ids))
+            .await
+            .map_err(repo_err)?;
+        let mut grants: std::collections::HashMap<String, Vec<ProxyId>> = Default::default();
+        for row in rows {
+            let user: String = row.try_get("", "user_id").map_err(repo_err)?;
+            let proxy: String = row.try_get("", "proxy_id").map_err(repo_err)?;
+            grants
+                .entry(user)
+                .or_default()
+                .push(parse_id("proxy id", &proxy)?);
+        }
+        models
+            .into_iter()
+            .map(|m| {
+                let proxies = grants.remove(&m.id).unwrap_or_default();
+                user_from_model(m, proxies)
+            })
+            .collect()
+    }
+
+    async fn one_with_grants(&self, model: user::Model) -> RepoResult<User> {
+        let id = model.id.clone();
+        self.with_grants(vec![model])
+            .await?
+            .pop()
+            .ok_or_else(|| not_found("user", id))
+    }
+
+    /// Replaces the grants of `user` on `conn` (a transaction).
+    async fn write_grants(
+        &self,
+        conn: &impl ConnectionTrait,
+        user: &str,
+        proxies: &[ProxyId],
+    ) -> RepoResult<()> {
+        conn.execute_raw(self.db.stmt(
+            "DELETE FROM user_proxy_grants WHERE user_id = ?",
+            vec![user.into()],
+        ))
+        .await
+        .map_err(repo_err)?;
+        if proxies.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO user_proxy_grants (user_id, position, proxy_id) VALUES {}",
+            values_list(proxies.len(), 3)
+        );
+        let mut values = Vec::with_capacity(proxies.len() * 3);
+        for (position, proxy) in proxies.iter().enumerate() {
+            values.push(user.into());
+            values.push(i32::try_from(position).unwrap_or(i32::MAX).into());
+            values.push(proxy.to_string().into());
+        }
+        conn.execute_raw(self.db.stmt(&sql, values))
+            .await
+            .map_err(|e| match repo_err(e) {
+                // The foreign key: a granted proxy that is not there.
+                tvarr_core::RepoError::Conflict(_) => {
+                    tvarr_core::RepoError::Conflict("a granted proxy does not exist".into())
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
 }
 
 fn session_from_model(m: session::Model) -> RepoResult<Session> {
@@ -62,29 +157,114 @@ async fn revoke_sessions(conn: &impl ConnectionTrait, user_id: Uuid) -> RepoResu
 
 #[async_trait]
 impl UserRepository for Users {
-    async fn create(&self, username: &str, password_hash: &str, role: Role) -> RepoResult<User> {
+    async fn create(
+        &self,
+        input: &UserInput,
+        password_hash: &str,
+        output_password_hash: Option<&str>,
+    ) -> RepoResult<User> {
         let model = user::Model {
             id: Uuid::now_v7().to_string(),
-            username: username.to_owned(),
+            username: input.username.clone(),
             password_hash: password_hash.to_owned(),
-            role: role.as_str().to_owned(),
+            role: input.role.as_str().to_owned(),
             created_at: now(),
+            output_password_hash: output_password_hash.map(str::to_owned),
+            max_streams: limit_column(input.max_streams),
         };
+        let txn = self.db.begin_write().await?;
         user::Entity::insert(user::ActiveModel::from(model.clone()))
-            .exec_without_returning(&self.db.conn)
+            .exec_without_returning(&txn)
             .await
-            .map_err(name_taken("user", username))?;
-        user_from_model(model)
+            .map_err(name_taken("user", &input.username))?;
+        self.write_grants(&txn, &model.id, &input.proxy_ids).await?;
+        txn.commit().await.map_err(repo_err)?;
+        user_from_model(model, input.proxy_ids.clone())
+    }
+
+    async fn get(&self, id: Uuid) -> RepoResult<User> {
+        let model = user::Entity::find_by_id(id.to_string())
+            .one(&self.db.conn)
+            .await
+            .map_err(repo_err)?
+            .ok_or_else(|| not_found("user", id))?;
+        self.one_with_grants(model).await
     }
 
     async fn find_by_username(&self, username: &str) -> RepoResult<Option<User>> {
-        user::Entity::find()
+        match user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.db.conn)
             .await
             .map_err(repo_err)?
-            .map(user_from_model)
-            .transpose()
+        {
+            Some(model) => self.one_with_grants(model).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, page: PageRequest) -> RepoResult<Page<User>> {
+        let total = user::Entity::find()
+            .count(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        let models = user::Entity::find()
+            .order_by_asc(user::Column::Username)
+            .limit(page.limit)
+            .offset(page.offset)
+            .all(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        Ok(Page {
+            items: self.with_grants(models).await?,
+            total,
+        })
+    }
+
+    async fn update(&self, id: Uuid, input: &UserInput) -> RepoResult<User> {
+        let key = id.to_string();
+        let txn = self.db.begin_write().await?;
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::Username, input.username.clone().into())
+            .col_expr(user::Column::Role, input.role.as_str().into())
+            .col_expr(
+                user::Column::MaxStreams,
+                limit_column(input.max_streams).into(),
+            )
+            .filter(user::Column::Id.eq(key.clone()))
+            .exec(&txn)
+            .await
+            .map_err(name_taken_or_not_found(
+                "user",
+                &input.username,
+                key.clone(),
+            ))?;
+        if result.rows_affected == 0 {
+            return Err(not_found("user", id));
+        }
+        self.write_grants(&txn, &key, &input.proxy_ids).await?;
+        txn.commit().await.map_err(repo_err)?;
+        self.get(id).await
+    }
+
+    async fn delete(&self, id: Uuid) -> RepoResult<()> {
+        let key = id.to_string();
+        let txn = self.db.begin_write().await?;
+        // Written out rather than left to the foreign keys' cascade, so no backend's setting matters.
+        for table in ["user_proxy_grants", "sessions"] {
+            let sql = format!("DELETE FROM {table} WHERE user_id = ?");
+            txn.execute_raw(self.db.stmt(&sql, vec![key.as_str().into()]))
+                .await
+                .map_err(repo_err)?;
+        }
+        let result = user::Entity::delete_by_id(key)
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        if result.rows_affected == 0 {
+            return Err(not_found("user", id));
+        }
+        txn.commit().await.map_err(repo_err)
     }
 
     async fn count(&self) -> RepoResult<u64> {
@@ -92,6 +272,30 @@ impl UserRepository for Users {
             .count(&self.db.conn)
             .await
             .map_err(repo_err)
+    }
+
+    async fn count_role(&self, role: Role) -> RepoResult<u64> {
+        user::Entity::find()
+            .filter(user::Column::Role.eq(role.as_str()))
+            .count(&self.db.conn)
+            .await
+            .map_err(repo_err)
+    }
+
+    async fn set_output_password_hash(&self, id: Uuid, hash: Option<&str>) -> RepoResult<()> {
+        let result = user::Entity::update_many()
+            .col_expr(
+                user::Column::OutputPasswordHash,
+                hash.map(str::to_owned).into(),
+            )
+            .filter(user::Column::Id.eq(id.to_string()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(repo_err)?;
+        if result.rows_affected == 0 {
+            return Err(not_found("user", id));
+        }
+        Ok(())
     }
 
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> RepoResult<()> {

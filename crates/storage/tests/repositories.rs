@@ -2157,13 +2157,99 @@ async fn a_forced_generation_is_taken_once() {
     assert!(is_not_found(proxies.take_forced_generation(missing).await));
 }
 
+fn user_input(name: &str, role: Role, proxy_ids: Vec<ProxyId>) -> UserInput {
+    UserInput {
+        username: name.to_string(),
+        role,
+        proxy_ids,
+        max_streams: None,
+    }
+}
+
+#[tokio::test]
+async fn accounts_keep_their_grants_in_order_their_limit_and_output_password() {
+    let store = store().await;
+    let users = store.users();
+    let proxies = store.proxies();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            proxies
+                .create(ProxyInput::named(unique(&format!("granted{i}"))))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let name = unique("viewer");
+    let mut input = user_input(&name, Role::Viewer, vec![ids[2], ids[0]]);
+    input.max_streams = Some(3);
+    let created = users
+        .create(&input, "login hash", Some("output hash"))
+        .await
+        .unwrap();
+    assert_eq!(created.proxy_ids, vec![ids[2], ids[0]]);
+    let read = users.get(created.id).await.unwrap();
+    assert_eq!(read.proxy_ids, vec![ids[2], ids[0]], "in the order granted");
+    assert_eq!(read.max_streams, Some(3));
+    assert_eq!(read.output_password_hash.as_deref(), Some("output hash"));
+    assert!(read.may_watch(ids[0]) && !read.may_watch(ids[1]));
+    let by_name = users.find_by_username(&name).await.unwrap().unwrap();
+    assert_eq!(by_name.proxy_ids, read.proxy_ids);
+
+    // Update replaces the grants and keeps the secrets.
+    input.proxy_ids = vec![ids[1]];
+    input.max_streams = None;
+    let updated = users.update(created.id, &input).await.unwrap();
+    assert_eq!(updated.proxy_ids, vec![ids[1]]);
+    assert_eq!(updated.max_streams, None);
+    assert_eq!(updated.password_hash, "login hash");
+    assert_eq!(updated.output_password_hash.as_deref(), Some("output hash"));
+    users
+        .set_output_password_hash(created.id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        users.get(created.id).await.unwrap().output_password_hash,
+        None
+    );
+
+    // Deleting a proxy takes it out of every grant.
+    proxies.delete(ids[1]).await.unwrap();
+    assert!(users.get(created.id).await.unwrap().proxy_ids.is_empty());
+
+    // Counted by role; deleted with its sessions.
+    assert!(users.count_role(Role::Viewer).await.unwrap() >= 1);
+    let session = users
+        .create_session(created.id, Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    users.delete(created.id).await.unwrap();
+    assert!(is_not_found(users.get(created.id).await));
+    assert!(
+        users
+            .active_session(session.id, Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(is_not_found(users.delete(created.id).await));
+    assert!(is_not_found(users.update(created.id, &input).await));
+}
+
 #[tokio::test]
 async fn a_taken_username_is_already_exists_not_the_database_message() {
     let store = store().await;
     let users = store.users();
     let name = unique("user");
-    users.create(&name, "hash", Role::Admin).await.unwrap();
-    let taken = users.create(&name, "hash", Role::Viewer).await.unwrap_err();
+    users
+        .create(&user_input(&name, Role::Admin, vec![]), "hash", None)
+        .await
+        .unwrap();
+    let taken = users
+        .create(&user_input(&name, Role::Viewer, vec![]), "hash", None)
+        .await
+        .unwrap_err();
     match &taken {
         RepoError::AlreadyExists {
             entity,

@@ -52,14 +52,35 @@ impl JobQueue for Unused {
 /// No account exists, so the API is open.
 #[async_trait]
 impl UserRepository for Unused {
-    async fn create(&self, _: &str, _: &str, _: Role) -> RepoResult<User> {
+    async fn create(&self, _: &UserInput, _: &str, _: Option<&str>) -> RepoResult<User> {
+        unsupported()
+    }
+    async fn get(&self, _: Uuid) -> RepoResult<User> {
         unsupported()
     }
     async fn find_by_username(&self, _: &str) -> RepoResult<Option<User>> {
         Ok(None)
     }
+    async fn list(&self, _: PageRequest) -> RepoResult<Page<User>> {
+        Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        })
+    }
+    async fn update(&self, _: Uuid, _: &UserInput) -> RepoResult<User> {
+        unsupported()
+    }
+    async fn delete(&self, _: Uuid) -> RepoResult<()> {
+        unsupported()
+    }
     async fn count(&self) -> RepoResult<u64> {
         Ok(0)
+    }
+    async fn count_role(&self, _: Role) -> RepoResult<u64> {
+        Ok(0)
+    }
+    async fn set_output_password_hash(&self, _: Uuid, _: Option<&str>) -> RepoResult<()> {
+        unsupported()
     }
     async fn set_password_hash(&self, _: Uuid, _: &str) -> RepoResult<()> {
         unsupported()
@@ -298,10 +319,27 @@ pub fn test_settings() -> ApiSettings {
     }
 }
 
-/// A fresh, empty, open (no account) server state.
+/// A fresh, empty, open (no account) server state, on the suite's shared test database.
 pub async fn test_server() -> TestServer {
     let url = std::env::var("TVARR_TEST_DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
-    let store = tvarr_storage::Store::connect(&url).await.unwrap();
+    server_on(&url).await
+}
+
+/// A server state on a database of its own, empty and migrated: for tests that create
+/// accounts, which change what every server on the same database answers (a viewer account
+/// closes the outputs to requests without credentials).
+#[allow(dead_code)]
+pub async fn own_test_server() -> TestServer {
+    let url = if tvarr_testkit::testing_on_sqlite() {
+        "sqlite::memory:".to_string()
+    } else {
+        tvarr_testkit::test_database_url(std::path::Path::new("unused")).await
+    };
+    server_on(&url).await
+}
+
+async fn server_on(url: &str) -> TestServer {
+    let store = tvarr_storage::Store::connect(url).await.unwrap();
     let unused = Arc::new(Unused);
     let repos = store.repositories();
     let auth = Authenticator::new(repos.users.clone(), repos.api_keys.clone(), [7; 32])
@@ -405,4 +443,91 @@ pub async fn ingest_programmes(
     replacement.write_programmes(&programmes).await.unwrap();
     replacement.commit().await.unwrap();
     source.id
+}
+
+/// A proxy with `input`'s settings whose published lineup has a channel for each
+/// `(number, name)`: guide id `id<number>`, stream `http://provider.example/live/<number>.ts`.
+#[allow(dead_code)]
+pub async fn published(
+    server: &TestServer,
+    input: ProxyInput,
+    channels: &[(u32, String)],
+) -> ProxyId {
+    let channels = channels
+        .iter()
+        .map(|(number, name)| {
+            (
+                *number,
+                ChannelData {
+                    name: name.clone(),
+                    tvg_id: Some(format!("id{number}")),
+                    stream_url: format!("http://provider.example/live/{number}.ts"),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    published_channels(server, input, channels).await
+}
+
+/// A proxy with `input`'s settings whose published lineup has each `(number, channel)`, with
+/// the guide id `id<number>` (names must differ).
+#[allow(dead_code)]
+pub async fn published_channels(
+    server: &TestServer,
+    mut input: ProxyInput,
+    channels: Vec<(u32, ChannelData)>,
+) -> ProxyId {
+    input.name = unique(&input.name);
+    let proxy = server.repos.proxies.create(input).await.unwrap().id;
+    let source = ingest_channels(
+        &server.repos,
+        &unique("Published"),
+        channels.iter().map(|(_, data)| data.clone()).collect(),
+    )
+    .await;
+    let stored = server
+        .repos
+        .channels
+        .list(
+            &ChannelQuery {
+                source_ids: vec![source],
+                ..Default::default()
+            },
+            PageRequest::new(PageRequest::MAX_LIMIT, 0),
+        )
+        .await
+        .unwrap()
+        .items;
+    let lineup: Vec<LineupChannel> = stored
+        .into_iter()
+        .map(|channel| {
+            let number = channels
+                .iter()
+                .find(|(_, data)| data.name == channel.data.name)
+                .unwrap()
+                .0;
+            LineupChannel {
+                channel_id: channel.id,
+                source_id: source,
+                number,
+                guide_id: format!("id{number}"),
+                data: channel.data,
+                guide: None,
+            }
+        })
+        .collect();
+    server
+        .repos
+        .lineups
+        .publish(proxy, &lineup, &[], &GenerationSummary::default())
+        .await
+        .unwrap();
+    proxy
+}
+
+/// `(number, name)` pairs with owned names, for [`published`].
+#[allow(dead_code)]
+pub fn named(channels: &[(u32, &str)]) -> Vec<(u32, String)> {
+    channels.iter().map(|(n, s)| (*n, s.to_string())).collect()
 }
