@@ -30,6 +30,7 @@ mod m20261202_000005_login_attempts;
 mod m20261203_000001_queued_job_key;
 mod m20261203_000002_hdhomerun;
 mod m20261203_000003_user_access;
+mod m20261203_000004_output_networks;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_queued_job_key::Migration),
             Box::new(m20261203_000002_hdhomerun::Migration),
             Box::new(m20261203_000003_user_access::Migration),
+            Box::new(m20261203_000004_output_networks::Migration),
         ]
     }
 }

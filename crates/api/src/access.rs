@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tvarr_core::{ProxyId, Role, User, UserRepository};
+use tvarr_core::{IpNetwork, ProxyId, ProxyRepository, RepoError, Role, User, UserRepository};
 
 use crate::auth::{LoginThrottle, unknown_user_hash, verify_secret};
 use crate::error::ApiError;
@@ -88,6 +88,7 @@ pub(crate) struct OutputAccess {
     throttle: LoginThrottle,
     verified: moka::future::Cache<[u8; 32], Arc<User>>,
     viewers: moka::future::Cache<(), bool>,
+    networks: moka::future::Cache<ProxyId, Arc<Vec<IpNetwork>>>,
 }
 
 impl OutputAccess {
@@ -105,6 +106,10 @@ impl OutputAccess {
                 .max_capacity(1)
                 .time_to_live(VIEWERS_CHECKED_EVERY)
                 .build(),
+            networks: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(VIEWERS_CHECKED_EVERY)
+                .build(),
         }
     }
 
@@ -112,6 +117,40 @@ impl OutputAccess {
     pub(crate) fn forget(&self) {
         self.verified.invalidate_all();
         self.viewers.invalidate_all();
+    }
+
+    /// Forgets what this process remembers of `proxy`'s allowed networks: it changed.
+    pub(crate) async fn forget_proxy(&self, proxy: ProxyId) {
+        self.networks.invalidate(&proxy).await;
+    }
+
+    /// Refuses `client` (403) when `proxy` allows only other networks. A proxy that does not
+    /// exist allows every network (its outputs are a 404 then).
+    pub(crate) async fn check_network(
+        &self,
+        proxies: &dyn ProxyRepository,
+        proxy: ProxyId,
+        client: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        let networks = match self.networks.get(&proxy).await {
+            Some(known) => known,
+            None => {
+                let networks = match proxies.get(proxy).await {
+                    Ok(found) => found.input.allowed_networks,
+                    Err(RepoError::NotFound { .. }) => Vec::new(),
+                    Err(other) => return Err(other.into()),
+                };
+                let networks = Arc::new(networks);
+                self.networks.insert(proxy, networks.clone()).await;
+                networks
+            }
+        };
+        if networks.is_empty() || client.is_some_and(|ip| networks.iter().any(|n| n.contains(ip))) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "proxy {proxy}'s outputs may be loaded only from its allowed networks"
+        )))
     }
 
     /// Whether a viewer account exists.

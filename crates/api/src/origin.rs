@@ -19,6 +19,7 @@
 //! (nginx, Caddy, Traefik) send the `X-Forwarded-*` pair by default.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -80,6 +81,31 @@ fn first_forwarded(req: &HttpRequest, name: &str) -> Option<String> {
     let value = req.headers().get(name)?.to_str().ok()?;
     let first = value.split(',').next()?.trim();
     (!first.is_empty()).then(|| first.to_string())
+}
+
+/// The address of the client that made `req`: the connection's peer, or, when the peer is
+/// one of `settings`' trusted proxies, the last address in `X-Forwarded-For` that is not
+/// one of them (the first one a trusted proxy was told by someone it does not trust).
+pub(crate) fn client_address(req: &HttpRequest, settings: &ApiSettings) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = |ip: IpAddr| settings.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted(**ip))
+        .or_else(|| forwarded.first())
+        .copied()
+        .or(Some(peer))
 }
 
 /// Whether the connection of `req` comes from one of `settings`' trusted proxies.
@@ -190,6 +216,34 @@ mod tests {
             .insert_header(("X-Forwarded-Host", "evil.example"))
             .to_http_request();
         assert_eq!(public_base(&req, &settings), "http://0.0.0.0:8080");
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        let req = |xff: &str| {
+            TestRequest::get()
+                .insert_header(("X-Forwarded-For", xff.to_string()))
+                .peer_addr("10.0.0.1:5000".parse().unwrap())
+                .to_http_request()
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // An untrusted peer's header is not believed.
+        let untrusted = settings(false, &[]);
+        assert_eq!(
+            client_address(&req("203.0.113.5"), &untrusted),
+            Some(ip("10.0.0.1"))
+        );
+        // Behind trusted proxies: the last address they did not add themselves.
+        let trusted = settings(false, &["10.0.0.0/8"]);
+        assert_eq!(
+            client_address(&req("198.51.100.9, 203.0.113.5, 10.0.0.2"), &trusted),
+            Some(ip("203.0.113.5"))
+        );
+        assert_eq!(
+            client_address(&req("10.0.0.3"), &trusted),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(client_address(&req("junk"), &trusted), Some(ip("10.0.0.1")));
     }
 
     #[test]

@@ -50,7 +50,7 @@ use tvarr_core::{ChannelId, LineupChannel, OutputFiles, OutputKind, ProxyId, Rep
 
 use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::origin::public_base;
+use crate::origin::{client_address, public_base};
 use crate::state::AppState;
 
 /// The size of the chunks a file is sent in.
@@ -283,11 +283,12 @@ pub(crate) async fn admit(
     proxy: ProxyId,
 ) -> ApiResult<Option<Credentials>> {
     let credentials = Credentials::from_query(req.query_string());
-    state
-        .auth
-        .outputs
-        .admit(proxy, credentials.as_ref(), req.peer_addr().map(|a| a.ip()))
+    let client = client_address(req, &state.settings);
+    let access = &state.auth.outputs;
+    access
+        .check_network(&*state.repos.proxies, proxy, client)
         .await?;
+    access.admit(proxy, credentials.as_ref(), client).await?;
     Ok(credentials)
 }
 

@@ -132,6 +132,36 @@ pub struct ProxyBody {
     /// stops at about 480 channels per device.
     #[schema(minimum = 0, maximum = 100000)]
     pub hdhomerun_channels_per_device: Option<u32>,
+    /// The client networks that may load the proxy's outputs (playlist, guide, streams,
+    /// HDHomeRun devices, Xtream API), as addresses or CIDR networks (`192.168.1.0/24`,
+    /// `fd00::/8`), at most 64; empty or absent: any. Checked before any credentials.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+}
+
+/// The most networks a proxy's `allowed_networks` lists.
+pub const MAX_ALLOWED_NETWORKS: usize = 64;
+
+/// The networks of `allowed_networks`, or an error per entry that is not one.
+fn parse_networks(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<tvarr_core::IpNetwork> {
+    if raw.len() > MAX_ALLOWED_NETWORKS {
+        errors.push(FieldError::new(
+            "allowed_networks",
+            format!("must list at most {MAX_ALLOWED_NETWORKS} networks"),
+        ));
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        match text.trim().parse::<tvarr_core::IpNetwork>() {
+            Ok(network) => out.push(network),
+            Err(e) => errors.push(FieldError::new(
+                format!("allowed_networks[{i}]"),
+                e.to_string(),
+            )),
+        }
+    }
+    out
 }
 
 /// `Ok(Some)` for a found record, `Ok(None)` for a missing one, the error for anything else.
@@ -410,6 +440,7 @@ impl ProxyBody {
             &HDHOMERUN_CHANNELS_PER_DEVICE,
             &mut errors,
         );
+        let allowed_networks = parse_networks(&self.allowed_networks, &mut errors);
         let update_cron = self
             .update_cron
             .map(|c| c.trim().to_string())
@@ -446,6 +477,7 @@ impl ProxyBody {
             update_cron,
             tuner_count,
             hdhomerun_channels_per_device,
+            allowed_networks,
         })
     }
 }
@@ -491,6 +523,9 @@ pub struct ProxyView {
     pub tuner_count: u32,
     /// The most channels one HDHomeRun device carries (0: one device).
     pub hdhomerun_channels_per_device: u32,
+    /// The client networks that may load the outputs (empty: any).
+    #[schema(value_type = Vec<String>)]
+    pub allowed_networks: Vec<tvarr_core::IpNetwork>,
     /// The playlist players load: `<base>/proxy/{id}.m3u`.
     pub m3u_url: String,
     /// The guide: `<base>/proxy/{id}.xmltv`.
@@ -532,6 +567,7 @@ impl ProxyView {
             update_cron: input.update_cron,
             tuner_count: input.tuner_count,
             hdhomerun_channels_per_device: input.hdhomerun_channels_per_device,
+            allowed_networks: input.allowed_networks,
             last_generated_at: proxy.last_generated_at,
             created_at: proxy.created_at,
             updated_at: proxy.updated_at,
@@ -686,6 +722,7 @@ pub async fn update_proxy(
     state.repos.proxies.get(id).await?;
     let input = body.into_inner().into_input(&state).await?;
     let proxy = state.repos.proxies.update(id, input).await?;
+    state.auth.outputs.forget_proxy(id).await;
     let base = public_base(&req, &state.settings);
     Ok(web::Json(detail(&state, proxy, &base).await?))
 }
@@ -700,6 +737,7 @@ pub async fn delete_proxy(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     state.repos.proxies.delete(id).await?;
+    state.auth.outputs.forget_proxy(id).await;
     // The proxy is gone either way; files left behind are only served to nobody.
     if let Err(error) = state.outputs.remove(id).await {
         tracing::error!(proxy_id = %id, %error, "the deleted proxy's outputs could not be removed");

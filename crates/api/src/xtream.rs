@@ -43,7 +43,7 @@ use tvarr_pipeline::xtream::{
 use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::lineup_stream::{PAGE, lineup_body};
-use crate::origin::public_base;
+use crate::origin::{client_address, public_base};
 use crate::outputs::{deliver, serve_published};
 use crate::state::AppState;
 
@@ -124,10 +124,18 @@ async fn open(
     scope: Option<ProxyId>,
     credentials: Option<Credentials>,
 ) -> ApiResult<Result<Panel, HttpResponse>> {
+    let client = client_address(req, &state.settings);
+    if let Some(id) = scope {
+        // Before the credentials: a network that is not allowed learns nothing of them.
+        state
+            .auth
+            .outputs
+            .check_network(&*state.repos.proxies, id, client)
+            .await?;
+    }
     let Some(credentials) = credentials else {
         return Ok(Err(refusal(actix_web::http::StatusCode::UNAUTHORIZED)));
     };
-    let client = req.peer_addr().map(|a| a.ip());
     let user = match state.auth.outputs.account(&credentials, client).await {
         Ok(user) => user,
         Err(ApiError::Unauthorized(_)) => {
@@ -152,6 +160,15 @@ async fn open(
         }
         None => (root_proxy(state, &user).await?, public.clone()),
     };
+    if scope.is_none()
+        && let Some(proxy) = &proxy
+    {
+        state
+            .auth
+            .outputs
+            .check_network(&*state.repos.proxies, proxy.id, client)
+            .await?;
+    }
     Ok(Ok(Panel {
         user,
         credentials,

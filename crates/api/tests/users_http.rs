@@ -516,3 +516,57 @@ async fn an_admin_output_password_opens_every_proxy() {
     );
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn a_proxy_with_allowed_networks_serves_its_outputs_to_those_only() {
+    let (server, granted, _) = secured().await;
+    let mut input = server.repos.proxies.get(granted).await.unwrap().input;
+    input.allowed_networks =
+        tvarr_core::IpNetwork::parse_list("192.0.2.0/24, 2001:db8::/32").unwrap();
+    server.repos.proxies.update(granted, input).await.unwrap();
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let from = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 40000);
+    for (peer, expected) in [
+        ("192.0.2.77", StatusCode::OK),
+        ("2001:db8::5", StatusCode::OK),
+        ("198.51.100.1", StatusCode::FORBIDDEN),
+        ("::ffff:198.51.100.1", StatusCode::FORBIDDEN),
+    ] {
+        for uri in [
+            format!("/proxy/{granted}.m3u"),
+            format!("/hdhr/{granted}/discover.json"),
+        ] {
+            let (status, _, _) = fetch!(app, TestRequest::get().uri(&uri).peer_addr(from(peer)));
+            assert_eq!(status, expected, "{uri} from {peer}");
+        }
+    }
+    // Refused before any credentials are looked at, on the Xtream API too.
+    let (status, _, _) = fetch!(
+        app,
+        TestRequest::get()
+            .uri(&format!(
+                "/xtream/{granted}/player_api.php?username=admin&password=x"
+            ))
+            .peer_addr(from("198.51.100.1"))
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A network that is not one is refused with its position.
+    let admin = login!(app, "admin", ADMIN_PASSWORD);
+    let (status, _, body) = fetch!(
+        app,
+        with(&admin, TestRequest::post().uri("/api/v1/proxies")).set_json(json!({
+            "name": "nets", "allowed_networks": ["10.0.0.0/8", "10.0.0.0/99"]
+        }))
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(String::from_utf8_lossy(&body).contains("allowed_networks[1]"));
+    let (status, _, body) = fetch!(
+        app,
+        with(&admin, TestRequest::post().uri("/api/v1/proxies")).set_json(json!({
+            "name": "nets", "allowed_networks": ["10.0.0.0/8"]
+        }))
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(json_of(&body)["allowed_networks"], json!(["10.0.0.0/8"]));
+}

@@ -100,6 +100,10 @@ pub struct ProxyInput {
     /// several devices (Plex stops at about 480 channels per device). 0: one device.
     #[serde(default)]
     pub hdhomerun_channels_per_device: u32,
+    /// The client networks that may load the proxy's outputs (playlist, guide, streams,
+    /// HDHomeRun devices, Xtream API); empty: any.
+    #[serde(default)]
+    pub allowed_networks: Vec<crate::IpNetwork>,
 }
 
 /// The first number of one group's channels.
@@ -164,6 +168,7 @@ impl ProxyInput {
             update_cron: None,
             tuner_count: DEFAULT_TUNER_COUNT,
             hdhomerun_channels_per_device: 0,
+            allowed_networks: Vec::new(),
         }
     }
 }

@@ -228,6 +228,15 @@ impl Proxies {
                             "HDHomeRun channels per device",
                             i64::from(m.hdhomerun_channels_per_device),
                         )?,
+                        allowed_networks: m
+                            .allowed_networks
+                            .as_deref()
+                            .map(|text| {
+                                tvarr_core::IpNetwork::parse_list(text)
+                                    .map_err(|_| corrupt("allowed networks", text))
+                            })
+                            .transpose()?
+                            .unwrap_or_default(),
                         name: m.name,
                     },
                     last_generated_at: m.last_generated_at,
@@ -247,6 +256,18 @@ fn group_starts_json(starts: &[GroupStart]) -> RepoResult<Option<String>> {
     serde_json::to_string(starts)
         .map(Some)
         .map_err(|e| RepoError::Conflict(format!("group starting numbers cannot be stored: {e}")))
+}
+
+/// The stored form of a proxy's allowed networks: NULL for none (anyone), else the networks
+/// separated by commas.
+fn networks_text(networks: &[tvarr_core::IpNetwork]) -> Option<String> {
+    (!networks.is_empty()).then(|| {
+        networks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 /// A small setting as a 32-bit column (values above `i32::MAX` are kept at it).
@@ -284,6 +305,7 @@ impl ProxyRepository for Proxies {
             force_next_generation: false,
             tuner_count: small(input.tuner_count),
             hdhomerun_channels_per_device: small(input.hdhomerun_channels_per_device),
+            allowed_networks: networks_text(&input.allowed_networks),
         };
         let tx = self.db.begin_write().await?;
         proxy::Entity::insert(proxy::ActiveModel::from(model))
@@ -345,6 +367,7 @@ impl ProxyRepository for Proxies {
             update_cron: Set(input.update_cron.clone()),
             tuner_count: Set(small(input.tuner_count)),
             hdhomerun_channels_per_device: Set(small(input.hdhomerun_channels_per_device)),
+            allowed_networks: Set(networks_text(&input.allowed_networks)),
             updated_at: Set(now()),
             ..Default::default()
         }

@@ -1421,6 +1421,8 @@ async fn proxies_keep_their_ordered_lists() {
         update_cron: Some("15 */4 * * *".into()),
         tuner_count: 6,
         hdhomerun_channels_per_device: 480,
+        allowed_networks: tvarr_core::IpNetwork::parse_list("192.168.1.0/24, fd00::/8, 10.0.0.7")
+            .unwrap(),
     };
     let created = repo.create(input.clone()).await.unwrap();
     assert_eq!(created.input, input);

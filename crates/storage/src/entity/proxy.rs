@@ -27,6 +27,7 @@ pub struct Model {
     pub force_next_generation: bool,
     pub tuner_count: i32,
     pub hdhomerun_channels_per_device: i32,
+    pub allowed_networks: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
