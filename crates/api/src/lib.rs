@@ -366,18 +366,31 @@ async fn require_credentials<B: MessageBody + 'static>(
         .map(ServiceResponse::map_into_left_body)
 }
 
+/// `path` as the log shows it: the segment the route names `{password}` (an Xtream stream
+/// URL's output password) is `***`. Queries are never logged.
+fn logged_path(path: &str, route: &str) -> String {
+    let Some(at) = route.split('/').position(|s| s == "{password}") else {
+        return path.to_string();
+    };
+    path.split('/')
+        .enumerate()
+        .map(|(i, segment)| if i == at { "***" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.path().to_string();
     // The route pattern, not the path, labels the metrics: ids in paths would make one series
     // per id. Paths no route knows share one label.
     let route = req
         .match_pattern()
         .unwrap_or_else(|| tvarr_metrics::OTHER.to_string());
+    let path = logged_path(req.path(), &route);
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());
@@ -403,6 +416,28 @@ async fn log_request(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn output_passwords_in_paths_are_not_logged() {
+        assert_eq!(
+            super::logged_path(
+                "/live/ann/s3cret/5.ts",
+                "/live/{username}/{password}/{stream}"
+            ),
+            "/live/ann/***/5.ts"
+        );
+        assert_eq!(
+            super::logged_path(
+                "/xtream/p/ann/s3cret/5",
+                "/xtream/{proxy_id}/{username}/{password}/{stream}"
+            ),
+            "/xtream/p/ann/***/5"
+        );
+        assert_eq!(
+            super::logged_path("/proxy/a.m3u", "/proxy/{id}.m3u"),
+            "/proxy/a.m3u"
+        );
+    }
+
     #[test]
     fn the_openapi_document_lists_the_expression_routes() {
         let doc = serde_json::to_value(super::openapi()).unwrap();
