@@ -31,6 +31,48 @@ fn problem(description: &str) -> RefOr<Response> {
         .into()
 }
 
+/// Whether `path` is an output players and media servers load (which checks its own
+/// credentials, see the `access` module).
+fn is_output(path: &str) -> bool {
+    ["/proxy/", "/hdhr/", "/xtream/", "/live/", "/{username}/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || ["/player_api.php", "/get.php", "/xmltv.php"].contains(&path)
+}
+
+/// Adds to every output route of `api` the refusals of the output check: 401 (credentials
+/// needed or wrong), 403 (a proxy not granted, or a client outside its allowed networks) and
+/// 429 (too many wrong output passwords).
+pub(crate) fn document_output_refusals(api: &mut OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !is_output(path) {
+            continue;
+        }
+        let operations = [&mut item.get, &mut item.post];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            for (status, description) in [
+                (
+                    "401",
+                    "credentials are needed (a viewer account exists) or are wrong",
+                ),
+                (
+                    "403",
+                    "the account is not granted this proxy, or the client is outside its allowed networks",
+                ),
+                (
+                    "429",
+                    "too many wrong output passwords for this account name or from this address; see Retry-After",
+                ),
+            ] {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem(description));
+            }
+        }
+    }
+}
+
 /// Adds the refusals every operation can meet to every operation of `api`.
 pub(crate) fn document_common_refusals(api: &mut OpenApi) {
     for (path, item) in api.paths.paths.iter_mut() {
@@ -148,22 +190,31 @@ fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
 /// The answer to a request no route took: 405 with `Allow` for a known path asked with
 /// another method, else 404.
 pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
-    if let Some(methods) = allowed_methods(req.path())
-        && !methods.contains(&req.method().as_str())
-    {
-        let mut response = ApiError::MethodNotAllowed(format!(
-            "{} is not a method of {}; it has {}",
-            req.method(),
-            req.path(),
-            methods.join(", ")
-        ))
-        .error_response();
-        if let Ok(value) = header::HeaderValue::from_str(&methods.join(", ")) {
-            response.headers_mut().insert(header::ALLOW, value);
-        }
+    if let Some(response) = method_not_allowed(&req) {
         return response;
     }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// The 405 with `Allow` for a request whose path is known but not with its method: also what
+/// a request gets that a parameter route took only because the fixed path it names has no
+/// such method (`PUT /api/v1/users/me` is not `PUT /api/v1/users/{id}` with a bad id).
+pub(crate) fn method_not_allowed(req: &HttpRequest) -> Option<HttpResponse> {
+    let methods = allowed_methods(req.path())?;
+    if methods.contains(&req.method().as_str()) {
+        return None;
+    }
+    let mut response = ApiError::MethodNotAllowed(format!(
+        "{} is not a method of {}; it has {}",
+        req.method(),
+        req.path(),
+        methods.join(", ")
+    ))
+    .error_response();
+    if let Ok(value) = header::HeaderValue::from_str(&methods.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Some(response)
 }
 
 #[cfg(test)]

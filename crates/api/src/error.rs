@@ -417,7 +417,10 @@ pub(crate) mod extractors {
     }
 
     pub fn path_config() -> web::PathConfig {
-        web::PathConfig::default().error_handler(|err: PathError, _req| {
+        web::PathConfig::default().error_handler(|err: PathError, req| {
+            if let Some(response) = crate::contract::method_not_allowed(req) {
+                return actix_web::error::InternalError::from_response(err, response).into();
+            }
             ApiError::BadRequest(format!("invalid path parameter: {err}")).into()
         })
     }

@@ -312,6 +312,7 @@ pub fn openapi() -> OpenApi {
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     document_access_control(&mut api);
     contract::document_common_refusals(&mut api);
+    contract::document_output_refusals(&mut api);
     api
 }
 
