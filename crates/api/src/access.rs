@@ -174,6 +174,13 @@ impl OutputAccess {
         if let Some(user) = self.verified.get(&digest).await {
             return Ok(user);
         }
+        if !crate::users::plausible_username(&credentials.username)
+            || credentials.password.len() > crate::users::PASSWORD_MAX_BYTES
+        {
+            return Err(ApiError::Unauthorized(
+                "wrong user name or output password".into(),
+            ));
+        }
         let attempt = self.throttle.admit(&credentials.username, client).await?;
         let user = self.users.find_by_username(&credentials.username).await?;
         let hash = user

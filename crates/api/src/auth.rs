@@ -592,6 +592,11 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     let username = body.username.trim();
+    if !crate::users::plausible_username(username) {
+        // No account has this name, and the database need not see it (PostgreSQL refuses
+        // NUL in text).
+        return Err(ApiError::Unauthorized("wrong user name or password".into()));
+    }
     let attempt = state
         .auth
         .throttle

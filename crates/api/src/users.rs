@@ -135,6 +135,15 @@ pub struct OutputPassword {
 /// Streams one account may be limited to, at most.
 const MAX_STREAMS: std::ops::RangeInclusive<u32> = 1..=1000;
 
+/// Whether `name` can be an account's name at all (at most [`USERNAME_MAX_CHARS`]
+/// characters, no control characters): a login or output password check refuses any other
+/// name at once, before it reaches the database (PostgreSQL refuses NUL in text).
+pub(crate) fn plausible_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= USERNAME_MAX_CHARS
+        && !name.chars().any(char::is_control)
+}
+
 fn check_username(name: &str, errors: &mut Vec<FieldError>) {
     if name.is_empty() || name.chars().count() > USERNAME_MAX_CHARS {
         errors.push(FieldError::new(

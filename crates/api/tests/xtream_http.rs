@@ -333,3 +333,30 @@ async fn the_playlist_and_streams_use_xtream_urls_that_redirect_to_the_channel()
         assert_eq!(status, expected, "{uri}");
     }
 }
+
+#[actix_web::test]
+async fn names_no_account_can_have_are_refused_before_the_database() {
+    let (server, _, _) = panel().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let long = "a".repeat(101);
+    for query in [
+        "username=pl%00ayer&password=player-pass".to_string(),
+        "username=%1b&password=x".to_string(),
+        format!("username={long}&password=player-pass"),
+    ] {
+        let (status, _, _) = fetch!(
+            app,
+            TestRequest::get().uri(&format!("/player_api.php?{query}"))
+        );
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{query}");
+    }
+    let (status, _, _) = fetch!(app, TestRequest::get().uri("/pl%00ayer/player-pass/5.ts"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = fetch!(
+        app,
+        TestRequest::post()
+            .uri("/api/v1/auth/login")
+            .set_json(json!({"username": "ad\u{0}min", "password": "the admin password"}))
+    );
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
