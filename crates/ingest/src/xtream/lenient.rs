@@ -221,44 +221,18 @@ pub(crate) trait SeasonOf {
     fn season(&self) -> Option<i64>;
 }
 
-/// Decodes standard base64 (padding optional) into UTF-8 text, or `None` when `value` is not
-/// base64 of UTF-8 text. Real panels send short-EPG titles and descriptions in base64.
+/// Decodes standard base64 (with its padding) into UTF-8 text, or `None` when `value` is not
+/// base64 of text (UTF-8 without control characters but line ends and tabs). Real panels send
+/// short-EPG titles and descriptions in base64, and some send them plain.
 pub(crate) fn base64_text(value: &str) -> Option<String> {
+    use base64::Engine as _;
     let value = value.trim();
-    if value.is_empty() || !value.len().is_multiple_of(4) {
+    if value.is_empty() {
         return None;
     }
-    let mut bytes = Vec::with_capacity(value.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    let mut padding = 0;
-    for c in value.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => {
-                padding += 1;
-                continue;
-            }
-            _ => return None,
-        };
-        if padding > 0 {
-            return None;
-        }
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if padding > 2 {
-        return None;
-    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let plausible = text
         .chars()
@@ -305,5 +279,8 @@ mod tests {
         assert_eq!(base64_text("Morning News"), None);
         assert_eq!(base64_text("abc=d"), None);
         assert_eq!(base64_text("News"), None);
+        // Without its padding, or with a control character inside, it is taken as plain text.
+        assert_eq!(base64_text("w4lkaXRpb24"), None);
+        assert_eq!(base64_text("AAE="), None);
     }
 }
