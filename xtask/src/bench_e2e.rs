@@ -13,7 +13,10 @@
 //! peak RSS is the generation's own, and one generation runs, timed beside the guide's ingest
 //! of the same run (the target is a third of it, under 150 MB). Then `GET /proxy/{id}.m3u` and
 //! the gzip guide are requested by 4 clients for 10 s each, idle and while a forced
-//! regeneration runs.
+//! regeneration runs. Last, each from a fresh process, `/hdhr/{id}/lineup.json` and the
+//! playlist are read whole; then an admin (first-run setup) and a viewer account are made, and
+//! the proxy's Xtream Codes API is read the same way (`get_live_streams`, `get.php`), and
+//! `player_api.php`'s authentication is loaded beside `/livez`.
 //!
 //! Options: `--databases sqlite,postgres,mariadb` (default `sqlite`; PostgreSQL and MariaDB at
 //! their usual local addresses, or `TVARR_TEST_POSTGRES_URL` / `TVARR_TEST_MYSQL_URL`),
@@ -162,12 +165,23 @@ fn serve_file(mut stream: TcpStream, dir: &Path) -> std::io::Result<()> {
 
 /// A minimal HTTP/1.1 client: returns (status, body).
 fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    request_with(port, method, path, body, "").map(|(status, _, body)| (status, body))
+}
+
+/// [`request`] with `extra` header lines (each ending in `\r\n`): returns (status, head, body).
+fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    extra: &str,
+) -> Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -177,11 +191,11 @@ fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u
         .nth(1)
         .and_then(|s| s.parse().ok())
         .context("no status line")?;
-    let body = response
+    let (head, body) = response
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, head, body))
 }
 
 fn json_field(body: &str, field: &str) -> Option<String> {
@@ -894,10 +908,13 @@ fn post(port: u16, path: &str, body: &str, expect: u16) -> Result<String> {
     Ok(answer)
 }
 
-/// `GET path` with `Accept-Encoding: gzip` from `clients` threads for `duration`: requests per
-/// second, and MB/s of body.
 /// One GET of `path`, read to its last byte: the seconds it took and the bytes received.
 fn read_whole(port: u16, path: &str) -> Result<(f64, u64)> {
+    read_answer(port, path).map(|(seconds, answer)| (seconds, answer.len() as u64))
+}
+
+/// One GET of `path`, read to its last byte: the seconds it took and the answer, head and body.
+fn read_answer(port: u16, path: &str) -> Result<(f64, Vec<u8>)> {
     let started = Instant::now();
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     write!(
@@ -913,9 +930,93 @@ fn read_whole(port: u16, path: &str) -> Result<(f64, u64)> {
             String::from_utf8_lossy(&answer[..answer.len().min(200)])
         );
     }
-    Ok((seconds, answer.len() as u64))
+    Ok((seconds, answer))
 }
 
+/// The body of a whole HTTP/1.1 answer, its chunks joined when it was sent chunked.
+fn answer_body(answer: &[u8]) -> Result<Vec<u8>> {
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of the head")?;
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let mut rest = &answer[split + 4..];
+    if !head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
+    {
+        return Ok(rest.to_vec());
+    }
+    let mut body = Vec::with_capacity(rest.len());
+    loop {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("a chunk's size")?;
+        let size = std::str::from_utf8(&rest[..end])?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .context("a chunk's size")?;
+        rest = &rest[end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        if rest.len() < size + 2 {
+            bail!("a truncated chunk");
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+/// The peak RSS of `pid` in MiB, first reset to its current RSS where Linux allows it
+/// (`clear_refs` 5): a later peak is then what came after, not the startup's or argon2's.
+fn reset_peak_mib(pid: u32) -> f64 {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    rss_kib(pid, "VmHWM:") as f64 / 1024.0
+}
+
+/// The account the bench's Xtream requests are made with, and its output password.
+const XTREAM_USER: &str = "bench";
+const XTREAM_PASSWORD: &str = "bench-output-pass";
+/// The first-run admin's login, as setup and login take it.
+const ADMIN_LOGIN: &str = r#"{"username":"admin","password":"bench-admin-pass"}"#;
+
+/// The bench's accounts: the admin of first-run setup, then, in its session, the viewer
+/// [`XTREAM_USER`] granted `proxy`, with [`XTREAM_PASSWORD`] as its output password. The first
+/// account closes the API, so this comes after everything else the bench asks the API; and
+/// once a viewer exists the outputs need an account's credentials too.
+fn create_accounts(port: u16, proxy: &str) -> Result<()> {
+    post(port, "/api/v1/auth/setup", ADMIN_LOGIN, 201)?;
+    let (status, head, answer) =
+        request_with(port, "POST", "/api/v1/auth/login", Some(ADMIN_LOGIN), "")?;
+    if status != 204 {
+        bail!("POST /api/v1/auth/login answered {status}: {answer}");
+    }
+    let cookie = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value.trim().split(';').next().unwrap_or("").to_owned())
+        .find(|c| c.starts_with("tvarr_session="))
+        .context("the login set no tvarr_session cookie")?;
+    let body = format!(
+        r#"{{"username":"{XTREAM_USER}","password":"bench-login-pass","role":"viewer","proxy_ids":["{proxy}"],"output_password":"{XTREAM_PASSWORD}"}}"#
+    );
+    let (status, _, answer) = request_with(
+        port,
+        "POST",
+        "/api/v1/users",
+        Some(&body),
+        &format!("Cookie: {cookie}\r\n"),
+    )?;
+    if status != 201 {
+        bail!("POST /api/v1/users answered {status}: {answer}");
+    }
+    Ok(())
+}
+
+/// `GET path` from `clients` threads for `duration`, a new connection per request (with
+/// `Accept-Encoding: gzip` when `gzip`): requests per second, and MB/s of answer.
 fn load_output(
     port: u16,
     path: &str,
@@ -1126,7 +1227,7 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
         ] {
             let (server, port) = start_server(&data, &database.url)?;
             let pid = server.0.id();
-            let idle = rss_kib(pid, "VmHWM:") as f64 / 1024.0;
+            let idle = reset_peak_mib(pid);
             let (seconds, bytes) = read_whole(port, &path)?;
             let added = rss_kib(pid, "VmHWM:") as f64 / 1024.0 - idle;
             println!(
@@ -1140,6 +1241,14 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
             ));
             drop(server);
         }
+        xtream(
+            &database.backend,
+            &data,
+            &database.url,
+            &proxy,
+            &channels,
+            &mut rows,
+        )?;
         drop(database);
         let _ = std::fs::remove_dir_all(&data);
     }
@@ -1155,5 +1264,121 @@ fn generate(backends: &[String], options: &Options) -> Result<()> {
     if !missed.is_empty() {
         bail!("generation targets missed: {}", missed.join(", "));
     }
+    Ok(())
+}
+
+/// The Xtream Codes API of `proxy` (of `channels` channels), after the playlist and lineup
+/// reads: the accounts are made first (the API then closes, and the outputs need credentials),
+/// then `get_live_streams` and `get.php` are read whole, each from a fresh process, and
+/// `player_api.php`'s authentication is loaded beside `/livez`, in one more.
+fn xtream(
+    backend: &str,
+    data: &Path,
+    database: &str,
+    proxy: &str,
+    channels: &str,
+    rows: &mut Vec<String>,
+) -> Result<()> {
+    let expected: usize = channels.parse().context("the generation's channel count")?;
+    let (server, port) = start_server(data, database)?;
+    create_accounts(port, proxy)?;
+    drop(server);
+    let account = format!("username={XTREAM_USER}&password={XTREAM_PASSWORD}");
+    let authenticate = format!("/player_api.php?{account}");
+    // The first request of a process verifies the output password with argon2 (about 19 MiB
+    // for a moment): made, and timed, before the peak is reset, so that a read's row is the
+    // answer's own.
+    let first_request = |port: u16| -> Result<f64> {
+        let started = Instant::now();
+        let (status, answer) = request(port, "GET", &authenticate, None)?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let auth: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+        if status != 200 || auth["user_info"]["auth"] != 1 {
+            bail!("GET {authenticate} answered {status}: {answer}");
+        }
+        Ok(ms)
+    };
+    for (what, path) in [
+        (
+            "player_api.php?action=get_live_streams",
+            format!("/xtream/{proxy}/player_api.php?{account}&action=get_live_streams"),
+        ),
+        (
+            "get.php?type=m3u_plus&output=ts",
+            format!("/xtream/{proxy}/get.php?{account}&type=m3u_plus&output=ts"),
+        ),
+    ] {
+        let (server, port) = start_server(data, database)?;
+        let pid = server.0.id();
+        let argon2_ms = first_request(port)?;
+        let idle = reset_peak_mib(pid);
+        let (seconds, answer) = read_answer(port, &path)?;
+        let added = rss_kib(pid, "VmHWM:") as f64 / 1024.0 - idle;
+        drop(server);
+        let body = answer_body(&answer)?;
+        let count = if what.starts_with("get.php") {
+            if !body.starts_with(b"#EXTM3U") {
+                bail!("{path}: not an M3U");
+            }
+            body.split(|b| *b == b'\n')
+                .filter(|line| line.starts_with(b"#EXTINF"))
+                .count()
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .with_context(|| format!("{path}: not JSON"))?
+                .as_array()
+                .with_context(|| format!("{path}: not an array"))?
+                .len()
+        };
+        if count != expected {
+            bail!("{path}: {count} channels, not {expected}");
+        }
+        let label = format!("/xtream/{proxy}/{what}");
+        println!(
+            "    {label}: {count} channels, {:.1} MB to the last byte in {seconds:.3} s, peak RSS \
+             +{added:.1} MiB (the account's first request before it, argon2: {argon2_ms:.0} ms)",
+            answer.len() as f64 / 1e6
+        );
+        rows.push(format!(
+            "| {backend} | read {label} whole, 50k channels | | {seconds:.3} s | | | +{added:.1} MiB over idle ({:.1} MB) | |",
+            answer.len() as f64 / 1e6
+        ));
+    }
+    // Authentication under load: the first request verifies the output password with argon2,
+    // every later one within a minute hits the cache of verified credentials.
+    let (server, port) = start_server(data, database)?;
+    let argon2_ms = first_request(port)?;
+    let (clients, seconds) = (16, Duration::from_secs(5));
+    for (what, path) in [
+        (
+            "/livez (the machine's reference)".to_owned(),
+            "/livez".to_owned(),
+        ),
+        (
+            format!(
+                "/player_api.php authentication, cached credentials (the first request, argon2: {argon2_ms:.0} ms)"
+            ),
+            authenticate.clone(),
+        ),
+    ] {
+        let path = Arc::new(move |_| path.clone());
+        let f = load(port, clients, seconds, path);
+        println!(
+            "    {what}, {clients} clients: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} requests, {} failed)",
+            f.per_second, f.p50_ms, f.p99_ms, f.requests, f.failures
+        );
+        rows.push(format!(
+            "| {backend} | {what}, {clients} clients kept alive, {} s | | | | | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} failed) | |",
+            seconds.as_secs(),
+            f.per_second,
+            f.p50_ms,
+            f.p99_ms,
+            f.failures
+        ));
+        if f.failures > 0 {
+            bail!("{what}: {} of {} requests failed", f.failures, f.requests);
+        }
+    }
+    drop(server);
     Ok(())
 }
