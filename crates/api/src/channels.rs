@@ -102,6 +102,7 @@ impl ChannelFilter {
             source_ids: self.source_id.into_iter().collect(),
             group: check_text("group", self.group.as_deref())?,
             q: check_text("q", self.q.as_deref())?,
+            tvg_id: None,
         })
     }
 }

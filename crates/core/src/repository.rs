@@ -118,6 +118,8 @@ pub struct ChannelQuery {
     pub group: Option<String>,
     /// Name contains this text (case-insensitive).
     pub q: Option<String>,
+    /// Only channels with this `tvg_id`, exactly.
+    pub tvg_id: Option<String>,
 }
 
 /// Channels.

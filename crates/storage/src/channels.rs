@@ -183,6 +183,10 @@ fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
         sql.push_str(&format!(" AND c.name_search LIKE ? ESCAPE '{LIKE_ESCAPE}'"));
         values.push(contains_pattern(q).into());
     }
+    if let Some(tvg_id) = query.tvg_id.as_deref() {
+        sql.push_str(" AND c.tvg_id = ?");
+        values.push(tvg_id.into());
+    }
     (sql, values)
 }
 
@@ -440,7 +444,9 @@ impl ChannelRepository for Channels {
         }
         // Filtered by source at most, a page is a seek to its first position; filtered by
         // group or name, the rows before it must be walked.
-        let by_source_only = query.group.is_none() && query.q.as_deref().is_none_or(str::is_empty);
+        let by_source_only = query.group.is_none()
+            && query.q.as_deref().is_none_or(str::is_empty)
+            && query.tvg_id.is_none();
         let sought = if by_source_only {
             self.seek_page(&sources, query, page).await?
         } else {

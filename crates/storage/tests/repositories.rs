@@ -683,6 +683,22 @@ async fn channel_queries_filter_by_source_group_and_name_with_pagination() {
     };
     assert_eq!(repo.list(&both, all()).await.unwrap().total, 7);
 
+    // The failover lookup of the relay: one `tvg_id`, exactly, in the sources asked for.
+    list[2].data.tvg_id = Some("bbc.one.uk".into());
+    list[8].data.tvg_id = Some("BBC.ONE.UK".into());
+    replace_channels(&store, source, &list, 4).await;
+    let same = |sources: Vec<StreamSourceId>| ChannelQuery {
+        source_ids: sources,
+        tvg_id: Some("bbc.one.uk".into()),
+        ..Default::default()
+    };
+    let found = repo.list(&same(vec![source]), all()).await.unwrap();
+    assert_eq!(
+        found.items.iter().map(|c| c.position).collect::<Vec<_>>(),
+        [2]
+    );
+    assert_eq!(repo.list(&same(vec![other]), all()).await.unwrap().total, 0);
+
     let groups = repo.groups(&only(source)).await.unwrap();
     assert_eq!(
         groups,
