@@ -156,7 +156,7 @@ impl ChannelRow {
 }
 
 /// `WHERE` conditions and their values for a [`ChannelQuery`].
-fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
+fn conditions(query: &ChannelQuery, backend: DbBackend) -> (String, Vec<Value>) {
     let mut sql = String::from("1 = 1");
     let mut values = Vec::new();
     if !query.source_ids.is_empty() {
@@ -184,7 +184,12 @@ fn conditions(query: &ChannelQuery) -> (String, Vec<Value>) {
         values.push(contains_pattern(q).into());
     }
     if let Some(tvg_id) = query.tvg_id.as_deref() {
-        sql.push_str(" AND c.tvg_id = ?");
+        // Exactly: MySQL's default collation would match `BBC.ONE` to `bbc.one`.
+        if backend == DbBackend::MySql {
+            sql.push_str(" AND c.tvg_id = ? COLLATE utf8mb4_bin");
+        } else {
+            sql.push_str(" AND c.tvg_id = ?");
+        }
         values.push(tvg_id.into());
     }
     (sql, values)
@@ -430,7 +435,7 @@ impl ChannelRepository for Channels {
     }
 
     async fn list(&self, query: &ChannelQuery, page: PageRequest) -> RepoResult<Page<Channel>> {
-        let (cond, values) = conditions(query);
+        let (cond, values) = conditions(query, self.db.backend);
         let sources = self.current_generations().await?;
         let key = listing_key(&cond, &values, &sources);
         let total = self.total(&key, &cond, &values).await?;
@@ -477,7 +482,7 @@ impl ChannelRepository for Channels {
     }
 
     async fn groups(&self, query: &ChannelQuery) -> RepoResult<Vec<(String, u64)>> {
-        let (cond, values) = conditions(query);
+        let (cond, values) = conditions(query, self.db.backend);
         let sql = format!(
             "SELECT c.group_title AS group_title, COUNT(*) AS n FROM {CURRENT} WHERE {cond} \
              GROUP BY c.group_title ORDER BY c.group_title"
