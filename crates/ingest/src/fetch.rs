@@ -382,6 +382,72 @@ impl HttpFetcher {
     }
 }
 
+/// A live stream opened by [`HttpFetcher::open_live`]: an answer whose body never ends by
+/// itself, read for as long as someone watches.
+pub struct LiveResponse {
+    /// The `Content-Type` the provider announced.
+    pub content_type: Option<String>,
+    /// The URL that answered, after redirects (HLS playlists resolve segment URIs against it).
+    pub url: Url,
+    /// The body, as it arrives; an error ends it.
+    pub body: Pin<Box<dyn futures::Stream<Item = io::Result<bytes::Bytes>> + Send>>,
+}
+
+impl std::fmt::Debug for LiveResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveResponse")
+            .field("content_type", &self.content_type)
+            .field("url", &redact_url(self.url.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpFetcher {
+    /// Opens an `http(s)` stream for the relay: one attempt (the relay decides what to try
+    /// next), redirects followed hop by hop under the same outbound policy and credential
+    /// rules as [`Fetcher::fetch`], a non-success status an error; no size limit and no
+    /// deadline, since a live stream lasts as long as it is watched. The client's read
+    /// timeout ends a body that stops sending.
+    pub async fn open_live(&self, request: &FetchRequest) -> Result<LiveResponse, IngestError> {
+        let url = match parse_location(&request.location)? {
+            Location::Http(url) => url,
+            Location::File(_) => {
+                return Err(IngestError::Fetch {
+                    url: redact_url(&request.location),
+                    reason: "a stream must be an http(s) URL".to_owned(),
+                });
+            }
+        };
+        let work = async {
+            let response = self.send(&url, request).await?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(IngestError::HttpStatus {
+                    url: redact_url(response.url().as_str()),
+                    status: status.as_u16(),
+                });
+            }
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let url = response.url().clone();
+            let body = Box::pin(response.bytes_stream().map_err(body_error));
+            Ok(LiveResponse {
+                content_type,
+                url,
+                body,
+            })
+        };
+        tokio::select! {
+            biased;
+            () = request.cancel.cancelled() => Err(IngestError::Cancelled),
+            result = work => result,
+        }
+    }
+}
+
 #[async_trait]
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, request: &FetchRequest) -> Result<Download, IngestError> {

@@ -3,12 +3,23 @@
 //! ([`ProviderServer::answering`]), with every request kept ([`ProviderServer::requests`],
 //! [`ProviderServer::hits`]) and the misbehaviours the fetcher must survive: a delay before the
 //! answer, a body dripped a few bytes at a time, a wrong `Content-Length`, a body ended by
-//! closing the connection, and a stall mid-body until [`ProviderServer::release`].
+//! closing the connection, and a stall mid-body until [`ProviderServer::release`]. A delay, a
+//! drip's pauses and a stall end early when the client closes the connection.
+//!
+//! For stream relays it also stands in for a live channel: a body sent over and over
+//! ([`Reply::repeat`], endless with [`Reply::live_ts`]) at a drip rate, its MPEG-TS continuity
+//! counters carried on across repetitions ([`Reply::ts_continuity`], [`Reply::ts_copy`]) as a
+//! live encoder's would be, and a body cut after some bytes by a close, a connection reset or
+//! a stall ([`Reply::close_after`], [`Reply::reset_after`], [`Reply::stall_after`]). Since
+//! no answer outlives its client, [`ProviderServer::open_connections`] tells whether a client
+//! still holds a connection.
 //!
 //! One request per connection (`Connection: close`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,9 +49,24 @@ pub struct Reply {
     pub delay: Duration,
     /// Send the body this many bytes at a time, waiting this long before each piece.
     pub drip: Option<(usize, Duration)>,
-    /// Send the headers and half the body, then hang until [`ProviderServer::release`], and
-    /// drop the connection.
+    /// Send the headers and half the body, then hang until [`ProviderServer::release`] (or
+    /// until the client closes), and drop the connection.
     pub stall: bool,
+    /// Send the body this many times in a row (1: once; `usize::MAX`: for as long as the
+    /// client reads, with [`Reply::close_delimited`]). Without `close_delimited` the announced
+    /// length is that of every repetition together.
+    pub repeat: usize,
+    /// The body is MPEG-TS (whole 188-byte packets): every repetition after the first has its
+    /// continuity counters moved on so that each PID's count continues from the repetition
+    /// before, as in one long stream (see [`Reply::ts_copy`]).
+    pub ts_continuity: bool,
+    /// Close the connection (cleanly) after this many body bytes.
+    pub close_after: Option<usize>,
+    /// Reset the connection (TCP RST) after this many body bytes.
+    pub reset_after: Option<usize>,
+    /// Stop sending after this many body bytes and hang until [`ProviderServer::release`] or
+    /// until the client closes, then drop the connection.
+    pub stall_after: Option<usize>,
 }
 
 impl Reply {
@@ -60,7 +86,55 @@ impl Reply {
             delay: Duration::ZERO,
             drip: None,
             stall: false,
+            repeat: 1,
+            ts_continuity: false,
+            close_after: None,
+            reset_after: None,
+            stall_after: None,
         }
+    }
+
+    /// A live MPEG-TS channel: 200 `video/mp2t`, the packets of `ts` sent over and over with
+    /// their continuity counters carried on, no `Content-Length`, for as long as the client
+    /// reads. Give it a rate with [`Reply::drip`].
+    pub fn live_ts(ts: impl Into<Vec<u8>>) -> Self {
+        let mut reply = Self::ok(ts).header("Content-Type", "video/mp2t");
+        reply.close_delimited = true;
+        reply.repeat = usize::MAX;
+        reply.ts_continuity = true;
+        reply
+    }
+
+    /// Sends the body `times` times in a row.
+    pub fn repeat(mut self, times: usize) -> Self {
+        self.repeat = times;
+        self
+    }
+
+    /// Closes the connection after `bytes` body bytes.
+    pub fn close_after(mut self, bytes: usize) -> Self {
+        self.close_after = Some(bytes);
+        self
+    }
+
+    /// Resets the connection after `bytes` body bytes.
+    pub fn reset_after(mut self, bytes: usize) -> Self {
+        self.reset_after = Some(bytes);
+        self
+    }
+
+    /// Stops sending after `bytes` body bytes, until released or the client closes.
+    pub fn stall_after(mut self, bytes: usize) -> Self {
+        self.stall_after = Some(bytes);
+        self
+    }
+
+    /// Repetition `copy` (0: the first) of the MPEG-TS `ts` sent in a loop: its packets with
+    /// each PID's continuity counter moved on by `copy` times what one repetition counts, so
+    /// that repetitions put one after another count on without a gap. `ts` must be whole
+    /// packets whose counters run without a gap themselves; anything else is copied as it is.
+    pub fn ts_copy(ts: &[u8], copy: usize) -> Vec<u8> {
+        ContinuityShift::of(ts).apply(ts, copy).into_owned()
     }
 
     /// Sends the body `bytes` at a time, one piece every `every`.
@@ -138,6 +212,17 @@ struct Shared {
     answer: Box<Handler>,
     seen: Mutex<Vec<SeenRequest>>,
     release: Notify,
+    /// Connections accepted and not yet closed by the server.
+    open: AtomicUsize,
+}
+
+/// Counts a connection open until it is dropped.
+struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running provider server on 127.0.0.1; stops when dropped.
@@ -188,11 +273,17 @@ impl ProviderServer {
             answer,
             seen: Mutex::default(),
             release: Notify::new(),
+            open: AtomicUsize::new(0),
         });
         let accept_shared = shared.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_one(stream, accept_shared.clone()));
+                accept_shared.open.fetch_add(1, Ordering::SeqCst);
+                let open = OpenConnection(accept_shared.clone());
+                tokio::spawn(async move {
+                    serve_one(stream, open.0.clone()).await;
+                    drop(open);
+                });
             }
         });
         Ok(Self {
@@ -238,6 +329,12 @@ impl ProviderServer {
             .lock()
             .map(|seen| seen.iter().filter(|r| r.path.starts_with(prefix)).count())
             .unwrap_or(0)
+    }
+
+    /// Connections open now: accepted, and neither finished by the server nor found closed
+    /// by the client (a body being sent notices a closed connection at its next write).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
     }
 
     /// Lets every stalled request end (their connections are dropped mid-body).
@@ -293,44 +390,155 @@ async fn serve_one(mut stream: TcpStream, shared: Arc<Shared>) {
         Err(_) => return,
     };
     let reply = (shared.answer)(&request, previous);
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
+    if !reply.delay.is_zero() && !pause(&mut stream, reply.delay).await {
+        return;
     }
     let mut head = format!("HTTP/1.1 {} Test\r\n", reply.status);
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     if !reply.close_delimited {
-        let length = reply.announced_length.unwrap_or(reply.body.len());
+        let length = reply
+            .announced_length
+            .unwrap_or(reply.body.len().saturating_mul(reply.repeat));
         head.push_str(&format!("Content-Length: {length}\r\n"));
     }
     head.push_str("Connection: close\r\n\r\n");
     if stream.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    if reply.stall {
-        // Registered before the body is sent: a release from then on is not missed.
-        let mut notified = std::pin::pin!(shared.release.notified());
-        notified.as_mut().enable();
-        let half = reply.body.len() / 2;
-        let _ = stream.write_all(&reply.body[..half]).await;
-        let _ = stream.flush().await;
-        notified.await;
-        return;
+    // Registered before the body is sent: a release from then on is not missed.
+    let mut notified = std::pin::pin!(shared.release.notified());
+    notified.as_mut().enable();
+    let stall_after = reply
+        .stall_after
+        .or(reply.stall.then_some(reply.body.len() / 2));
+    let cuts = [
+        (reply.close_after, Ending::Close),
+        (reply.reset_after, Ending::Reset),
+        (stall_after, Ending::Stall),
+    ];
+    let (limit, ending) = cuts
+        .into_iter()
+        .filter_map(|(at, ending)| at.map(|at| (at, ending)))
+        .min_by_key(|(at, _)| *at)
+        .unwrap_or((usize::MAX, Ending::Complete));
+    let (piece, every) = reply.drip.unwrap_or((64 * 1024, Duration::ZERO));
+    let shift = reply
+        .ts_continuity
+        .then(|| ContinuityShift::of(&reply.body));
+    let mut sent = 0usize;
+    'body: for copy in 0..reply.repeat {
+        if reply.body.is_empty() {
+            break;
+        }
+        let body = match &shift {
+            Some(shift) => shift.apply(&reply.body, copy),
+            None => Cow::Borrowed(&reply.body[..]),
+        };
+        for piece in body.chunks(piece) {
+            if sent >= limit {
+                break 'body;
+            }
+            let piece = &piece[..piece.len().min(limit - sent)];
+            if !every.is_zero() && !pause(&mut stream, every).await {
+                return;
+            }
+            if stream.write_all(piece).await.is_err() || stream.flush().await.is_err() {
+                return;
+            }
+            sent += piece.len();
+        }
     }
-    match reply.drip {
-        Some((bytes, every)) => {
-            for piece in reply.body.chunks(bytes) {
-                tokio::time::sleep(every).await;
-                if stream.write_all(piece).await.is_err() || stream.flush().await.is_err() {
-                    return;
-                }
+    match ending {
+        Ending::Complete | Ending::Close => {
+            let _ = stream.flush().await;
+            let _ = stream.shutdown().await;
+        }
+        Ending::Reset => {
+            let _ = stream.set_zero_linger();
+        }
+        Ending::Stall => {
+            let _ = stream.flush().await;
+            tokio::select! {
+                () = notified => {}
+                () = client_closed(&mut stream) => {}
             }
         }
-        None => {
-            let _ = stream.write_all(&reply.body).await;
-        }
     }
-    let _ = stream.flush().await;
-    let _ = stream.shutdown().await;
+}
+
+/// Waits `duration`, or less when the client closes the connection first: false then.
+async fn pause(stream: &mut TcpStream, duration: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => true,
+        () = client_closed(stream) => false,
+    }
+}
+
+/// Ends when the client closes the connection (it sends nothing after its request head, so a
+/// read returns only then).
+async fn client_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// How an answer's body ends.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// Sent whole, then the connection is closed.
+    Complete,
+    /// Cut, then the connection is closed.
+    Close,
+    /// Cut, then the connection is reset.
+    Reset,
+    /// Cut, then nothing is sent until a release or the client's close.
+    Stall,
+}
+
+/// What one repetition of an MPEG-TS body adds to each PID's continuity counter.
+struct ContinuityShift {
+    /// Per PID, `last + 1 - first` (mod 16) of its counters in the body.
+    by_pid: HashMap<u16, u8>,
+}
+
+impl ContinuityShift {
+    fn of(ts: &[u8]) -> Self {
+        let mut seen: HashMap<u16, (u8, u8)> = HashMap::new();
+        for packet in ts.chunks_exact(TS_PACKET).filter(|p| p[0] == TS_SYNC) {
+            let counter = packet[3] & 0x0f;
+            seen.entry(ts_pid(packet))
+                .and_modify(|(_, last)| *last = counter)
+                .or_insert((counter, counter));
+        }
+        let by_pid = seen
+            .into_iter()
+            .map(|(pid, (first, last))| (pid, (last + 1).wrapping_sub(first) & 0x0f))
+            .collect();
+        Self { by_pid }
+    }
+
+    /// Repetition `copy` of `ts`.
+    fn apply<'a>(&self, ts: &'a [u8], copy: usize) -> Cow<'a, [u8]> {
+        let times = (copy % 16) as u8;
+        if times == 0 {
+            return Cow::Borrowed(ts);
+        }
+        let mut out = ts.to_vec();
+        for packet in out.chunks_exact_mut(TS_PACKET).filter(|p| p[0] == TS_SYNC) {
+            let shift = self.by_pid.get(&ts_pid(packet)).copied().unwrap_or(0);
+            let counter = (packet[3] & 0x0f).wrapping_add(shift.wrapping_mul(times)) & 0x0f;
+            packet[3] = (packet[3] & 0xf0) | counter;
+        }
+        Cow::Owned(out)
+    }
+}
+
+/// The length of an MPEG-TS packet.
+const TS_PACKET: usize = 188;
+/// The first byte of every MPEG-TS packet.
+const TS_SYNC: u8 = 0x47;
+
+fn ts_pid(packet: &[u8]) -> u16 {
+    (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2])
 }
