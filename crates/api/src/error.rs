@@ -125,6 +125,9 @@ pub enum ApiError {
     /// A dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream (a provider's stream) answered, but not with what was needed.
+    #[error("{0}")]
+    BadGateway(String),
     /// A bug or corrupt data; details are logged, not sent.
     #[error("{0}")]
     Internal(String),
@@ -196,6 +199,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::BadGateway(_) => "Bad gateway",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -254,6 +258,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -35,6 +35,7 @@ mod relay_profiles;
 mod rule_exchange;
 mod sources;
 mod state;
+mod streams;
 mod users;
 mod xtream;
 
@@ -74,6 +75,7 @@ pub use state::{ApiSettings, AppState, Readiness};
         (name = "expressions", description = "Expression validation and the fields expressions can use"),
         (name = "proxies", description = "Proxies: what is published, generating it, and its lineup"),
         (name = "relay-profiles", description = "How relay mode transcodes"),
+        (name = "relay", description = "Channels playing in proxy and relay modes: sessions, viewers, upstreams"),
         (name = "outputs", description = "What players load: playlists, guides and streams (public)"),
         (name = "hdhomerun", description = "Each proxy as an HDHomeRun tuner, for Plex, Jellyfin and Emby (public)"),
         (name = "xtream", description = "The Xtream Codes API, for player apps: an account name and its output password (public routes)"),
@@ -299,7 +301,10 @@ fn protected_api_routes(cfg: &mut ServiceConfig) {
         .service(relay_profiles::create_relay_profile)
         .service(relay_profiles::get_relay_profile)
         .service(relay_profiles::update_relay_profile)
-        .service(relay_profiles::delete_relay_profile);
+        .service(relay_profiles::delete_relay_profile)
+        .service(streams::list_sessions)
+        .service(streams::end_session)
+        .service(streams::ffmpeg_status);
 }
 
 /// The OpenAPI document of every route, as served at `/api/v1/openapi.json`.

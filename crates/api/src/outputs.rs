@@ -32,11 +32,13 @@
 //!
 //! # Streams
 //!
-//! `redirect` is the only delivery mode of this build: a stream request is answered 302 to the
-//! channel's upstream URL as published in the lineup, 404 for a channel the published lineup
-//! does not have. Some players append the container's extension: a trailing `.ts` or `.m3u8`
-//! on the channel id is ignored.
+//! A stream request is answered in the proxy's mode (the `streams` module): a 302 to the
+//! channel's upstream URL as published in the lineup (`redirect`), or the stream itself
+//! (`proxy`, `relay`); 404 for a channel the published lineup does not have. Some players
+//! append the container's extension: a trailing `.ts` or `.m3u8` on the channel id is
+//! ignored.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use actix_web::body::{BodyStream, SizedStream};
@@ -46,7 +48,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, route, web};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio_util::io::ReaderStream;
-use tvarr_core::{ChannelId, LineupChannel, OutputFiles, OutputKind, ProxyId, RepoError};
+use tvarr_core::{ChannelId, OutputFiles, OutputKind, ProxyId, RepoError, User};
 
 use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -282,14 +284,24 @@ pub(crate) async fn admit(
     state: &AppState,
     proxy: ProxyId,
 ) -> ApiResult<Option<Credentials>> {
+    Ok(admit_viewer(req, state, proxy).await?.0)
+}
+
+/// [`admit`], also giving the account the request is made by (none when the server has no
+/// viewer accounts).
+pub(crate) async fn admit_viewer(
+    req: &HttpRequest,
+    state: &AppState,
+    proxy: ProxyId,
+) -> ApiResult<(Option<Credentials>, Option<Arc<User>>)> {
     let credentials = Credentials::from_query(req.query_string());
     let client = client_address(req, &state.settings);
     let access = &state.auth.outputs;
     access
         .check_network(&*state.repos.proxies, proxy, client)
         .await?;
-    access.admit(proxy, credentials.as_ref(), client).await?;
-    Ok(credentials)
+    let account = access.admit(proxy, credentials.as_ref(), client).await?;
+    Ok((credentials, account))
 }
 
 /// Opens `path` for streaming, with its length.
@@ -539,14 +551,16 @@ fn stream_channel_id(segment: &str) -> ApiResult<ChannelId> {
     })
 }
 
-/// A channel's stream: in `redirect` mode (the only one of this build) a 302 to the
-/// provider's URL.
+/// A channel's stream, in its proxy's mode (see the `streams` module).
 #[utoipa::path(get, tag = "outputs", params(("proxy_id" = String, Path, description = "proxy id"),
         ("channel_id" = String, Path, description = "channel id, optionally followed by `.ts` or `.m3u8`")),
     responses(
-        (status = 302, description = "go to the channel's stream at its provider",
+        (status = 200, description = "the channel's MPEG-TS (`proxy` and `relay` modes), from a keyframe on, until the viewer leaves", content_type = "video/mp2t"),
+        (status = 302, description = "go to the channel's stream at its provider (`redirect` mode)",
             headers(("Location" = String, description = "the provider's stream URL"))),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "the channel is not in the proxy's published lineup")))]
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "the channel is not in the proxy's published lineup"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "no upstream of the channel could be opened or sent a stream"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "the proxy's tuner count, the account's `max_streams` or the provider's connection limit is reached, or the relay profile cannot run")))]
 #[route("/proxy/{proxy_id}/{channel_id}", method = "GET", method = "HEAD")]
 pub async fn channel_stream(
     req: HttpRequest,
@@ -555,7 +569,7 @@ pub async fn channel_stream(
 ) -> ApiResult<HttpResponse> {
     let (proxy, segment) = path.into_inner();
     let channel = stream_channel_id(&segment)?;
-    admit(&req, &state, proxy).await?;
+    let (_, account) = admit_viewer(&req, &state, proxy).await?;
     let published = match state.repos.lineups.get(proxy, channel).await {
         Ok(published) => published,
         Err(RepoError::NotFound { .. }) => {
@@ -565,22 +579,8 @@ pub async fn channel_stream(
         }
         Err(other) => return Err(other.into()),
     };
-    deliver(proxy, &published)
-}
-
-/// A published channel's stream, in its proxy's mode: `redirect`, the only mode of this
-/// build, is a 302 to the provider's URL.
-pub(crate) fn deliver(proxy: ProxyId, published: &LineupChannel) -> ApiResult<HttpResponse> {
-    let location = HeaderValue::from_str(published.data.stream_url.trim()).map_err(|_| {
-        ApiError::NotFound(format!(
-            "channel {} of proxy {proxy} has no stream URL that can be redirected to",
-            published.channel_id
-        ))
-    })?;
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    let proxy = state.repos.proxies.get(proxy).await?;
+    crate::streams::deliver(&req, &state, &proxy, &published, account.as_deref()).await
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@
 //!
 //! # Delivery modes
 //!
-//! Only `redirect` delivery exists in this build: `GET /proxy/{id}/{channel_id}` answers 302 to
-//! the provider's URL. `proxy` and `relay` (sharing one upstream connection among players,
-//! transcoding with a relay profile) arrive with stream relaying; until then they are refused
-//! with a 422 naming `proxy_mode`. A proxy may already name a relay profile, which must exist.
+//! `proxy_mode` is how a channel's stream is delivered (the `streams` module): `redirect` (302
+//! to the provider), `proxy` (tvarr relays the stream, one provider connection per channel) or
+//! `relay` (through FFmpeg with `relay_profile_id`, which that mode needs). A named relay
+//! profile must exist.
 //!
 //! # URLs in answers
 //!
@@ -97,7 +97,8 @@ pub struct ProxyBody {
     pub starting_channel_number: Option<u32>,
     /// `preserve` (default: keep a provider's numeric `tvg-chno`) or `sequential`.
     pub numbering: Option<Numbering>,
-    /// How streams are delivered: only `redirect` (the default) in this build.
+    /// How streams are delivered: `redirect` (the default: 302 to the provider), `proxy`
+    /// (tvarr relays the stream) or `relay` (through FFmpeg with the relay profile).
     pub proxy_mode: Option<ProxyMode>,
     /// The relay profile (required by `relay` mode).
     #[schema(value_type = Option<uuid::Uuid>)]
@@ -332,29 +333,11 @@ impl ProxyBody {
                 }
             }
         }
-        match proxy_mode {
-            ProxyMode::Redirect => {}
-            ProxyMode::Proxy | ProxyMode::Relay => {
-                let name = if proxy_mode == ProxyMode::Proxy {
-                    "proxy"
-                } else {
-                    "relay"
-                };
-                errors.push(FieldError::new(
-                    "proxy_mode",
-                    format!(
-                        "`{name}` delivery arrives with stream relaying, which this version \
-                         does not have yet; use `redirect` (players are sent to the provider's \
-                         URL)"
-                    ),
-                ));
-                if proxy_mode == ProxyMode::Relay && relay_profile_id.is_none() && !relay_given {
-                    errors.push(FieldError::new(
-                        "relay_profile_id",
-                        "is required by `relay` mode: the profile says how to transcode",
-                    ));
-                }
-            }
+        if proxy_mode == ProxyMode::Relay && relay_profile_id.is_none() && !relay_given {
+            errors.push(FieldError::new(
+                "relay_profile_id",
+                "is required by `relay` mode: the profile says how to transcode",
+            ));
         }
 
         let starting_channel_number = self.starting_channel_number.unwrap_or(1);

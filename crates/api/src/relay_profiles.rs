@@ -1,4 +1,4 @@
-//! Relay profiles: how `relay` mode will transcode (codecs, bitrates, height, hardware
+//! Relay profiles: how `relay` mode transcodes (codecs, bitrates, height, hardware
 //! acceleration, container). Proxies reference them, so a profile a proxy uses cannot be
 //! deleted (409).
 

@@ -58,4 +58,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where published playlists and guides are read from.
     pub outputs: Arc<dyn OutputStore>,
+    /// Stream delivery in `proxy` and `relay` modes.
+    pub relay: tvarr_relay::Relay,
+    /// How `relay` mode runs FFmpeg.
+    pub transcoding: tvarr_relay::Transcoding,
 }

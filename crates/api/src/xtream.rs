@@ -44,7 +44,7 @@ use crate::access::Credentials;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::lineup_stream::{PAGE, lineup_body};
 use crate::origin::{client_address, public_base};
-use crate::outputs::{deliver, serve_published};
+use crate::outputs::serve_published;
 use crate::state::AppState;
 
 /// The most listings `get_short_epg` answers with, whatever `limit` asks.
@@ -541,7 +541,7 @@ async fn live(
     else {
         return Err(not_found());
     };
-    deliver(proxy.id, &channel)
+    crate::streams::deliver(&req, &state, proxy, &channel, Some(&panel.user)).await
 }
 
 /// The Xtream routes at the root and under `/xtream/{proxy_id}`, each answered by `$serve`.

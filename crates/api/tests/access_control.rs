@@ -93,6 +93,8 @@ async fn process_state(repos: &Repositories) -> AppState {
         auth: Arc::new(auth),
         metrics: Arc::new(Metrics::new()),
         outputs: Arc::new(support::Outputs(support::DirOutputs::new())),
+        relay: support::test_relay(),
+        transcoding: tvarr_relay::Transcoding::unavailable("not in these tests"),
     }
 }
 

@@ -300,31 +300,32 @@ async fn unknown_ids_are_422s_naming_the_field_position_and_id() {
 }
 
 #[actix_web::test]
-async fn proxy_and_relay_delivery_are_refused_until_stream_relaying_arrives() {
+async fn proxy_mode_is_accepted_and_relay_mode_needs_a_profile() {
     let server = test_server().await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
-    let (status, problem) = send!(
+    let (status, created) = send!(
         app,
         TestRequest::post()
             .uri("/api/v1/proxies")
             .set_json(json!({"name": unique("Relayed"), "proxy_mode": "proxy"}))
     );
-    let message = field_error(status, &problem, "proxy_mode");
-    assert!(message.contains("stream relaying"), "{message}");
-    assert!(message.contains("redirect"), "{message}");
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["proxy_mode"], "proxy");
     let (status, problem) = send!(
         app,
         TestRequest::post()
             .uri("/api/v1/proxies")
             .set_json(json!({"name": unique("Transcoded"), "proxy_mode": "relay"}))
     );
-    field_error(status, &problem, "proxy_mode");
     let message = field_error(status, &problem, "relay_profile_id");
     assert!(message.contains("relay"), "{message}");
-    // There are no endpoints for them either: a stream is a redirect or nothing.
+    // What plays in those modes has endpoints of its own.
     let doc = serde_json::to_value(tvarr_api::openapi()).unwrap();
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert!(!paths.iter().any(|p| p.contains("relay/")), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| *p == "/api/v1/relay/sessions/{id}"),
+        "{paths:?}"
+    );
 }
 
 #[actix_web::test]

@@ -214,7 +214,31 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         });
     }
 
+    let transcoding = tvarr_relay::Transcoding::detect(settings.relay.ffmpeg_path.as_deref()).await;
+    match transcoding.ffmpeg() {
+        Some(ffmpeg) => {
+            tracing::info!(ffmpeg = %ffmpeg.path().display(), version = ffmpeg.version(), "relay mode uses FFmpeg");
+            let probing = transcoding.clone();
+            tasks.spawn(async move { probing.probe_hardware().await });
+        }
+        None => tracing::warn!(
+            reason = transcoding.status().error.unwrap_or_default(),
+            "relay mode is unavailable: proxies in relay mode answer 503"
+        ),
+    }
+    let relay = tvarr_relay::Relay::with_ffmpeg(
+        (*fetcher(settings.fetch.clone())?).clone(),
+        tvarr_relay::RelayConfig {
+            ring_bytes: settings.relay.buffer_bytes,
+            idle_grace: settings.relay.idle_grace,
+            stall_timeout: settings.relay.stall_timeout,
+            ..Default::default()
+        },
+        transcoding.ffmpeg().cloned(),
+    );
     let state = AppState {
+        relay: relay.clone(),
+        transcoding: transcoding.clone(),
         repos,
         outputs,
         queue: Arc::new(SchedulerQueue(scheduler)),
@@ -248,6 +272,7 @@ pub async fn run_server(settings: Settings) -> Result<(), AppError> {
         async move { handle.stop(true).await },
     );
     let served = server.await;
+    relay.end_all();
     shutdown.cancel();
     let deadline = stop.deadline();
     let _ = tokio::time::timeout_at(deadline, async {

@@ -92,6 +92,21 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// Where the server answers HDHomeRun discovery requests (UDP; none: it does not).
     pub hdhomerun_discovery_listen: Option<SocketAddr>,
+    /// Stream delivery in `proxy` and `relay` modes.
+    pub relay: RelaySettings,
+}
+
+/// Stream delivery in `proxy` and `relay` modes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelaySettings {
+    /// The bytes of a channel kept for its viewers (a viewer further behind skips ahead).
+    pub buffer_bytes: usize,
+    /// How long a channel's upstream stays open after its last viewer left.
+    pub idle_grace: Duration,
+    /// How long an upstream may send nothing before the next one takes over.
+    pub stall_timeout: Duration,
+    /// The FFmpeg binary of `relay` mode (none: `ffmpeg` on `PATH`).
+    pub ffmpeg_path: Option<PathBuf>,
 }
 
 /// Where generated outputs are published.
@@ -349,6 +364,38 @@ const GENERATION_INGEST_WAIT_SECONDS: Row = Row {
     about: "how long a generation waits for a running ingest of its sources before it uses their last good data, in seconds",
     default: "300",
 };
+const RELAY_BUFFER_MIB: Row = Row {
+    key: "relay_buffer_mib",
+    flag: Some(("relay-buffer-mib", "MIB")),
+    env: &["TVARR_RELAY_BUFFER_MIB"],
+    toml: true,
+    about: "the stream kept per playing channel for its viewers, in MiB (1 to 256; a viewer further behind skips ahead)",
+    default: "8",
+};
+const RELAY_IDLE_GRACE_SECONDS: Row = Row {
+    key: "relay_idle_grace_seconds",
+    flag: Some(("relay-idle-grace-seconds", "SECONDS")),
+    env: &["TVARR_RELAY_IDLE_GRACE_SECONDS"],
+    toml: true,
+    about: "how long a channel's provider connection stays open after its last viewer left, in seconds (a viewer zapping back finds it playing)",
+    default: "10",
+};
+const RELAY_STALL_TIMEOUT_SECONDS: Row = Row {
+    key: "relay_stall_timeout_seconds",
+    flag: Some(("relay-stall-timeout-seconds", "SECONDS")),
+    env: &["TVARR_RELAY_STALL_TIMEOUT_SECONDS"],
+    toml: true,
+    about: "how long a provider's stream may send nothing before the channel's next stream takes over, in seconds",
+    default: "10",
+};
+const FFMPEG_PATH: Row = Row {
+    key: "ffmpeg_path",
+    flag: Some(("ffmpeg-path", "PATH")),
+    env: &["TVARR_FFMPEG_PATH"],
+    toml: true,
+    about: "the FFmpeg binary of relay mode (ffprobe is looked for beside it)",
+    default: "ffmpeg on PATH",
+};
 const HDHOMERUN_DISCOVERY_LISTEN: Row = Row {
     key: "hdhomerun_discovery_listen",
     flag: Some(("hdhomerun-discovery-listen", "ADDRESS")),
@@ -387,6 +434,10 @@ const SETTINGS: &[&Row] = &[
     &GENERATION_DEBOUNCE_SECONDS,
     &GENERATION_INGEST_WAIT_SECONDS,
     &HDHOMERUN_DISCOVERY_LISTEN,
+    &RELAY_BUFFER_MIB,
+    &RELAY_IDLE_GRACE_SECONDS,
+    &RELAY_STALL_TIMEOUT_SECONDS,
+    &FFMPEG_PATH,
 ];
 
 /// The flag and variable that name the TOML file; not a setting of the file itself.
@@ -767,7 +818,19 @@ impl Settings {
                 .get::<SocketAddr>(&HDHOMERUN_DISCOVERY_LISTEN)
                 .map_err(|e| with_hint(e, "expected host:port such as 0.0.0.0:65001"))?,
         };
+        let buffer_mib: usize = layers.get_or(&RELAY_BUFFER_MIB, 8)?;
+        if !(1..=256).contains(&buffer_mib) {
+            return Err(layers.invalid(&RELAY_BUFFER_MIB, buffer_mib, "expected 1 to 256"));
+        }
+        let relay = RelaySettings {
+            buffer_bytes: buffer_mib << 20,
+            idle_grace: Duration::from_secs(layers.get_or(&RELAY_IDLE_GRACE_SECONDS, 10)?),
+            stall_timeout: layers
+                .positive_seconds(&RELAY_STALL_TIMEOUT_SECONDS, Duration::from_secs(10))?,
+            ffmpeg_path: layers.get::<PathBuf>(&FFMPEG_PATH)?,
+        };
         Ok(Settings {
+            relay,
             listen,
             metrics_listen,
             data_dir,
@@ -1376,6 +1439,8 @@ mod tests {
             "fetch_allow_private_networks" => "false",
             "ingest_max_shrink" => "0.25",
             "fetch_retries" => "4",
+            "relay_buffer_mib" => "16",
+            "ffmpeg_path" => "\"/usr/bin/ffmpeg\"",
             _ => "5000",
         };
         let text: String = SETTINGS
@@ -1394,5 +1459,11 @@ mod tests {
         assert_eq!(s.ingest.limits.max_record_bytes, 5000);
         assert!(!s.fetch.allow_private_networks);
         assert_eq!(s.fetch.retries, 4);
+        assert_eq!(s.relay.buffer_bytes, 16 << 20);
+        assert_eq!(s.relay.idle_grace, Duration::from_secs(5000));
+        assert_eq!(
+            s.relay.ffmpeg_path.as_deref(),
+            Some(Path::new("/usr/bin/ffmpeg"))
+        );
     }
 }

@@ -79,6 +79,26 @@ pub struct Metrics {
     jobs: Family<JobLabels, Gauge>,
     job_duration: Family<JobLabels, Histogram>,
     records_ingested: Family<RecordLabels, Counter>,
+    relay_sessions: Gauge,
+    relay_viewers: Gauge,
+    relay_open_breakers: Gauge,
+    relay_upstream_bytes: Counter,
+    relay_failovers: Counter,
+}
+
+/// What the stream relay reports at a scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayFigures {
+    /// Channels playing.
+    pub sessions: u64,
+    /// Viewers watching them.
+    pub viewers: u64,
+    /// Upstream hosts whose circuit breaker is open.
+    pub open_breakers: u64,
+    /// Bytes read from upstreams since the process started.
+    pub upstream_bytes: u64,
+    /// Failovers from one upstream to the next since the process started.
+    pub failovers: u64,
 }
 
 impl Default for Metrics {
@@ -125,6 +145,36 @@ impl Metrics {
             "Channels and programmes stored by ingests in this process",
             records_ingested.clone(),
         );
+        let relay_sessions = Gauge::default();
+        let relay_viewers = Gauge::default();
+        let relay_open_breakers = Gauge::default();
+        let relay_upstream_bytes = Counter::default();
+        let relay_failovers = Counter::default();
+        registry.register(
+            "relay_sessions",
+            "Channels playing in proxy or relay mode",
+            relay_sessions.clone(),
+        );
+        registry.register(
+            "relay_viewers",
+            "Viewers of the channels playing in proxy or relay mode",
+            relay_viewers.clone(),
+        );
+        registry.register(
+            "relay_open_breakers",
+            "Upstream hosts whose circuit breaker is open",
+            relay_open_breakers.clone(),
+        );
+        registry.register(
+            "relay_upstream_bytes",
+            "Bytes read from providers' streams",
+            relay_upstream_bytes.clone(),
+        );
+        registry.register(
+            "relay_failovers",
+            "Switches from a failed or stalled upstream to the channel's next one",
+            relay_failovers.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -132,6 +182,11 @@ impl Metrics {
             jobs,
             job_duration,
             records_ingested,
+            relay_sessions,
+            relay_viewers,
+            relay_open_breakers,
+            relay_upstream_bytes,
+            relay_failovers,
         }
     }
 
@@ -173,6 +228,23 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc_by(count);
+    }
+
+    /// Sets the relay's figures (the totals only grow: a smaller total is ignored).
+    pub fn set_relay(&self, figures: RelayFigures) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.relay_sessions.set(gauge(figures.sessions));
+        self.relay_viewers.set(gauge(figures.viewers));
+        self.relay_open_breakers.set(gauge(figures.open_breakers));
+        for (counter, total) in [
+            (&self.relay_upstream_bytes, figures.upstream_bytes),
+            (&self.relay_failovers, figures.failovers),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
     }
 
     /// The metrics in the OpenMetrics text format ([`Metrics::CONTENT_TYPE`]).
@@ -228,5 +300,31 @@ mod tests {
         assert_eq!(route_label("/api/v1/jobs/{id}"), "/api/v1/jobs/{id}");
         assert_eq!(route_label("other"), "other");
         assert_eq!(route_label(&format!("/{}", "a".repeat(200))), "other");
+    }
+
+    #[test]
+    fn relay_figures_are_gauges_and_totals_that_only_grow() {
+        let metrics = Metrics::new();
+        let figures = |sessions, upstream_bytes| RelayFigures {
+            sessions,
+            viewers: 3,
+            open_breakers: 1,
+            upstream_bytes,
+            failovers: 2,
+        };
+        metrics.set_relay(figures(2, 1_000));
+        metrics.set_relay(figures(1, 4_000));
+        // A relay restarted (a new process would start at 0) must not move a counter back.
+        metrics.set_relay(figures(1, 10));
+        let text = metrics.encode().unwrap();
+        for line in [
+            "tvarr_relay_sessions 1",
+            "tvarr_relay_viewers 3",
+            "tvarr_relay_open_breakers 1",
+            "tvarr_relay_upstream_bytes_total 4000",
+            "tvarr_relay_failovers_total 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
     }
 }

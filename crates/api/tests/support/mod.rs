@@ -355,12 +355,33 @@ async fn server_on(url: &str) -> TestServer {
         auth: Arc::new(auth),
         metrics: Arc::new(Metrics::new()),
         outputs: Arc::new(Outputs(outputs.clone())),
+        relay: test_relay(),
+        transcoding: tvarr_relay::Transcoding::unavailable("not in these tests"),
     };
     TestServer {
         repos,
         state,
         outputs,
     }
+}
+
+/// A relay that may open loopback upstreams (the test providers), with short timeouts.
+pub fn test_relay() -> tvarr_relay::Relay {
+    use std::time::Duration;
+    let fetcher = tvarr_ingest::fetch::HttpFetcher::new(tvarr_ingest::fetch::FetchOptions {
+        allow_private_networks: true,
+        ..Default::default()
+    })
+    .unwrap();
+    tvarr_relay::Relay::new(
+        fetcher,
+        tvarr_relay::RelayConfig {
+            idle_grace: Duration::from_millis(200),
+            start_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
 }
 
 /// Stores an M3U source named `name` and replaces its channels with `channels`.
