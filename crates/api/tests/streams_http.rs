@@ -469,3 +469,89 @@ async fn relay_mode_without_ffmpeg_is_a_problem_that_says_so() {
     let found: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(found["available"], false, "{found}");
 }
+
+#[actix_web::test]
+async fn an_account_watches_at_most_its_max_streams() {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route("/live/1.ts", live_stream());
+    provider.route("/live/2.ts", live_stream());
+    // Its own database: a viewer account closes the outputs of every other test's proxies.
+    let server = support::own_test_server().await;
+    let src = source(
+        &server,
+        &[
+            ("One", "one", provider.url("/live/1.ts")),
+            ("Two", "two", provider.url("/live/2.ts")),
+        ],
+    )
+    .await;
+    let (proxy, channels) = proxy_of(&server, &[src], 4).await;
+    server
+        .repos
+        .users
+        .create(
+            &tvarr_core::UserInput {
+                username: "watcher".into(),
+                role: tvarr_core::Role::Viewer,
+                proxy_ids: vec![proxy],
+                max_streams: Some(1),
+            },
+            &tvarr_api::hash_secret("login").unwrap(),
+            Some(&tvarr_api::hash_secret("tv-pass").unwrap()),
+        )
+        .await
+        .unwrap();
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let watch = |channel: &str| {
+        TestRequest::get()
+            .uri(&format!(
+                "/proxy/{proxy}/{channel}?username=watcher&password=tv-pass"
+            ))
+            .to_request()
+    };
+    let first = call_service(&app, watch(&channels[0].1)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    for refused in [
+        call_service(&app, watch(&channels[1].1)).await,
+        call_service(
+            &app,
+            TestRequest::get()
+                .uri("/live/watcher/tv-pass/2.ts")
+                .to_request(),
+        )
+        .await,
+    ] {
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let problem: Value = serde_json::from_slice(&read_body(refused).await).unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("watcher") && detail.contains('1'),
+            "{detail}"
+        );
+    }
+    assert_eq!(provider.hits("/live/2.ts"), 0);
+    // Player apps see the stream in use, and refuse another themselves.
+    let (status, _, body) = fetch!(
+        app,
+        TestRequest::get().uri("/player_api.php?username=watcher&password=tv-pass")
+    );
+    assert_eq!(status, StatusCode::OK);
+    let account: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(account["user_info"]["active_cons"], "1", "{account}");
+    assert_eq!(account["user_info"]["max_connections"], "1", "{account}");
+    // Once the first stream is closed, the account may watch another.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let next = call_service(&app, watch(&channels[1].1)).await;
+        if next.status() == StatusCode::OK {
+            starts_as_a_player_needs(&first_bytes(next, 50_000).await);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the account's stream was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
