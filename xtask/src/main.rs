@@ -6,10 +6,13 @@
 //! - `cargo xtask test`: the test suite alone, on every database that answers.
 //! - `cargo xtask schemathesis`: the API against its OpenAPI document, by schemathesis.
 //! - `cargo xtask fuzz`: the parsers' fuzz targets for a bounded time.
+//! - `cargo xtask bench-relay`: stream delivery under load: first byte, 200 viewers of one
+//!   channel, concurrent FFmpeg relays.
 #![allow(clippy::print_stdout)]
 
 mod architecture;
 mod bench_e2e;
+mod bench_relay;
 mod ci;
 mod dbserver;
 mod fuzz;
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         "test" => ci::run(ci::Mode::TestsOnly, rest),
         "gen-fixtures" => gen_fixtures::run(rest),
         "bench-e2e" => bench_e2e::run(rest),
+        "bench-relay" => bench_relay::run(rest),
         "schemathesis" => schemathesis::run(rest),
         "fuzz" => fuzz::run(rest),
         "help" | "--help" | "-h" => {
@@ -59,6 +63,9 @@ fn print_usage() {
                  deterministic large inputs: 100k-channel M3U, 1M-programme XMLTV, Xtream JSON\n  \
          bench-e2e [--database-url URL] [--only m3u|xmltv]\n          \
                  ingest the generated inputs through the release server; time, peak RSS, API latency\n  \
+         bench-relay [--viewers N] [--seconds S] [--ffmpeg-relays N] [--repeats N] [--build]\n          \
+                 stream delivery through the release server: first byte, N viewers of one\n          \
+                 channel (MPEG-TS verified, CPU, RSS), concurrent FFmpeg relays\n  \
          schemathesis [--binary PATH] [--max-examples N] [--seed N]\n          \
                  the OpenAPI document tested by schemathesis against the running server,\n          \
                  with and without credentials\n  \
