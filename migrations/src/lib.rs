@@ -31,6 +31,7 @@ mod m20261203_000001_queued_job_key;
 mod m20261203_000002_hdhomerun;
 mod m20261203_000003_user_access;
 mod m20261203_000004_output_networks;
+mod m20261204_000001_relay_profile_tuning;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_hdhomerun::Migration),
             Box::new(m20261203_000003_user_access::Migration),
             Box::new(m20261203_000004_output_networks::Migration),
+            Box::new(m20261204_000001_relay_profile_tuning::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Relay profiles: how `relay` mode transcodes (codecs, bitrates, height, hardware
-//! acceleration, container). Proxies reference them, so a profile a proxy uses cannot be
-//! deleted (409).
+//! acceleration, container, encoder preset and extra FFmpeg options, the latter checked
+//! against the relay's allow-list). Proxies reference them, so a profile a proxy uses cannot
+//! be deleted (409).
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use tvarr_core::{
     FieldError, PageRequest, RelayProfile, RelayProfileId, RelayProfileInput, RepoError,
     VideoContainer, limits,
 };
+use tvarr_relay::ffmpeg::{Preset as FfmpegPreset, validate_extra_args};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
@@ -27,6 +29,10 @@ pub const VIDEO_BITRATE_KBPS: std::ops::RangeInclusive<u32> = 100..=100_000;
 pub const AUDIO_BITRATE_KBPS: std::ops::RangeInclusive<u32> = 16..=1_024;
 /// Output heights accepted, in pixels.
 pub const MAX_HEIGHT: std::ops::RangeInclusive<u32> = 144..=4_320;
+/// The most extra FFmpeg arguments a profile may have.
+pub const MAX_EXTRA_ARGS: usize = 32;
+/// The most characters of one extra FFmpeg argument.
+pub const MAX_EXTRA_ARG_CHARS: usize = 200;
 
 /// A video codec: `copy` (pass the provider's video through), `h264`, `hevc` or `av1`.
 #[derive(Serialize, ToSchema)]
@@ -64,6 +70,24 @@ enum HardwareAcceleration {
     Amf,
 }
 
+/// An encoding speed, in x264's terms, from `ultrafast` (fastest, largest) to `veryslow`
+/// (slowest, smallest); each encoder gets its nearest equivalent (SVT-AV1 and libaom speeds,
+/// NVENC `p1` … `p7`, AMF quality), VAAPI has none.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Documents the accepted values; the body carries them as text.
+enum Preset {
+    Ultrafast,
+    Superfast,
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+    Slow,
+    Slower,
+    Veryslow,
+}
+
 /// The body that creates or replaces a relay profile.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +115,74 @@ pub struct RelayProfileBody {
     pub hardware_acceleration: Option<String>,
     /// Output container (default `mpeg_ts`).
     pub container: Option<VideoContainer>,
+    /// Encoding speed (case-insensitive); none (the default): `veryfast` for software
+    /// encoders, the encoder's own default for hardware ones. Only with a video codec other
+    /// than `copy`.
+    #[schema(value_type = Option<Preset>)]
+    pub preset: Option<String>,
+    /// Encoder-tuning FFmpeg options, each option followed by its value
+    /// (`["-crf", "23", "-tune:v", "zerolatency"]`), placed after the profile's own so that
+    /// they override them (default none). At most 32 items of at most 200 characters. Only
+    /// the options of the relay's allow-list are accepted (bitrates, GOP, B-frames, quality,
+    /// profile, level, tune, pixel format and the like, optionally with a `v`/`a` stream
+    /// specifier); inputs, outputs, formats, filters and anything that opens files are
+    /// refused.
+    #[serde(default)]
+    #[schema(max_items = 32)]
+    pub extra_args: Vec<String>,
+}
+
+/// `value` without control characters, at most `max` characters, for a message.
+fn shown(value: &str, max: usize) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+/// The preset's canonical name, or none; an unknown name is an error for `preset`.
+fn preset(value: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())?;
+    match FfmpegPreset::from_name(&value) {
+        Some(preset) => Some(preset.name().to_string()),
+        None => {
+            errors.push(FieldError::new(
+                "preset",
+                format!(
+                    "`{}` is not one of {}",
+                    shown(&value, 40),
+                    FfmpegPreset::ALL.map(FfmpegPreset::name).join(", ")
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks the extra arguments: their count and length, then the relay's allow-list.
+fn check_extra_args(args: &[String], errors: &mut Vec<FieldError>) {
+    if args.len() > MAX_EXTRA_ARGS {
+        errors.push(FieldError::new(
+            "extra_args",
+            format!("must have at most {MAX_EXTRA_ARGS} items"),
+        ));
+    } else if let Some(long) = args
+        .iter()
+        .find(|a| a.chars().count() > MAX_EXTRA_ARG_CHARS)
+    {
+        errors.push(FieldError::new(
+            "extra_args",
+            format!(
+                "`{}…` is longer than {MAX_EXTRA_ARG_CHARS} characters",
+                shown(long, 40)
+            ),
+        ));
+    } else if let Err(e) = validate_extra_args(args) {
+        errors.push(FieldError::new("extra_args", shown(&e.to_string(), 2_000)));
+    }
 }
 
 /// `value` (trimmed, lower case) when it is one of `allowed`, else an error for `field`.
@@ -199,6 +291,15 @@ impl RelayProfileBody {
                 }
             }
         }
+        let preset = preset(self.preset, &mut errors);
+        if video_codec == "copy" && preset.is_some() {
+            errors.push(FieldError::new(
+                "preset",
+                "has no effect when video_codec is `copy` (the video is passed through); \
+                 choose a codec to transcode to, or leave it out",
+            ));
+        }
+        check_extra_args(&self.extra_args, &mut errors);
         if audio_codec == "copy" && self.audio_bitrate_kbps.is_some() {
             errors.push(FieldError::new(
                 "audio_bitrate_kbps",
@@ -218,6 +319,8 @@ impl RelayProfileBody {
             max_height: self.max_height,
             hardware_acceleration,
             container: self.container.unwrap_or_default(),
+            preset,
+            extra_args: self.extra_args,
         })
     }
 }
@@ -246,6 +349,11 @@ pub struct RelayProfileView {
     pub hardware_acceleration: String,
     /// Output container.
     pub container: VideoContainer,
+    /// Encoding speed; none: the relay's default.
+    #[schema(value_type = Option<Preset>)]
+    pub preset: Option<String>,
+    /// Encoder-tuning FFmpeg options, placed after the profile's own.
+    pub extra_args: Vec<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -265,6 +373,8 @@ impl From<RelayProfile> for RelayProfileView {
             max_height: input.max_height,
             hardware_acceleration: input.hardware_acceleration,
             container: input.container,
+            preset: input.preset,
+            extra_args: input.extra_args,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

@@ -679,6 +679,119 @@ async fn relay_profiles_round_trip_and_are_validated() {
 }
 
 #[actix_web::test]
+async fn relay_profiles_keep_a_preset_and_extra_args_from_the_allow_list() {
+    let server = test_server().await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let name = unique("Tuned");
+    let created = create!(
+        app,
+        "/api/v1/relay-profiles",
+        json!({"name": name, "video_codec": "h264", "preset": " Slow ",
+                "extra_args": ["-crf", "21", "-tune:v", "zerolatency"]})
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["preset"], "slow", "{created}");
+    assert_eq!(
+        created["extra_args"],
+        json!(["-crf", "21", "-tune:v", "zerolatency"])
+    );
+    let (status, got) = send!(
+        app,
+        TestRequest::get().uri(&format!("/api/v1/relay-profiles/{id}"))
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got, created);
+    // Left out: no preset, no extra arguments.
+    let (status, updated) = send!(
+        app,
+        TestRequest::put()
+            .uri(&format!("/api/v1/relay-profiles/{id}"))
+            .set_json(json!({"name": name, "video_codec": "h264"}))
+    );
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["preset"], Value::Null);
+    assert_eq!(updated["extra_args"], json!([]));
+
+    let refused = |body: Value| {
+        let mut body = body;
+        body["name"] = json!(unique("Refused"));
+        TestRequest::post()
+            .uri("/api/v1/relay-profiles")
+            .set_json(body)
+    };
+    let (status, problem) = send!(
+        app,
+        refused(json!({"video_codec": "h264", "preset": "ludicrous"}))
+    );
+    let message = field_error(status, &problem, "preset");
+    assert!(
+        message.contains("ludicrous") && message.contains("veryslow"),
+        "{message}"
+    );
+    // A copied stream is not encoded: a preset would do nothing.
+    let (status, problem) = send!(app, refused(json!({"preset": "fast"})));
+    assert!(field_error(status, &problem, "preset").contains("copy"));
+    for args in [
+        json!(["-i", "/etc/passwd"]),
+        json!(["-vf", "movie=/etc/passwd"]),
+        json!(["-crf", "21", "/tmp/out.ts"]),
+        json!(["-crf"]),
+    ] {
+        let (status, problem) = send!(
+            app,
+            refused(json!({"video_codec": "h264", "extra_args": args}))
+        );
+        let message = field_error(status, &problem, "extra_args");
+        assert!(message.contains("refused"), "{args}: {message}");
+    }
+    let (status, problem) = send!(
+        app,
+        refused(json!({"video_codec": "h264", "extra_args": ["-vf", "movie=/etc/passwd"]}))
+    );
+    assert!(field_error(status, &problem, "extra_args").contains("filtergraph"));
+    let many: Vec<&str> = ["-g", "50"].repeat(17);
+    let (status, problem) = send!(
+        app,
+        refused(json!({"video_codec": "h264", "extra_args": many}))
+    );
+    assert!(field_error(status, &problem, "extra_args").contains("32"));
+    let (status, problem) = send!(
+        app,
+        refused(json!({"video_codec": "h264", "extra_args": ["-x264-params", "a".repeat(201)]}))
+    );
+    assert!(field_error(status, &problem, "extra_args").contains("200"));
+    // Nothing refused was stored.
+    let (status, list) = send!(
+        app,
+        TestRequest::get().uri("/api/v1/relay-profiles?limit=10000")
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"].as_str().unwrap().starts_with("Refused"))
+    );
+    // Both are documented, the preset with its names.
+    let doc = serde_json::to_value(tvarr_api::openapi()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    for schema in ["RelayProfileBody", "RelayProfileView"] {
+        let properties = &schemas[schema]["properties"];
+        assert!(properties["preset"].is_object(), "{schema}: {properties}");
+        assert!(
+            properties["extra_args"].is_object(),
+            "{schema}: {properties}"
+        );
+    }
+    assert!(
+        schemas["Preset"].to_string().contains("veryslow"),
+        "{}",
+        schemas["Preset"]
+    );
+}
+
+#[actix_web::test]
 async fn a_relay_profile_a_proxy_uses_cannot_be_deleted() {
     let server = test_server().await;
     let app = init_service(tvarr_api::build_app(server.state)).await;

@@ -379,6 +379,8 @@ async fn copy_profile(server: &TestServer) -> tvarr_core::RelayProfileId {
             max_height: None,
             hardware_acceleration: "none".into(),
             container: tvarr_core::VideoContainer::MpegTs,
+            preset: None,
+            extra_args: Vec::new(),
         })
         .await
         .unwrap()

@@ -220,4 +220,14 @@ pub struct RelayProfileInput {
     pub hardware_acceleration: String,
     /// Output container.
     pub container: VideoContainer,
+    /// Encoding speed, in x264's terms (`ultrafast` … `veryslow`), which the relay maps to
+    /// each encoder's nearest equivalent; none: the relay's default. Only with a video codec
+    /// other than `copy`. Kept as plain text here; the relay checks it.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// Encoder-tuning FFmpeg options (`["-crf", "23", "-tune", "zerolatency"]`), placed after
+    /// the profile's own; the relay accepts only those of its allow-list. Kept as plain text
+    /// here.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
 }

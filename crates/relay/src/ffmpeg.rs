@@ -2824,6 +2824,8 @@ mod tests {
             max_height: None,
             hardware_acceleration: "auto".to_owned(),
             container,
+            preset: None,
+            extra_args: Vec::new(),
         }
     }
 

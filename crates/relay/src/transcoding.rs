@@ -95,8 +95,12 @@ impl Transcoding {
                 profile.input.name
             ));
         }
-        let transcode = TranscodeProfile::from_input(&profile.input, None, &[])
-            .map_err(|e| format!("relay profile `{}`: {e}", profile.input.name))?;
+        let transcode = TranscodeProfile::from_input(
+            &profile.input,
+            profile.input.preset.as_deref(),
+            &profile.input.extra_args,
+        )
+        .map_err(|e| format!("relay profile `{}`: {e}", profile.input.name))?;
         let hardware = self
             .inner
             .hardware
@@ -135,5 +139,78 @@ impl Transcoding {
                 hardware: None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tvarr_core::{RelayProfileId, RelayProfileInput};
+
+    fn profile(preset: Option<&str>, extra_args: &[&str]) -> RelayProfile {
+        let at = chrono::Utc::now();
+        RelayProfile {
+            id: RelayProfileId::new(),
+            input: RelayProfileInput {
+                name: "tuned".into(),
+                video_codec: "h264".into(),
+                audio_codec: "copy".into(),
+                video_bitrate_kbps: None,
+                audio_bitrate_kbps: None,
+                max_height: None,
+                hardware_acceleration: "none".into(),
+                container: VideoContainer::MpegTs,
+                preset: preset.map(str::to_owned),
+                extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            },
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn has_seq(args: &[String], needle: &[&str]) -> bool {
+        args.windows(needle.len())
+            .any(|w| w.iter().zip(needle).all(|(a, b)| a == b))
+    }
+
+    /// The installed FFmpeg (the relay's tests need one).
+    async fn transcoding() -> Transcoding {
+        let transcoding = Transcoding::detect(None).await;
+        assert!(transcoding.ffmpeg().is_some(), "FFmpeg is installed");
+        transcoding
+    }
+
+    #[tokio::test]
+    async fn the_delivery_uses_the_profile_preset_and_extra_args() {
+        let transcoding = transcoding().await;
+        let Delivery::Transcode { args, .. } = transcoding
+            .delivery(&profile(
+                Some("slow"),
+                &["-crf", "21", "-tune:v", "zerolatency"],
+            ))
+            .unwrap()
+        else {
+            panic!("a transcode");
+        };
+        assert!(has_seq(&args, &["-c:v", "libx264"]), "{args:?}");
+        assert!(has_seq(&args, &["-preset", "slow"]), "{args:?}");
+        assert!(!has_seq(&args, &["-preset", "veryfast"]), "{args:?}");
+        assert!(
+            has_seq(&args, &["-crf", "21", "-tune:v", "zerolatency"]),
+            "{args:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_profile_with_a_refused_argument_or_unknown_preset_is_not_delivered() {
+        let transcoding = transcoding().await;
+        let e = transcoding
+            .delivery(&profile(None, &["-i", "/etc/passwd"]))
+            .unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+        let e = transcoding
+            .delivery(&profile(Some("ludicrous"), &[]))
+            .unwrap_err();
+        assert!(e.contains("preset"), "{e}");
     }
 }

@@ -37,6 +37,8 @@ fn profile(video: &str, audio: &str, max_height: Option<u32>) -> TranscodeProfil
         max_height,
         hardware_acceleration: "none".to_owned(),
         container: VideoContainer::MpegTs,
+        preset: None,
+        extra_args: Vec::new(),
     };
     TranscodeProfile::from_input(&input, Some("ultrafast"), &[]).unwrap()
 }

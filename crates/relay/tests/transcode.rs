@@ -37,6 +37,8 @@ fn profile(video: &str, max_height: Option<u32>) -> RelayProfileInput {
         max_height,
         hardware_acceleration: "none".into(),
         container: VideoContainer::MpegTs,
+        preset: None,
+        extra_args: Vec::new(),
     }
 }
 

@@ -463,6 +463,22 @@ fn opt_u32(what: &str, v: Option<i32>) -> RepoResult<Option<u32>> {
     v.map(|v| to_u32(what, i64::from(v))).transpose()
 }
 
+/// The stored form of a relay profile's extra arguments: NULL for none.
+fn extra_args_json(args: &[String]) -> RepoResult<Option<String>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(args)
+        .map(Some)
+        .map_err(|e| RepoError::Conflict(format!("extra arguments cannot be stored: {e}")))
+}
+
+fn parse_extra_args(json: Option<&str>) -> RepoResult<Vec<String>> {
+    json.map(|json| serde_json::from_str(json).map_err(|_| corrupt("extra arguments", json)))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
 fn profile_from_model(m: relay_profile::Model) -> RepoResult<RelayProfile> {
     Ok(RelayProfile {
         id: parse_id("relay profile id", &m.id)?,
@@ -471,6 +487,8 @@ fn profile_from_model(m: relay_profile::Model) -> RepoResult<RelayProfile> {
             audio_bitrate_kbps: opt_u32("audio bitrate", m.audio_bitrate_kbps)?,
             max_height: opt_u32("max height", m.max_height)?,
             container: parse_enum("container", &m.container, parse_container)?,
+            extra_args: parse_extra_args(m.extra_args.as_deref())?,
+            preset: m.preset,
             name: m.name,
             video_codec: m.video_codec,
             audio_codec: m.audio_codec,
@@ -497,6 +515,8 @@ impl RelayProfileRepository for RelayProfiles {
             container: container_name(input.container).to_owned(),
             created_at: at,
             updated_at: at,
+            preset: input.preset,
+            extra_args: extra_args_json(&input.extra_args)?,
         };
         relay_profile::Entity::insert(relay_profile::ActiveModel::from(model.clone()))
             .exec_without_returning(&self.db.conn)
@@ -549,6 +569,8 @@ impl RelayProfileRepository for RelayProfiles {
             max_height: Set(opt_i32(input.max_height)),
             hardware_acceleration: Set(input.hardware_acceleration),
             container: Set(container_name(input.container).to_owned()),
+            preset: Set(input.preset),
+            extra_args: Set(extra_args_json(&input.extra_args)?),
             updated_at: Set(now()),
             ..Default::default()
         }

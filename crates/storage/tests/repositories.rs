@@ -1345,6 +1345,8 @@ fn profile_input(name: &str) -> RelayProfileInput {
         max_height: Some(720),
         hardware_acceleration: "auto".into(),
         container: VideoContainer::HlsFmp4,
+        preset: None,
+        extra_args: Vec::new(),
     }
 }
 
@@ -1376,6 +1378,33 @@ async fn relay_profile_crud() {
     repo.delete(created.id).await.unwrap();
     assert!(is_not_found(repo.get(created.id).await));
     assert!(is_not_found(repo.update(created.id, input).await));
+}
+
+#[tokio::test]
+async fn relay_profile_keeps_its_preset_and_extra_args() {
+    let store = store().await;
+    let repo = store.relay_profiles();
+    let mut input = profile_input(&unique("tuned"));
+    input.preset = Some("slow".into());
+    input.extra_args = vec![
+        "-crf".into(),
+        "21".into(),
+        "-x264-params".into(),
+        "keyint=60:\"quoted\"=ü".into(),
+    ];
+    let created = repo.create(input.clone()).await.unwrap();
+    assert_eq!(created.input, input);
+    assert_eq!(repo.get(created.id).await.unwrap(), created);
+    // Changed, then cleared: none and an empty list read back as such.
+    input.preset = Some("veryfast".into());
+    input.extra_args = vec!["-tune".into(), "zerolatency".into()];
+    repo.update(created.id, input.clone()).await.unwrap();
+    assert_eq!(repo.get(created.id).await.unwrap().input, input);
+    input.preset = None;
+    input.extra_args = Vec::new();
+    repo.update(created.id, input.clone()).await.unwrap();
+    assert_eq!(repo.get(created.id).await.unwrap().input, input);
+    repo.delete(created.id).await.unwrap();
 }
 
 #[tokio::test]

@@ -16,6 +16,9 @@ pub struct Model {
     pub container: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub preset: Option<String>,
+    /// JSON list of strings; NULL for none.
+    pub extra_args: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
