@@ -52,25 +52,44 @@
 //! at once), or when no upstream works (its viewers read what the ring still holds, then their
 //! streams end). Its upstream connection is closed when it stops.
 //!
+//! **Media.** With FFmpeg's ffprobe ([`Relay::with_ffmpeg`]), the first
+//! [`PROBE_SAMPLE_BYTES`] (or [`PROBE_SAMPLE_TIME`]) of each upstream that delivers (the first
+//! and each one a failover brings) are described by [`Ffmpeg::probe`] in a task of their own,
+//! [`PROBES_AT_ONCE`] at most at a time across the relay: viewers never wait for it. The
+//! sample is what enters the ring from the upstream's first join point on (in `relay` mode,
+//! what the upstream sends FFmpeg: the channel's own codec, not the profile's). What it finds
+//! is the session's [`SessionReport::media`], and is kept per channel
+//! ([`Relay::last_media`], the newest [`MEDIA_CACHE_CHANNELS`] channels), so a new session of
+//! the channel shows the last known media at once. A probe that fails is logged and leaves
+//! nothing.
+//!
+//! **Error slate.** When a session that delivered loses every upstream, its viewers would see
+//! their stream stop. With FFmpeg (and [`RelayConfig::error_slate`]) a few seconds of a slate
+//! saying the channel is not available ([`Ffmpeg::slate`], rendered once per relay, in the
+//! background as soon as a session that delivered first loses an upstream, while the others
+//! are tried, so a relay whose streams never break never runs it) enter the ring after its PAT
+//! and PMT, as a join point: viewers read it as they read a failover (one discontinuity), and
+//! then their stream ends.
+//!
 //! **Slow viewers.** A viewer holds a cursor in the ring and nothing else, so one that stops
 //! reading costs no memory. One the ring has overtaken skips ahead to the newest keyframe
 //! (with the tables), which is counted; after [`RelayConfig::max_skips`] skips it is dropped.
 //!
 //! [`Ring`]: crate::ring
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tvarr_core::{ChannelId, ProxyId, RelayProfileId, StreamSourceId, redact_url};
 use tvarr_ingest::IngestError;
@@ -79,11 +98,27 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::breaker::{BreakerPolicy, BreakerState, Breakers};
-use crate::ffmpeg::Ffmpeg;
+use crate::ffmpeg::{Ffmpeg, MediaInfo};
 use crate::hls;
 use crate::ring::{Read, Ring};
 use crate::transcode::{self, Body};
 use crate::ts::{Aligner, Inspector, PACKET_LEN, Packet, PacketRole};
+
+/// The bytes of an upstream's first packets described by ffprobe.
+const PROBE_SAMPLE_BYTES: usize = 1 << 20;
+/// The longest an upstream's sample is collected, when it sends less than
+/// [`PROBE_SAMPLE_BYTES`] in that time.
+const PROBE_SAMPLE_TIME: Duration = Duration::from_secs(2);
+/// The most ffprobe runs at once across the relay.
+const PROBES_AT_ONCE: usize = 2;
+/// How long a sample waits for its turn before it is dropped unprobed.
+const PROBE_QUEUE_WAIT: Duration = Duration::from_secs(30);
+/// The channels whose last known media the relay keeps (the oldest are forgotten).
+const MEDIA_CACHE_CHANNELS: usize = 10_000;
+/// What the error slate says.
+const SLATE_MESSAGE: &str = "This channel is not available right now";
+/// How long a session that lost its upstreams waits for the slate still being rendered.
+const SLATE_WAIT: Duration = Duration::from_secs(5);
 
 /// How the relay behaves.
 #[derive(Clone, Debug)]
@@ -109,6 +144,10 @@ pub struct RelayConfig {
     pub breaker: BreakerPolicy,
     /// How HLS upstreams are read.
     pub hls: hls::HlsOptions,
+    /// Whether the viewers of a session that lost every upstream mid-stream are shown a short
+    /// slate saying the channel is not available before their stream ends (with FFmpeg only;
+    /// without it their stream just ends).
+    pub error_slate: bool,
 }
 
 impl Default for RelayConfig {
@@ -123,6 +162,7 @@ impl Default for RelayConfig {
             rounds: 3,
             breaker: BreakerPolicy::default(),
             hls: hls::HlsOptions::default(),
+            error_slate: true,
         }
     }
 }
@@ -309,6 +349,13 @@ struct Session {
     cancel: CancellationToken,
     stop_reason: Mutex<Option<String>>,
     phase: watch::Sender<Phase>,
+    /// Set once no upstream works any more: the session is over for anyone who would join,
+    /// while its viewers read the rest of the ring.
+    lost: AtomicBool,
+    /// Upstream attempts so far: a probe's result is kept only when no later attempt's was.
+    attempts: AtomicU64,
+    /// What the probe of its upstream found: (attempt, media, when).
+    media: Mutex<Option<(u64, MediaInfo, DateTime<Utc>)>>,
     /// Moves on whenever a viewer joins or the last one leaves: an idle grace that started
     /// before stops the session only when it is still the same.
     epoch: AtomicU64,
@@ -324,7 +371,13 @@ impl Session {
     }
 
     fn is_over(&self) -> bool {
-        matches!(*self.phase.borrow(), Phase::Ended(_)) || self.cancel.is_cancelled()
+        matches!(*self.phase.borrow(), Phase::Ended(_))
+            || self.cancel.is_cancelled()
+            || self.lost.load(Ordering::Relaxed)
+    }
+
+    fn media(&self) -> std::sync::MutexGuard<'_, Option<(u64, MediaInfo, DateTime<Utc>)>> {
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether nobody watches it (it is in its idle grace, or starting for a viewer who left).
@@ -429,6 +482,12 @@ pub struct SessionReport {
     pub buffered_bytes: usize,
     /// The last upstream error.
     pub last_error: Option<String>,
+    /// What ffprobe found in the stream: the probe of this session's upstream when there is
+    /// one, else the last known media of the channel (from an earlier session); none without
+    /// ffprobe, or before the channel was ever probed.
+    pub media: Option<MediaInfo>,
+    /// When [`SessionReport::media`] was probed.
+    pub media_probed_at: Option<DateTime<Utc>>,
 }
 
 /// Totals of the relay, for metrics.
@@ -456,11 +515,126 @@ struct Inner {
     /// Bytes and failovers of ended sessions.
     ended_bytes: AtomicU64,
     ended_failovers: AtomicU64,
+    /// Turns of ffprobe.
+    probes: Semaphore,
+    /// The last known media of each channel.
+    media: Mutex<MediaCache>,
+    /// The error slate as whole packets, once rendered (none when rendering failed, which is
+    /// not tried again).
+    slate: OnceCell<Option<Bytes>>,
+    /// Whether its rendering was started.
+    slate_started: AtomicBool,
 }
 
 impl Inner {
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn media(&self) -> std::sync::MutexGuard<'_, MediaCache> {
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The FFmpeg whose ffprobe describes upstreams, when there is one.
+    fn prober(&self) -> Option<&Ffmpeg> {
+        self.ffmpeg.as_ref().filter(|f| f.ffprobe_path().is_some())
+    }
+
+    /// The FFmpeg that renders the error slate, when the slate is wanted and can be had.
+    fn slate_renderer(&self) -> Option<&Ffmpeg> {
+        self.ffmpeg.as_ref().filter(|_| self.config.error_slate)
+    }
+
+    /// Starts rendering the error slate in the background, once per relay.
+    fn prepare_slate(self: &Arc<Self>) {
+        if self.slate_renderer().is_none()
+            || self.slate.initialized()
+            || self.slate_started.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            inner.slate().await;
+        });
+    }
+
+    /// The error slate as whole packets, rendered now unless it already was (or is being).
+    async fn slate(&self) -> Option<Bytes> {
+        let ffmpeg = self.slate_renderer()?;
+        self.slate
+            .get_or_init(|| async {
+                match ffmpeg.slate(SLATE_MESSAGE).await {
+                    Ok(slate) => {
+                        let mut aligner = Aligner::new();
+                        let mut packets = BytesMut::from(&aligner.push(&slate)[..]);
+                        packets.extend_from_slice(&aligner.finish());
+                        tracing::debug!(bytes = packets.len(), "the error slate was rendered");
+                        Some(packets.freeze()).filter(|p| !p.is_empty())
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            %error,
+                            "the error slate could not be rendered: viewers of a lost stream \
+                             see it end"
+                        );
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// The last known media of each channel, at most `capacity` of them: the one probed longest
+/// ago is forgotten first.
+#[derive(Debug)]
+struct MediaCache {
+    capacity: usize,
+    /// Each channel's media, when it was probed, and the sequence number of that entry.
+    entries: HashMap<ChannelId, (MediaInfo, DateTime<Utc>, u64)>,
+    /// Entries in the order they were made; one whose number is no longer its channel's was
+    /// replaced by a newer one and is skipped.
+    order: VecDeque<(ChannelId, u64)>,
+    next: u64,
+}
+
+impl MediaCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next: 0,
+        }
+    }
+
+    fn get(&self, channel: ChannelId) -> Option<(MediaInfo, DateTime<Utc>)> {
+        self.entries
+            .get(&channel)
+            .map(|(info, at, _)| (info.clone(), *at))
+    }
+
+    fn insert(&mut self, channel: ChannelId, info: MediaInfo, at: DateTime<Utc>) {
+        let seq = self.next;
+        self.next += 1;
+        self.entries.insert(channel, (info, at, seq));
+        self.order.push_back((channel, seq));
+        while self.entries.len() > self.capacity {
+            let Some((oldest, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&oldest).is_some_and(|e| e.2 == seq) {
+                self.entries.remove(&oldest);
+            }
+        }
+        // Replaced entries are dropped from the order once they are as many as the live ones.
+        if self.order.len() > 2 * self.capacity {
+            let entries = &self.entries;
+            self.order
+                .retain(|(channel, seq)| entries.get(channel).is_some_and(|e| e.2 == *seq));
+        }
     }
 }
 
@@ -497,6 +671,10 @@ impl Relay {
                 next_viewer: AtomicU64::new(1),
                 ended_bytes: AtomicU64::new(0),
                 ended_failovers: AtomicU64::new(0),
+                probes: Semaphore::new(PROBES_AT_ONCE),
+                media: Mutex::new(MediaCache::new(MEDIA_CACHE_CHANNELS)),
+                slate: OnceCell::new(),
+                slate_started: AtomicBool::new(false),
             }),
         }
     }
@@ -551,6 +729,9 @@ impl Relay {
                         stop_reason: Mutex::new(None),
                         phase: watch::Sender::new(Phase::Starting),
                         epoch: AtomicU64::new(0),
+                        lost: AtomicBool::new(false),
+                        attempts: AtomicU64::new(0),
+                        media: Mutex::new(None),
                     });
                     sessions.insert(key, session.clone());
                     (session, Some((index, evicted)))
@@ -619,6 +800,14 @@ impl Relay {
         let mut reports: Vec<SessionReport> = sessions
             .iter()
             .map(|session| {
+                let (media, media_probed_at) = match session.media().clone() {
+                    Some((_, media, at)) => (Some(media), Some(at)),
+                    None => self
+                        .inner
+                        .media()
+                        .get(session.key.channel)
+                        .map_or((None, None), |(media, at)| (Some(media), Some(at))),
+                };
                 let upstream = session.upstream();
                 let viewers = session
                     .viewers()
@@ -650,11 +839,20 @@ impl Relay {
                     skipped_bytes: session.skipped_bytes.load(Ordering::Relaxed),
                     buffered_bytes: session.ring.bytes(),
                     last_error: upstream.last_error.clone(),
+                    media,
+                    media_probed_at,
                 }
             })
             .collect();
         reports.sort_by_key(|r| r.id);
         reports
+    }
+
+    /// What ffprobe last found in `channel`'s stream (in any session of it), and when; none
+    /// when it was never probed, or was forgotten: the relay keeps the 10 000 channels probed
+    /// most recently.
+    pub fn last_media(&self, channel: ChannelId) -> Option<(MediaInfo, DateTime<Utc>)> {
+        self.inner.media().get(channel)
     }
 
     /// Ends a session and disconnects its viewers; false when no session has that id.
@@ -957,9 +1155,16 @@ async fn run_session(
         %reason,
         "relay session ended"
     );
-    session.ring.end();
+    if !session.cancel.is_cancelled() {
+        // No upstream works any more: nobody joins it now, and its viewers, when it had
+        // delivered to them, are told before their stream ends.
+        session.lost.store(true, Ordering::Relaxed);
+        if *session.phase.borrow() == Phase::Live && !session.is_idle() {
+            show_slate(&inner, &session).await;
+        }
+    }
     {
-        // Out of the list before anyone waiting hears of the end.
+        // Out of the list before its viewers or anyone waiting hear of the end.
         let mut sessions = inner.sessions();
         if sessions
             .get(&session.key)
@@ -968,6 +1173,7 @@ async fn run_session(
             sessions.remove(&session.key);
         }
     }
+    session.ring.end();
     session.phase.send_replace(Phase::Ended(reason));
     inner
         .ended_bytes
@@ -975,6 +1181,35 @@ async fn run_session(
     inner
         .ended_failovers
         .fetch_add(session.failovers.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Puts the error slate into the ring, after its PAT and PMT, when there is one (waiting a
+/// little for it while it is still being rendered).
+async fn show_slate(inner: &Inner, session: &Session) {
+    if inner.slate_renderer().is_none() {
+        return;
+    }
+    let slate = tokio::select! {
+        () = session.cancel.cancelled() => return,
+        slate = tokio::time::timeout(SLATE_WAIT, inner.slate()) => slate,
+    };
+    match slate {
+        Ok(Some(slate)) => {
+            let mut waiting = true;
+            publish(
+                &session.ring,
+                &mut Inspector::new(),
+                slate,
+                &mut waiting,
+                &mut None,
+            );
+        }
+        Ok(None) => {}
+        Err(_) => tracing::debug!(
+            session = %session.id,
+            "the error slate was not ready in time: the viewers' stream just ends"
+        ),
+    }
 }
 
 fn stop_reason(session: &Session) -> String {
@@ -996,7 +1231,12 @@ enum Attempt {
 
 /// Reads upstreams from `start` on, failing over, until the session is stopped or nothing
 /// works; returns why it ended.
-async fn pump(inner: &Inner, session: &Session, upstreams: &[Upstream], start: usize) -> String {
+async fn pump(
+    inner: &Arc<Inner>,
+    session: &Arc<Session>,
+    upstreams: &[Upstream],
+    start: usize,
+) -> String {
     let count = upstreams.len();
     let rounds = inner.config.rounds.max(1) as usize;
     let mut index = start;
@@ -1029,6 +1269,8 @@ async fn pump(inner: &Inner, session: &Session, upstreams: &[Upstream], start: u
                     delivered_ever = true;
                     failures = 0;
                     errors.clear();
+                    // Its viewers may need the error slate soon: rendered meanwhile (once).
+                    inner.prepare_slate();
                 }
                 if errors.len() >= count {
                     errors.remove(0);
@@ -1073,8 +1315,8 @@ fn fault_of(error: &IngestError) -> Fault {
 /// One upstream: opened, checked and read into the ring until it fails or the session stops.
 /// `first`: the session's first attempt (any later one that delivers is a failover).
 async fn attempt(
-    inner: &Inner,
-    session: &Session,
+    inner: &Arc<Inner>,
+    session: &Arc<Session>,
     upstream: &Upstream,
     index: usize,
     first: bool,
@@ -1156,6 +1398,12 @@ async fn attempt(
             return Attempt::Stopped;
         }
     };
+    // This attempt's sample of the upstream, for ffprobe: what enters the ring, or in `relay`
+    // mode what FFmpeg is sent.
+    let mut sampler = inner
+        .prober()
+        .is_some()
+        .then(|| Sampler::new(inner, session));
     if let Delivery::Transcode { args, .. } = &session.delivery {
         // FFmpeg reads what the upstream sends (an HLS upstream already collapsed) and the
         // session reads FFmpeg: stalls, garbage and failover apply to its output.
@@ -1163,6 +1411,13 @@ async fn attempt(
             give_back();
             return failed("relay mode needs FFmpeg, which this server did not find".into());
         };
+        if let Some(mut sampler) = sampler.take() {
+            body = Box::pin(body.inspect(move |item| {
+                if let Ok(bytes) = item {
+                    sampler.add(bytes);
+                }
+            }));
+        }
         body = match transcode::through_ffmpeg(body, ffmpeg, args) {
             Ok(transcoded) => transcoded,
             Err(error) => {
@@ -1223,7 +1478,13 @@ async fn attempt(
                 garbage = 0;
                 any_packet = true;
                 let len = packets.len();
-                let pushed = publish(&session.ring, &mut inspector, packets, &mut waiting);
+                let pushed = publish(
+                    &session.ring,
+                    &mut inspector,
+                    packets,
+                    &mut waiting,
+                    &mut sampler,
+                );
                 if waiting {
                     held += len;
                     if held > inner.config.ring_bytes / 2 {
@@ -1233,7 +1494,11 @@ async fn attempt(
                             "no keyframe found; the stream is relayed from here on"
                         );
                         waiting = false;
-                        session.ring.push(inspector.tables(), None);
+                        let tables = inspector.tables();
+                        if let Some(sampler) = sampler.as_mut() {
+                            sampler.add(&tables);
+                        }
+                        session.ring.push(tables, None);
                     }
                 }
                 if pushed && !delivered {
@@ -1265,7 +1530,13 @@ async fn attempt(
         // The aligner holds the newest packet until the next one starts: it is whole.
         let last = aligner.finish();
         if !last.is_empty() {
-            publish(&session.ring, &mut inspector, last, &mut waiting);
+            publish(
+                &session.ring,
+                &mut inspector,
+                last,
+                &mut waiting,
+                &mut sampler,
+            );
         }
         if !delivered {
             inner.breakers.failure(&host);
@@ -1366,11 +1637,20 @@ fn looks_like_html(first: &[u8]) -> bool {
 /// Pushes whole packets into the ring, cut so that each join point starts a chunk (marked
 /// with the tables current there). While `waiting`, packets before the first join point are
 /// dropped, and that join point enters the ring after the tables; returns whether anything
-/// was pushed.
-fn publish(ring: &Ring, inspector: &mut Inspector, packets: Bytes, waiting: &mut bool) -> bool {
+/// was pushed. What is pushed is also added to `sampler`'s sample.
+fn publish(
+    ring: &Ring,
+    inspector: &mut Inspector,
+    packets: Bytes,
+    waiting: &mut bool,
+    sampler: &mut Option<Sampler>,
+) -> bool {
     let mut pushed = false;
     let mut push = |data: Bytes, join: Option<Bytes>| {
         pushed |= !data.is_empty();
+        if let Some(sampler) = sampler.as_mut() {
+            sampler.add(&data);
+        }
         ring.push(data, join);
     };
     // The start of the chunk being cut, and its tables when it starts at a join point.
@@ -1402,6 +1682,109 @@ fn publish(ring: &Ring, inspector: &mut Inspector, packets: Bytes, waiting: &mut
     pushed
 }
 
+/// Collects the first packets of one upstream attempt and, once it holds
+/// [`PROBE_SAMPLE_BYTES`] (or [`PROBE_SAMPLE_TIME`] went by), has ffprobe describe them in a
+/// task of its own. Adding to it costs a reference to the bytes, never a wait.
+struct Sampler {
+    inner: Arc<Inner>,
+    session: Arc<Session>,
+    /// The attempt it samples.
+    attempt: u64,
+    chunks: Vec<Bytes>,
+    bytes: usize,
+    started: Option<Instant>,
+    /// Whether the sample was handed to ffprobe.
+    done: bool,
+}
+
+impl Sampler {
+    fn new(inner: &Arc<Inner>, session: &Arc<Session>) -> Self {
+        Self {
+            inner: inner.clone(),
+            session: session.clone(),
+            attempt: session.attempts.fetch_add(1, Ordering::Relaxed) + 1,
+            chunks: Vec::new(),
+            bytes: 0,
+            started: None,
+            done: false,
+        }
+    }
+
+    fn add(&mut self, data: &Bytes) {
+        if self.done || data.is_empty() {
+            return;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        self.chunks.push(data.clone());
+        self.bytes += data.len();
+        if self.bytes >= PROBE_SAMPLE_BYTES || started.elapsed() >= PROBE_SAMPLE_TIME {
+            self.done = true;
+            let chunks = std::mem::take(&mut self.chunks);
+            spawn_probe(
+                self.inner.clone(),
+                self.session.clone(),
+                self.attempt,
+                chunks,
+            );
+        }
+    }
+}
+
+/// Describes a session's sample with ffprobe, in a task, and keeps what it found for the
+/// session and its channel.
+fn spawn_probe(inner: Arc<Inner>, session: Arc<Session>, attempt: u64, chunks: Vec<Bytes>) {
+    if inner.prober().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let Some(ffmpeg) = inner.prober() else {
+            return;
+        };
+        let turn = tokio::select! {
+            () = session.cancel.cancelled() => return,
+            turn = tokio::time::timeout(PROBE_QUEUE_WAIT, inner.probes.acquire()) => turn,
+        };
+        let Ok(Ok(_turn)) = turn else {
+            tracing::debug!(session = %session.id, "no turn for ffprobe: the sample is dropped");
+            return;
+        };
+        let mut sample = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for chunk in &chunks {
+            sample.extend_from_slice(chunk);
+        }
+        drop(chunks);
+        // Bounded in time by the probe itself.
+        match ffmpeg.probe(sample.freeze()).await {
+            Ok(media) if !media.video.is_empty() || !media.audio.is_empty() => {
+                let at = Utc::now();
+                tracing::debug!(
+                    session = %session.id,
+                    channel = %session.channel_name,
+                    video = media.video.first().map(|v| v.codec.as_str()),
+                    audio = media.audio.first().map(|a| a.codec.as_str()),
+                    "upstream probed"
+                );
+                inner.media().insert(session.key.channel, media.clone(), at);
+                let mut known = session.media();
+                if known.as_ref().is_none_or(|(seen, _, _)| *seen <= attempt) {
+                    *known = Some((attempt, media, at));
+                }
+            }
+            Ok(_) => tracing::debug!(
+                session = %session.id,
+                channel = %session.channel_name,
+                "ffprobe found no stream in the upstream's sample"
+            ),
+            Err(error) => tracing::debug!(
+                session = %session.id,
+                channel = %session.channel_name,
+                %error,
+                "the upstream could not be probed"
+            ),
+        }
+    });
+}
+
 /// The breaker key of an upstream URL: `host:port`.
 fn origin(url: &Url) -> String {
     format!(
@@ -1429,6 +1812,49 @@ fn shown_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn media(codec: &str) -> MediaInfo {
+        MediaInfo {
+            video: vec![crate::ffmpeg::VideoStreamInfo {
+                codec: codec.to_owned(),
+                ..Default::default()
+            }],
+            ..MediaInfo::default()
+        }
+    }
+
+    #[test]
+    fn the_media_cache_forgets_the_channel_probed_longest_ago() {
+        let mut cache = MediaCache::new(3);
+        let channels: Vec<ChannelId> = (0..5).map(|_| ChannelId::new()).collect();
+        let at = Utc::now();
+        for channel in &channels[..3] {
+            cache.insert(*channel, media("h264"), at);
+        }
+        // Probed again: the first is now the newest, and the second the oldest.
+        cache.insert(channels[0], media("hevc"), at);
+        cache.insert(channels[3], media("h264"), at);
+        assert!(cache.get(channels[1]).is_none(), "the oldest was forgotten");
+        assert_eq!(cache.get(channels[0]).unwrap().0.video[0].codec, "hevc");
+        assert!(cache.get(channels[2]).is_some());
+        assert!(cache.get(channels[3]).is_some());
+        assert_eq!(cache.entries.len(), 3);
+        // Channels 0 and 1, probed over and over, push 2 out, and the bookkeeping stays
+        // bounded.
+        for n in 0..100 {
+            cache.insert(channels[n % 2], media("h264"), at);
+        }
+        assert!(cache.order.len() <= 2 * 3 + 1, "{}", cache.order.len());
+        assert_eq!(cache.entries.len(), 3);
+        assert!(cache.get(channels[2]).is_none());
+        cache.insert(channels[4], media("h264"), at);
+        assert_eq!(cache.entries.len(), 3);
+        assert!(
+            cache.get(channels[3]).is_none(),
+            "the least recently probed went"
+        );
+        assert!(cache.get(channels[0]).is_some() && cache.get(channels[1]).is_some());
+    }
 
     #[test]
     fn durations_read_well() {

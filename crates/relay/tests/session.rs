@@ -70,6 +70,7 @@ fn config() -> RelayConfig {
         rounds: 2,
         breaker: BreakerPolicy::default(),
         hls: HlsOptions::default(),
+        error_slate: true,
     }
 }
 
