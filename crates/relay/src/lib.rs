@@ -19,6 +19,7 @@
 //! of channels, proxies and profiles comes in as `tvarr-core` types.
 
 mod breaker;
+mod coalesce;
 pub mod ffmpeg;
 pub mod hls;
 mod ring;

@@ -98,11 +98,18 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::breaker::{BreakerPolicy, BreakerState, Breakers};
+use crate::coalesce::Coalesce;
 use crate::ffmpeg::{Ffmpeg, MediaInfo};
 use crate::hls;
 use crate::ring::{Read, Ring};
 use crate::transcode::{self, Body};
 use crate::ts::{Aligner, Inspector, PACKET_LEN, Packet, PacketRole};
+
+/// The most bytes gathered into one chunk (see [`RelayConfig::coalesce`]).
+const COALESCE_MAX_BYTES: usize = 256 * 1024;
+/// How long an upstream's bytes pass through as they come before they are gathered: the
+/// first viewer starts as soon as the upstream allows.
+const COALESCE_WARMUP: Duration = Duration::from_secs(2);
 
 /// The bytes of an upstream's first packets described by ffprobe.
 const PROBE_SAMPLE_BYTES: usize = 1 << 20;
@@ -148,6 +155,10 @@ pub struct RelayConfig {
     /// slate saying the channel is not available before their stream ends (with FFmpeg only;
     /// without it their stream just ends).
     pub error_slate: bool,
+    /// What an upstream sends within this window is pushed to the viewers as one chunk, once
+    /// the upstream has played for a moment (see `coalesce`): fewer, larger writes to every
+    /// viewer whatever pieces the provider's TCP makes. Zero: every piece as it comes.
+    pub coalesce: Duration,
 }
 
 impl Default for RelayConfig {
@@ -163,6 +174,7 @@ impl Default for RelayConfig {
             breaker: BreakerPolicy::default(),
             hls: hls::HlsOptions::default(),
             error_slate: true,
+            coalesce: Duration::from_millis(100),
         }
     }
 }
@@ -1426,6 +1438,12 @@ async fn attempt(
             }
         };
     }
+    let mut body = Coalesce::new(
+        body,
+        inner.config.coalesce,
+        COALESCE_MAX_BYTES,
+        COALESCE_WARMUP,
+    );
     let mut aligner = Aligner::new();
     let mut inspector = Inspector::new();
     // Packets are held back until the upstream's first join point (or, for a stream whose

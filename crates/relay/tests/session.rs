@@ -71,6 +71,7 @@ fn config() -> RelayConfig {
         breaker: BreakerPolicy::default(),
         hls: HlsOptions::default(),
         error_slate: true,
+        coalesce: Duration::from_millis(20),
     }
 }
 
