@@ -8,7 +8,8 @@
 //! A media server is given `<base>/hdhr/{proxy_id}`: it reads `discover.json` there, then the
 //! `LineupURL` it names, then plays each channel's `URL`, which is the proxy's own stream URL
 //! (`/proxy/{proxy_id}/{channel_id}`, delivered in the proxy's mode). Jellyfin appends
-//! `?transcode=<profile>` to it; the stream route ignores the query. The base is the
+//! `?transcode=<profile>` to it: a relay profile of that name plays the channel through FFmpeg
+//! (in `proxy` and `relay` modes), any other name is ignored. The base is the
 //! configured base URL, or the origin the request came to (see the `origin` module), so the
 //! URLs a media server is told are ones it can reach.
 //!

@@ -12,6 +12,10 @@
 //!   answer.
 //! - `relay`: the same, through FFmpeg with the proxy's relay profile.
 //!
+//! In `proxy` and `relay` modes, `?transcode=<name>` on a stream URL (what Jellyfin and Plex
+//! append for an HDHomeRun that transcodes) plays the channel through the relay profile of that
+//! name, when there is one; another name is ignored.
+//!
 //! A proxy's `tuner_count` bounds the channels it delivers at once and an account's
 //! `max_streams` the streams it watches; a viewer over either is answered 503 with a problem
 //! naming the limit, as is a channel whose stream cannot be opened (502 when the provider
@@ -38,6 +42,8 @@ use crate::state::AppState;
 
 /// The most failover streams looked up for one channel (besides its own).
 const MAX_FAILOVERS: u64 = 4;
+/// The most relay profiles searched for a `?transcode=` name.
+const MAX_PROFILES: u64 = 1_000;
 /// The longest user agent kept for the session list.
 const MAX_USER_AGENT: usize = 256;
 
@@ -50,10 +56,16 @@ pub(crate) async fn deliver(
     channel: &LineupChannel,
     account: Option<&User>,
 ) -> ApiResult<HttpResponse> {
-    let delivery = match proxy.input.proxy_mode {
-        ProxyMode::Redirect => return redirect(proxy, channel),
-        ProxyMode::Proxy => Delivery::Proxy,
-        ProxyMode::Relay => relay_delivery(state, proxy).await?,
+    if proxy.input.proxy_mode == ProxyMode::Redirect {
+        return redirect(proxy, channel);
+    }
+    let delivery = match asked_profile(req, state).await? {
+        Some(profile) => state
+            .transcoding
+            .delivery(&profile)
+            .map_err(ApiError::Unavailable)?,
+        None if proxy.input.proxy_mode == ProxyMode::Relay => relay_delivery(state, proxy).await?,
+        None => Delivery::Proxy,
     };
     if req.method() == Method::HEAD {
         return Ok(stream_response().finish());
@@ -103,6 +115,34 @@ fn redirect(proxy: &Proxy, channel: &LineupChannel) -> ApiResult<HttpResponse> {
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// The relay profile a media server asked for by name with `?transcode=<name>` (Jellyfin and
+/// Plex append it to an HDHomeRun stream URL: `internet480`, `mobile`, …), when one has that
+/// name (without regard to case). A name no profile has is ignored, as a real tuner ignores a
+/// profile it lacks.
+async fn asked_profile(
+    req: &HttpRequest,
+    state: &AppState,
+) -> ApiResult<Option<tvarr_core::RelayProfile>> {
+    let Some(name) = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == "transcode")
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|name| {
+            !name.is_empty() && name.chars().count() <= tvarr_core::limits::NAME_MAX_CHARS
+        })
+    else {
+        return Ok(None);
+    };
+    let profiles = state
+        .repos
+        .relay_profiles
+        .list(PageRequest::new(MAX_PROFILES, 0))
+        .await?;
+    Ok(profiles
+        .items
+        .into_iter()
+        .find(|p| p.input.name.trim().eq_ignore_ascii_case(&name)))
 }
 
 /// `relay` mode: FFmpeg with the proxy's relay profile.

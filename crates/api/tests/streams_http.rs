@@ -557,3 +557,93 @@ async fn an_account_watches_at_most_its_max_streams() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[actix_web::test]
+async fn a_transcode_query_naming_a_profile_plays_through_it() {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route("/live/1.ts", live_stream());
+    provider.route("/live/2.ts", live_stream());
+    let mut server = test_server().await;
+    let transcoding = tvarr_relay::Transcoding::detect(None).await;
+    server.state.relay = tvarr_relay::Relay::with_ffmpeg(
+        tvarr_ingest::fetch::HttpFetcher::new(tvarr_ingest::fetch::FetchOptions::default())
+            .unwrap(),
+        tvarr_relay::RelayConfig {
+            idle_grace: Duration::from_millis(200),
+            ..Default::default()
+        },
+        transcoding.ffmpeg().cloned(),
+    );
+    server.state.transcoding = transcoding;
+    let profile = server
+        .repos
+        .relay_profiles
+        .create(tvarr_core::RelayProfileInput {
+            name: format!("Internet480-{}", uuid::Uuid::now_v7().simple()),
+            video_codec: "copy".into(),
+            audio_codec: "copy".into(),
+            video_bitrate_kbps: None,
+            audio_bitrate_kbps: None,
+            max_height: None,
+            hardware_acceleration: "none".into(),
+            container: tvarr_core::VideoContainer::MpegTs,
+            preset: None,
+            extra_args: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let src = source(
+        &server,
+        &[
+            ("One", "one", provider.url("/live/1.ts")),
+            ("Two", "two", provider.url("/live/2.ts")),
+        ],
+    )
+    .await;
+    let (proxy, channels) = proxy_of(&server, &[src], 4).await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    // As Jellyfin asks an HDHomeRun: the profile's name, in another case.
+    let named = profile.input.name.to_lowercase();
+    let asked = call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!(
+                "/proxy/{proxy}/{}?transcode={named}",
+                channels[0].1
+            ))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let unknown = call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/proxy/{proxy}/{}?transcode=heavy", channels[1].1))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::OK);
+    let (_, _, body) = fetch!(app, TestRequest::get().uri("/api/v1/relay/sessions"));
+    let list: Value = serde_json::from_slice(&body).unwrap();
+    let mode_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["channel_name"] == name)
+            .map(|s| (s["mode"].clone(), s["relay_profile_id"].clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        mode_of("One"),
+        (Value::from("relay"), Value::from(profile.id.to_string())),
+        "{list}"
+    );
+    assert_eq!(
+        mode_of("Two"),
+        (Value::from("proxy"), Value::Null),
+        "{list}"
+    );
+    starts_as_a_player_needs(&first_bytes(asked, 50_000).await);
+    drop(unknown);
+}
