@@ -867,9 +867,17 @@ impl Relay {
         self.inner.media().get(channel)
     }
 
-    /// Ends a session and disconnects its viewers; false when no session has that id.
+    /// Ends a session and disconnects its viewers; false when no session has that id, or it is
+    /// already ending.
     pub fn end_session(&self, id: Uuid) -> bool {
-        let session = self.inner.sessions().values().find(|s| s.id == id).cloned();
+        // A session already ending (its task not yet gone from the list) is not found again:
+        // a second DELETE is a 404, however fast it follows the first.
+        let session = self
+            .inner
+            .sessions()
+            .values()
+            .find(|s| s.id == id && !s.cancel.is_cancelled())
+            .cloned();
         match session {
             Some(session) => {
                 session.stop("ended by an administrator");
