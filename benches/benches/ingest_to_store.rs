@@ -67,6 +67,7 @@ fn ingest(c: &mut Criterion) {
                 enabled: true,
                 user_agent: None,
                 headers: vec![],
+                max_connections: None,
             })
             .await
             .expect("a stream source");

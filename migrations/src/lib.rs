@@ -32,6 +32,7 @@ mod m20261203_000002_hdhomerun;
 mod m20261203_000003_user_access;
 mod m20261203_000004_output_networks;
 mod m20261204_000001_relay_profile_tuning;
+mod m20261204_000002_source_max_connections;
 
 /// Every migration of tvarr, in order. Apply them with `Migrator::up(&db, None)`.
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_user_access::Migration),
             Box::new(m20261203_000004_output_networks::Migration),
             Box::new(m20261204_000001_relay_profile_tuning::Migration),
+            Box::new(m20261204_000002_source_max_connections::Migration),
         ]
     }
 }

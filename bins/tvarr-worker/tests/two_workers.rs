@@ -100,6 +100,7 @@ async fn two_workers_run_every_job_once_and_take_over_from_a_killed_one() {
                 enabled: true,
                 user_agent: None,
                 headers: vec![],
+                max_connections: None,
             })
             .await
             .unwrap();

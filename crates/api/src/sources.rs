@@ -41,6 +41,11 @@ pub struct StreamSourceBody {
     /// Extra HTTP headers sent to the provider.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How many connections the provider account allows at once (1 to 1000; absent or null:
+    /// no limit). The relay refuses a channel of this source, with a 503, while the source has
+    /// that many provider connections open.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub max_connections: Option<u32>,
 }
 
 impl StreamSourceBody {
@@ -55,6 +60,7 @@ impl StreamSourceBody {
             enabled: self.enabled.unwrap_or(true),
             user_agent: none_if_blank(self.user_agent),
             headers: self.headers.into_iter().collect(),
+            max_connections: self.max_connections,
         };
         let mut errors = input.validate().err().unwrap_or_default();
         let may_be_local = input.source_type == StreamSourceType::M3u;
@@ -238,6 +244,8 @@ pub struct StreamSourceView {
     /// (`Authorization`, `Cookie`, names with `token`, `key`, `auth`…) are shown as `***`, and
     /// sending `***` back keeps the stored value.
     pub headers: BTreeMap<String, String>,
+    /// How many connections the provider account allows at once; null: no limit.
+    pub max_connections: Option<u32>,
     /// How the last ingest went.
     pub state: IngestState,
     /// When the last ingest ended.
@@ -269,6 +277,7 @@ impl From<StreamSource> for StreamSourceView {
             enabled: s.enabled,
             user_agent: s.user_agent,
             headers: masked_headers(s.headers),
+            max_connections: s.max_connections,
             state: s.state,
             last_ingested_at: s.last_ingested_at,
             last_success_at: s.last_success_at,

@@ -231,6 +231,7 @@ async fn upstream(
         Ok(source) => {
             upstream.user_agent = source.user_agent;
             upstream.headers = source.headers;
+            upstream.max_connections = source.max_connections;
         }
         // A source deleted since the generation: its channel still plays with no extras.
         Err(RepoError::NotFound { .. }) => {}

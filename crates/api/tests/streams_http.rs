@@ -647,3 +647,68 @@ async fn a_transcode_query_naming_a_profile_plays_through_it() {
     starts_as_a_player_needs(&first_bytes(asked, 50_000).await);
     drop(unknown);
 }
+
+#[actix_web::test]
+async fn a_source_at_its_max_connections_refuses_another_channel() {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route("/live/1.ts", live_stream());
+    provider.route("/live/2.ts", live_stream());
+    let server = test_server().await;
+    let src = source(
+        &server,
+        &[
+            ("One", "one", provider.url("/live/1.ts")),
+            ("Two", "two", provider.url("/live/2.ts")),
+        ],
+    )
+    .await;
+    let stored = server.repos.stream_sources.get(src).await.unwrap();
+    let input = tvarr_core::StreamSourceInput {
+        name: stored.name,
+        source_type: stored.source_type,
+        url: stored.url,
+        username: stored.username,
+        password: stored.password,
+        update_cron: stored.update_cron,
+        enabled: stored.enabled,
+        user_agent: stored.user_agent,
+        headers: stored.headers,
+        max_connections: Some(1),
+    };
+    server
+        .repos
+        .stream_sources
+        .update(src, input)
+        .await
+        .unwrap();
+    // Tuners to spare: only the source's limit refuses.
+    let (proxy, channels) = proxy_of(&server, &[src], 4).await;
+    let app = init_service(tvarr_api::build_app(server.state)).await;
+    let watch = |channel: &str| {
+        TestRequest::get()
+            .uri(&format!("/proxy/{proxy}/{channel}"))
+            .to_request()
+    };
+    let one = call_service(&app, watch(&channels[0].1)).await;
+    assert_eq!(one.status(), StatusCode::OK);
+
+    let two = call_service(&app, watch(&channels[1].1)).await;
+    assert_eq!(two.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        two.headers().get(header::CONTENT_TYPE).unwrap(),
+        "application/problem+json"
+    );
+    let problem: Value = serde_json::from_slice(&read_body(two).await).unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("provider connections"),
+        "{problem}"
+    );
+    assert_eq!(provider.hits("/live/2.ts"), 0);
+
+    // The first channel still plays.
+    starts_as_a_player_needs(&first_bytes(one, 50_000).await);
+    assert_eq!(provider.hits("/live/2.ts"), 0);
+}

@@ -191,6 +191,7 @@ mod tests {
                 enabled: true,
                 user_agent: None,
                 headers: vec![],
+                max_connections: None,
             })
             .await
             .unwrap();

@@ -109,6 +109,8 @@ pub struct StreamSource {
     pub user_agent: Option<String>,
     /// Extra HTTP headers sent to the provider.
     pub headers: Vec<(String, String)>,
+    /// How many connections the provider account allows at once; `None`: no limit.
+    pub max_connections: Option<u32>,
     /// State of the last ingest.
     pub state: IngestState,
     /// When the last ingest ended.
@@ -148,9 +150,15 @@ pub struct StreamSourceInput {
     pub user_agent: Option<String>,
     /// Extra HTTP headers sent to the provider.
     pub headers: Vec<(String, String)>,
+    /// How many connections the provider account allows at once (1 to
+    /// [`StreamSourceInput::MAX_CONNECTIONS`]); `None`: no limit.
+    pub max_connections: Option<u32>,
 }
 
 impl StreamSourceInput {
+    /// The largest `max_connections` accepted.
+    pub const MAX_CONNECTIONS: u32 = 1000;
+
     /// Checks the fields that need no outside knowledge; returns every problem found.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -170,6 +178,14 @@ impl StreamSourceInput {
                 self.password.as_ref(),
                 &mut errors,
             );
+        }
+        if let Some(limit) = self.max_connections
+            && !(1..=Self::MAX_CONNECTIONS).contains(&limit)
+        {
+            errors.push(FieldError::new(
+                "max_connections",
+                format!("must be between 1 and {}", Self::MAX_CONNECTIONS),
+            ));
         }
         if errors.is_empty() {
             Ok(())
@@ -352,6 +368,21 @@ mod tests {
             enabled: true,
             user_agent: None,
             headers: vec![],
+            max_connections: None,
+        }
+    }
+
+    #[test]
+    fn max_connections_is_1_to_1000_when_given() {
+        let mut input = stream(StreamSourceType::M3u, "http://example.com/a.m3u");
+        for ok in [None, Some(1), Some(1000)] {
+            input.max_connections = ok;
+            assert!(input.validate().is_ok(), "{ok:?}");
+        }
+        for bad in [0, 1001] {
+            input.max_connections = Some(bad);
+            let errors = input.validate().unwrap_err();
+            assert_eq!(errors[0].field, "max_connections", "{bad}");
         }
     }
 

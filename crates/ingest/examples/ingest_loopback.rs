@@ -191,6 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             enabled: true,
             user_agent: None,
             headers: vec![],
+            max_connections: None,
             state: IngestState::Never,
             last_ingested_at: None,
             last_success_at: None,

@@ -48,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             enabled: true,
             user_agent: None,
             headers: vec![],
+            max_connections: None,
         })
         .await?;
     let channels: Vec<Channel> = (0..CHANNELS)

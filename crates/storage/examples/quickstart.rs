@@ -32,6 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             enabled: true,
             user_agent: None,
             headers: vec![],
+            max_connections: None,
         })
         .await?;
     println!("created source {} ({})", source.name, source.id);

@@ -87,6 +87,7 @@ fn stream_from_model(m: stream_source::Model) -> RepoResult<StreamSource> {
         update_cron: m.update_cron,
         enabled: m.enabled,
         user_agent: m.user_agent,
+        max_connections: m.max_connections.and_then(|n| u32::try_from(n).ok()),
         last_ingested_at: m.last_ingested_at,
         last_success_at: m.last_success_at,
         channel_count: to_u64(m.channel_count),
@@ -95,6 +96,11 @@ fn stream_from_model(m: stream_source::Model) -> RepoResult<StreamSource> {
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
+}
+
+/// A connection limit as stored (validated inputs stay far below `i32::MAX`).
+fn connection_limit(limit: u32) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX)
 }
 
 #[async_trait]
@@ -112,6 +118,7 @@ impl StreamSourceRepository for StreamSources {
             enabled: input.enabled,
             user_agent: input.user_agent,
             headers: headers_json(&input.headers),
+            max_connections: input.max_connections.map(connection_limit),
             state: IngestState::Never.as_str().to_owned(),
             last_ingested_at: None,
             last_success_at: None,
@@ -179,6 +186,7 @@ impl StreamSourceRepository for StreamSources {
             enabled: Set(input.enabled),
             user_agent: Set(input.user_agent),
             headers: Set(headers_json(&input.headers)),
+            max_connections: Set(input.max_connections.map(connection_limit)),
             updated_at: Set(now()),
             ..Default::default()
         }

@@ -90,6 +90,7 @@ fn stream_input(name: &str) -> StreamSourceInput {
         enabled: true,
         user_agent: Some("tvarr-test".into()),
         headers: vec![("X-Token".into(), "abc".into())],
+        max_connections: Some(3),
     }
 }
 
@@ -302,6 +303,7 @@ async fn stream_source_crud_round_trips() {
     assert_eq!(got, created);
     assert_eq!(got.password.as_ref().map(Secret::expose), Some("hunter2"));
     assert_eq!(got.headers, vec![("X-Token".to_owned(), "abc".to_owned())]);
+    assert_eq!(got.max_connections, Some(3));
 
     let listed = repo.list(all()).await.unwrap();
     assert!(listed.total >= 1);
@@ -311,9 +313,12 @@ async fn stream_source_crud_round_trips() {
     input.enabled = false;
     input.headers = vec![];
     input.password = Some(Secret::new("new-pass"));
+    input.max_connections = None;
     let updated = repo.update(created.id, input).await.unwrap();
     assert_eq!(updated.name, format!("{name} renamed"));
     assert!(!updated.enabled);
+    assert_eq!(updated.max_connections, None);
+    assert_eq!(repo.get(created.id).await.unwrap().max_connections, None);
     assert_eq!(updated.password.unwrap().expose(), "new-pass");
     assert!(updated.updated_at >= created.updated_at);
     assert_eq!(updated.created_at, created.created_at);

@@ -402,6 +402,7 @@ pub async fn ingest_channels(
             enabled: true,
             user_agent: None,
             headers: Vec::new(),
+            max_connections: None,
         })
         .await
         .unwrap();

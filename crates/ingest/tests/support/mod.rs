@@ -274,6 +274,7 @@ pub fn stream_source(url: String, source_type: StreamSourceType) -> StreamSource
         enabled: true,
         user_agent: None,
         headers: vec![],
+        max_connections: None,
         state: IngestState::Never,
         last_ingested_at: None,
         last_success_at: None,

@@ -760,6 +760,7 @@ pub fn stream_source(name: &str) -> StreamSource {
         enabled: true,
         user_agent: None,
         headers: Vec::new(),
+        max_connections: None,
         state: IngestState::Ok,
         last_ingested_at: Some(now()),
         last_success_at: Some(now()),

@@ -15,6 +15,7 @@ pub struct Model {
     pub enabled: bool,
     pub user_agent: Option<String>,
     pub headers: String,
+    pub max_connections: Option<i32>,
     pub state: String,
     pub last_ingested_at: Option<DateTimeUtc>,
     pub last_success_at: Option<DateTimeUtc>,
