@@ -207,7 +207,7 @@ fn json_field(body: &str, field: &str) -> Option<String> {
     }
 }
 
-fn rss_kib(pid: u32, key: &str) -> u64 {
+pub(crate) fn rss_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -228,7 +228,7 @@ impl Drop for ServerProcess {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -934,7 +934,7 @@ fn read_answer(port: u16, path: &str) -> Result<(f64, Vec<u8>)> {
 }
 
 /// The body of a whole HTTP/1.1 answer, its chunks joined when it was sent chunked.
-fn answer_body(answer: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn answer_body(answer: &[u8]) -> Result<Vec<u8>> {
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

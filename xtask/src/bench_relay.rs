@@ -52,6 +52,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::bench_e2e::{answer_body, percentile, rss_kib};
+
 const USAGE: &str = "cargo xtask bench-relay [--viewers N] [--seconds S] [--ffmpeg-relays N] \
     [--repeats N] [--tick-ms MS] [--binary PATH] [--build]\n\
     cargo xtask bench-relay --self-check [--viewers N] [--seconds S]: the upstream alone, read by the viewers";
@@ -545,41 +547,6 @@ fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u
         status,
         String::from_utf8_lossy(&answer_body(&answer)?).into_owned(),
     ))
-}
-
-/// The body of a whole HTTP/1.1 answer, its chunks joined when it was sent chunked.
-fn answer_body(answer: &[u8]) -> Result<Vec<u8>> {
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no end of the head")?;
-    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
-    let mut rest = &answer[split + 4..];
-    if !head
-        .lines()
-        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
-    {
-        return Ok(rest.to_vec());
-    }
-    let mut body = Vec::with_capacity(rest.len());
-    loop {
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("a chunk's size")?;
-        let size = std::str::from_utf8(&rest[..end])?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-            .context("a chunk's size")?;
-        rest = &rest[end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size + 2 {
-            bail!("a truncated chunk");
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
 }
 
 fn post(port: u16, path: &str, body: &str, expect: u16) -> Result<Value> {
@@ -1197,18 +1164,6 @@ fn first_byte(port: u16, path: &str) -> Result<(f64, f64)> {
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-fn rss_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Resets the peak RSS of `pid` to its current RSS where Linux allows it (`clear_refs` 5).
 fn reset_peak(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -1347,14 +1302,6 @@ fn cpu_between(a: &CpuSample, b: &CpuSample, tck: f64) -> Cpu {
         harness: pct(b.harness - a.harness.min(b.harness)),
         machine: pct(b.machine.0 - a.machine.0.min(b.machine.0)),
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {
