@@ -259,19 +259,6 @@ fn max_connections(user: &User) -> Option<u32> {
     user.max_streams
 }
 
-/// How many streams `account` watches now (in `proxy` and `relay` modes; a redirected stream
-/// is not seen).
-fn watching(state: &AppState, account: &str) -> u32 {
-    let count = state
-        .relay
-        .sessions()
-        .iter()
-        .flat_map(|session| &session.viewers)
-        .filter(|viewer| viewer.info.account.as_deref() == Some(account))
-        .count();
-    u32::try_from(count).unwrap_or(u32::MAX)
-}
-
 async fn player_api(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -287,7 +274,8 @@ async fn player_api(
             username: &panel.credentials.username,
             password: &panel.credentials.password,
             max_connections: max_connections(&panel.user),
-            active_connections: watching(&state, &panel.user.username),
+            active_connections: u32::try_from(state.relay.streams_of(&panel.user.username))
+                .unwrap_or(u32::MAX),
             created_at: panel.user.created_at,
             public_base: &public,
             now: Utc::now(),

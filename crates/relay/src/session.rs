@@ -887,6 +887,11 @@ impl Relay {
         }
     }
 
+    /// The streams `account` watches now, as its `account_streams` limit counts them.
+    pub fn streams_of(&self, account: &str) -> usize {
+        streams_of(&self.inner.sessions(), account)
+    }
+
     /// Ends every session (at shutdown).
     pub fn end_all(&self) {
         for session in self.inner.sessions().values() {
@@ -931,23 +936,30 @@ fn admit(
             });
         }
     }
-    if let (Some(limit), Some(account)) = (request.account_streams, &request.viewer.account) {
-        let of_account: usize = live()
-            .map(|s| {
-                s.viewers()
-                    .iter()
-                    .filter(|v| v.info.account.as_ref() == Some(account))
-                    .count()
-            })
-            .sum();
-        if of_account as u64 >= u64::from(limit) {
-            return Err(RelayError::AccountFull {
-                account: account.clone(),
-                limit,
-            });
-        }
+    if let (Some(limit), Some(account)) = (request.account_streams, &request.viewer.account)
+        && streams_of(sessions, account) as u64 >= u64::from(limit)
+    {
+        return Err(RelayError::AccountFull {
+            account: account.clone(),
+            limit,
+        });
     }
     Ok(())
+}
+
+/// The streams `account` watches in the sessions that are not over: each viewer connection
+/// is one, as an Xtream panel counts `active_cons`.
+fn streams_of(sessions: &HashMap<SessionKey, Arc<Session>>, account: &str) -> usize {
+    sessions
+        .values()
+        .filter(|s| !s.is_over())
+        .map(|s| {
+            s.viewers()
+                .iter()
+                .filter(|v| v.info.account.as_deref() == Some(account))
+                .count()
+        })
+        .sum()
 }
 
 /// The upstream a new session starts with: the first whose source has a connection free, once
