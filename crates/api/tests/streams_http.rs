@@ -39,6 +39,26 @@ fn live_stream() -> Route {
     )
 }
 
+/// A provider serving two live channels, `/live/1.ts` and `/live/2.ts`.
+async fn two_live_channels() -> ProviderServer {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route("/live/1.ts", live_stream());
+    provider.route("/live/2.ts", live_stream());
+    provider
+}
+
+/// A source with the channels `One` and `Two` of [`two_live_channels`].
+async fn two_channel_source(server: &TestServer, provider: &ProviderServer) -> StreamSourceId {
+    source(
+        server,
+        &[
+            ("One", "one", provider.url("/live/1.ts")),
+            ("Two", "two", provider.url("/live/2.ts")),
+        ],
+    )
+    .await
+}
+
 /// A source with one channel per `(name, tvg_id, url)`.
 async fn source(server: &TestServer, channels: &[(&str, &str, String)]) -> StreamSourceId {
     ingest_channels(
@@ -249,18 +269,9 @@ async fn a_proxied_channel_is_one_provider_connection_for_every_viewer() {
 
 #[actix_web::test]
 async fn the_tuner_count_refuses_another_channel_but_not_another_viewer() {
-    let provider = ProviderServer::start().await.unwrap();
-    provider.route("/live/1.ts", live_stream());
-    provider.route("/live/2.ts", live_stream());
+    let provider = two_live_channels().await;
     let server = test_server().await;
-    let src = source(
-        &server,
-        &[
-            ("One", "one", provider.url("/live/1.ts")),
-            ("Two", "two", provider.url("/live/2.ts")),
-        ],
-    )
-    .await;
+    let src = two_channel_source(&server, &provider).await;
     let (proxy, channels) = proxy_of(&server, &[src], 1).await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
     let watch = |channel: &str| {
@@ -366,12 +377,13 @@ async fn a_failing_upstream_fails_over_to_the_same_tvg_id_of_the_next_source() {
     assert_eq!(provider.hits("/b/other.ts"), 0);
 }
 
-async fn copy_profile(server: &TestServer) -> tvarr_core::RelayProfileId {
+/// A `copy` relay profile named `name`.
+async fn copy_profile(server: &TestServer, name: String) -> tvarr_core::RelayProfile {
     server
         .repos
         .relay_profiles
         .create(tvarr_core::RelayProfileInput {
-            name: unique("Copy"),
+            name,
             video_codec: "copy".into(),
             audio_codec: "copy".into(),
             video_bitrate_kbps: None,
@@ -384,14 +396,10 @@ async fn copy_profile(server: &TestServer) -> tvarr_core::RelayProfileId {
         })
         .await
         .unwrap()
-        .id
 }
 
-#[actix_web::test]
-async fn relay_mode_runs_the_profile_through_ffmpeg() {
-    let provider = ProviderServer::start().await.unwrap();
-    provider.route("/live/1.ts", live_stream());
-    let mut server = test_server().await;
+/// Gives `server` the installed FFmpeg, as a server that found it at start.
+async fn with_ffmpeg(server: &mut TestServer) {
     let transcoding = tvarr_relay::Transcoding::detect(None).await;
     let ffmpeg = transcoding.ffmpeg().cloned().expect("FFmpeg is installed");
     server.state.relay = tvarr_relay::Relay::with_ffmpeg(
@@ -404,8 +412,16 @@ async fn relay_mode_runs_the_profile_through_ffmpeg() {
         Some(ffmpeg),
     );
     server.state.transcoding = transcoding;
+}
+
+#[actix_web::test]
+async fn relay_mode_runs_the_profile_through_ffmpeg() {
+    let provider = ProviderServer::start().await.unwrap();
+    provider.route("/live/1.ts", live_stream());
+    let mut server = test_server().await;
+    with_ffmpeg(&mut server).await;
     let src = source(&server, &[("One", "one", provider.url("/live/1.ts"))]).await;
-    let profile = copy_profile(&server).await;
+    let profile = copy_profile(&server, unique("Copy")).await.id;
     let (proxy, channels) = proxy_in(&server, &[src], 2, ProxyMode::Relay, Some(profile)).await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
 
@@ -441,7 +457,7 @@ async fn relay_mode_without_ffmpeg_is_a_problem_that_says_so() {
     provider.route("/live/1.ts", live_stream());
     let server = test_server().await;
     let src = source(&server, &[("One", "one", provider.url("/live/1.ts"))]).await;
-    let profile = copy_profile(&server).await;
+    let profile = copy_profile(&server, unique("Copy")).await.id;
     let (proxy, channels) = proxy_in(&server, &[src], 2, ProxyMode::Relay, Some(profile)).await;
     let (unprofiled, unprofiled_channels) =
         proxy_in(&server, &[src], 2, ProxyMode::Relay, None).await;
@@ -474,19 +490,10 @@ async fn relay_mode_without_ffmpeg_is_a_problem_that_says_so() {
 
 #[actix_web::test]
 async fn an_account_watches_at_most_its_max_streams() {
-    let provider = ProviderServer::start().await.unwrap();
-    provider.route("/live/1.ts", live_stream());
-    provider.route("/live/2.ts", live_stream());
+    let provider = two_live_channels().await;
     // Its own database: a viewer account closes the outputs of every other test's proxies.
     let server = support::own_test_server().await;
-    let src = source(
-        &server,
-        &[
-            ("One", "one", provider.url("/live/1.ts")),
-            ("Two", "two", provider.url("/live/2.ts")),
-        ],
-    )
-    .await;
+    let src = two_channel_source(&server, &provider).await;
     let (proxy, channels) = proxy_of(&server, &[src], 4).await;
     server
         .repos
@@ -560,46 +567,15 @@ async fn an_account_watches_at_most_its_max_streams() {
 
 #[actix_web::test]
 async fn a_transcode_query_naming_a_profile_plays_through_it() {
-    let provider = ProviderServer::start().await.unwrap();
-    provider.route("/live/1.ts", live_stream());
-    provider.route("/live/2.ts", live_stream());
+    let provider = two_live_channels().await;
     let mut server = test_server().await;
-    let transcoding = tvarr_relay::Transcoding::detect(None).await;
-    server.state.relay = tvarr_relay::Relay::with_ffmpeg(
-        tvarr_ingest::fetch::HttpFetcher::new(tvarr_ingest::fetch::FetchOptions::default())
-            .unwrap(),
-        tvarr_relay::RelayConfig {
-            idle_grace: Duration::from_millis(200),
-            ..Default::default()
-        },
-        transcoding.ffmpeg().cloned(),
-    );
-    server.state.transcoding = transcoding;
-    let profile = server
-        .repos
-        .relay_profiles
-        .create(tvarr_core::RelayProfileInput {
-            name: format!("Internet480-{}", uuid::Uuid::now_v7().simple()),
-            video_codec: "copy".into(),
-            audio_codec: "copy".into(),
-            video_bitrate_kbps: None,
-            audio_bitrate_kbps: None,
-            max_height: None,
-            hardware_acceleration: "none".into(),
-            container: tvarr_core::VideoContainer::MpegTs,
-            preset: None,
-            extra_args: Vec::new(),
-        })
-        .await
-        .unwrap();
-    let src = source(
+    with_ffmpeg(&mut server).await;
+    let profile = copy_profile(
         &server,
-        &[
-            ("One", "one", provider.url("/live/1.ts")),
-            ("Two", "two", provider.url("/live/2.ts")),
-        ],
+        format!("Internet480-{}", uuid::Uuid::now_v7().simple()),
     )
     .await;
+    let src = two_channel_source(&server, &provider).await;
     let (proxy, channels) = proxy_of(&server, &[src], 4).await;
     let app = init_service(tvarr_api::build_app(server.state)).await;
     // As Jellyfin asks an HDHomeRun: the profile's name, in another case.
@@ -650,18 +626,9 @@ async fn a_transcode_query_naming_a_profile_plays_through_it() {
 
 #[actix_web::test]
 async fn a_source_at_its_max_connections_refuses_another_channel() {
-    let provider = ProviderServer::start().await.unwrap();
-    provider.route("/live/1.ts", live_stream());
-    provider.route("/live/2.ts", live_stream());
+    let provider = two_live_channels().await;
     let server = test_server().await;
-    let src = source(
-        &server,
-        &[
-            ("One", "one", provider.url("/live/1.ts")),
-            ("Two", "two", provider.url("/live/2.ts")),
-        ],
-    )
-    .await;
+    let src = two_channel_source(&server, &provider).await;
     let stored = server.repos.stream_sources.get(src).await.unwrap();
     let input = tvarr_core::StreamSourceInput {
         name: stored.name,
