@@ -6,59 +6,19 @@
 //! the MPEG-TS fixture (H.264 320x240 at 25 frames a second, mono AAC at 44.1 kHz) as a live
 //! channel.
 
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use support::*;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tvarr_core::{ChannelId, ProxyId};
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_relay::ffmpeg::{Ffmpeg, MediaInfo};
-use tvarr_relay::hls::HlsOptions;
-use tvarr_relay::{
-    BreakerPolicy, Delivery, Relay, RelayConfig, SessionReport, Upstream, ViewerInfo, ViewerStream,
-    Watch,
-};
+use tvarr_relay::{Delivery, Relay, RelayConfig, Upstream, ViewerInfo, ViewerStream, Watch};
 use tvarr_testkit::{ProviderServer, Reply, Route, SeenRequest};
-
-const PACKET: usize = 188;
-/// 80 packets every 5 ms: about 3 MB/s, so a session's sample (1 MiB) is there in a third of a
-/// second.
-const PIECE: usize = 80 * PACKET;
-const TICK: Duration = Duration::from_millis(5);
-
-fn fixture() -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/external/hls/tvarr-test-stream.ts"
-    );
-    std::fs::read(path).unwrap()
-}
-
-fn copy_len() -> usize {
-    fixture().len()
-}
-
-fn live() -> Reply {
-    Reply::live_ts(fixture()).drip(PIECE, TICK)
-}
-
-fn config() -> RelayConfig {
-    RelayConfig {
-        ring_bytes: 2 << 20,
-        idle_grace: Duration::from_millis(300),
-        start_timeout: Duration::from_millis(500),
-        stall_timeout: Duration::from_millis(300),
-        max_skips: 8,
-        max_garbage_bytes: 64 * 1024,
-        rounds: 2,
-        breaker: BreakerPolicy::default(),
-        hls: HlsOptions::default(),
-        error_slate: true,
-        coalesce: Duration::from_millis(20),
-    }
-}
 
 fn fetcher() -> HttpFetcher {
     HttpFetcher::new(FetchOptions::default()).unwrap()
@@ -87,20 +47,6 @@ fn request(channel: ChannelId, upstream: String) -> Watch {
     }
 }
 
-async fn start(route: &str, reply: Reply) -> ProviderServer {
-    let server = ProviderServer::start().await.unwrap();
-    server.route(route, Route::new(reply));
-    server
-}
-
-async fn watch(relay: &Relay, request: Watch) -> ViewerStream {
-    match tokio::time::timeout(Duration::from_secs(5), relay.watch(request)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => panic!("not admitted: {error}"),
-        Err(_) => panic!("watch did not answer"),
-    }
-}
-
 /// Reads a viewer's stream and throws it away, until aborted (which drops the viewer).
 fn drain(mut viewer: ViewerStream) -> JoinHandle<()> {
     tokio::spawn(async move { while viewer.next().await.is_some() {} })
@@ -117,20 +63,6 @@ async fn read_to_end(viewer: &mut ViewerStream, limit: Duration) -> Vec<u8> {
     })
     .await
     .expect("the viewer's stream ended")
-}
-
-async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn only_session(relay: &Relay) -> SessionReport {
-    let sessions = relay.sessions();
-    assert_eq!(sessions.len(), 1, "{sessions:#?}");
-    sessions.into_iter().next().unwrap()
 }
 
 /// Waits for the session to have media probed after `after` (any, when none), and returns it.
@@ -170,10 +102,6 @@ async fn ends_clean(relay: &Relay, servers: &[&ProviderServer]) {
         servers.iter().all(|s| s.open_connections() == 0)
     })
     .await;
-}
-
-fn pid(packet: &[u8]) -> u16 {
-    (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2])
 }
 
 /// The PMT PID a PAT packet names (its first program).

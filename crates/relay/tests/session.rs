@@ -4,46 +4,24 @@
 //! the idle grace, the stream limits, slow viewers, ending sessions, circuit breakers and an
 //! HLS upstream. Every test ends with no session left and no provider connection open.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use support::*;
 use tokio::time::Instant;
 use tvarr_core::{ChannelId, ProxyId, StreamSourceId};
 use tvarr_ingest::fetch::{FetchOptions, HttpFetcher};
 use tvarr_relay::hls::HlsOptions;
 use tvarr_relay::{
-    BreakerPolicy, BreakerState, Delivery, Relay, RelayConfig, RelayError, SessionReport, Upstream,
-    ViewerInfo, ViewerStream, Watch,
+    BreakerPolicy, BreakerState, Delivery, Relay, RelayConfig, RelayError, Upstream, ViewerInfo,
+    ViewerStream, Watch,
 };
 use tvarr_testkit::{ProviderServer, Reply, Route, SeenRequest};
 
-const PACKET: usize = 188;
-/// The drip of a live channel: 80 packets every 5 ms (about 3 MB/s, a fixture's worth, and
-/// so a keyframe, every 0.15 s).
-const PIECE: usize = 80 * PACKET;
-const TICK: Duration = Duration::from_millis(5);
 const PAT_PID: u16 = 0;
-
-fn fixture() -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/external/hls/tvarr-test-stream.ts"
-    );
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes.len() % PACKET, 0);
-    bytes
-}
-
-/// One fixture's length: the distance between two keyframes of the live channel.
-fn copy_len() -> usize {
-    fixture().len()
-}
-
-/// A live channel: the fixture over and over, counters carried on, at the test rate.
-fn live() -> Reply {
-    Reply::live_ts(fixture()).drip(PIECE, TICK)
-}
 
 /// The same channel as a provider serves it to a client that connects mid-stream: from
 /// packet `at` of the file on, in the middle of a group of pictures.
@@ -57,22 +35,6 @@ fn live_from(at: usize) -> Reply {
 fn fetcher() -> HttpFetcher {
     // Loopback is a private address, which the default options allow.
     HttpFetcher::new(FetchOptions::default()).unwrap()
-}
-
-fn config() -> RelayConfig {
-    RelayConfig {
-        ring_bytes: 2 << 20,
-        idle_grace: Duration::from_millis(300),
-        start_timeout: Duration::from_millis(500),
-        stall_timeout: Duration::from_millis(300),
-        max_skips: 8,
-        max_garbage_bytes: 64 * 1024,
-        rounds: 2,
-        breaker: BreakerPolicy::default(),
-        hls: HlsOptions::default(),
-        error_slate: true,
-        coalesce: Duration::from_millis(20),
-    }
 }
 
 fn request(channel: ChannelId, upstreams: Vec<Upstream>) -> Watch {
@@ -92,20 +54,6 @@ fn up(server: &ProviderServer, path: &str) -> Upstream {
     Upstream::new(server.url(path))
 }
 
-async fn start(route: &str, reply: Reply) -> ProviderServer {
-    let server = ProviderServer::start().await.unwrap();
-    server.route(route, Route::new(reply));
-    server
-}
-
-async fn watch(relay: &Relay, request: Watch) -> ViewerStream {
-    match tokio::time::timeout(Duration::from_secs(5), relay.watch(request)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => panic!("not admitted: {error}"),
-        Err(_) => panic!("watch did not answer"),
-    }
-}
-
 /// At least `n` bytes of a viewer's stream (whole chunks), failing when it ends first.
 async fn read(stream: &mut ViewerStream, n: usize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -122,15 +70,6 @@ async fn read(stream: &mut ViewerStream, n: usize) -> Vec<u8> {
         .await
         .expect("the viewer received its bytes in time");
     out
-}
-
-/// Waits until `done` holds, polling every 10 ms, for at most `limit`.
-async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Ends every session and checks that nothing is left: no session, and no connection open at
@@ -152,16 +91,6 @@ async fn ends_clean(relay: &Relay, servers: &[&ProviderServer]) {
     .await;
     assert_eq!(relay.totals().sessions, 0);
     assert_eq!(relay.totals().viewers, 0);
-}
-
-fn only_session(relay: &Relay) -> SessionReport {
-    let sessions = relay.sessions();
-    assert_eq!(sessions.len(), 1, "{sessions:#?}");
-    sessions.into_iter().next().unwrap()
-}
-
-fn pid(packet: &[u8]) -> u16 {
-    (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2])
 }
 
 fn pusi(packet: &[u8]) -> bool {
