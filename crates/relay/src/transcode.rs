@@ -57,21 +57,20 @@ pub(crate) fn through_ffmpeg(
     let output = Output {
         stdout: Box::pin(stdout),
         feeder: Some(feeder),
-        upstream_error: None,
         transcoder: Some(transcoder),
         ending: None,
     };
     Ok(Box::pin(output))
 }
 
-type Ending = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+type Ending = Pin<Box<dyn Future<Output = String> + Send>>;
 
 struct Output {
     stdout: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
     feeder: Option<JoinHandle<Result<(), String>>>,
-    upstream_error: Option<String>,
+    /// Taken when FFmpeg's output ends, to wait for its exit.
     transcoder: Option<Transcoder>,
-    /// Once FFmpeg's output ended: waiting for its exit, to give the reason.
+    /// Once FFmpeg's output ended: its exit, the reason the stream ends with.
     ending: Option<Ending>,
 }
 
@@ -95,11 +94,8 @@ impl Stream for Output {
             {
                 this.feeder = None;
                 if let Ok(Err(error)) = done {
-                    this.upstream_error = Some(error);
+                    return Poll::Ready(Some(Err(error)));
                 }
-            }
-            if let Some(error) = this.upstream_error.take() {
-                return Poll::Ready(Some(Err(error)));
             }
             match this.stdout.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(bytes))) => return Poll::Ready(Some(Ok(bytes))),
@@ -108,27 +104,23 @@ impl Stream for Output {
                         "reading FFmpeg's output failed: {error}"
                     ))));
                 }
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    let mut transcoder = this.transcoder.take();
+                    // Its output ended: the stream ends with why FFmpeg did, once.
+                    let Some(mut transcoder) = this.transcoder.take() else {
+                        return Poll::Ready(None);
+                    };
                     this.ending = Some(Box::pin(async move {
-                        let transcoder = transcoder.as_mut()?;
-                        let exit = transcoder.wait().await;
-                        Some(format!("FFmpeg ended: {}", exit.reason()))
+                        format!("FFmpeg ended: {}", transcoder.wait().await.reason())
                     }));
                 }
-                Poll::Pending => return Poll::Pending,
             }
         }
         let Some(ending) = this.ending.as_mut() else {
             return Poll::Ready(None);
         };
-        match ending.as_mut().poll(cx) {
-            Poll::Ready(reason) => {
-                this.ending = None;
-                this.stdout = Box::pin(futures::stream::empty());
-                Poll::Ready(reason.map(Err))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let reason = std::task::ready!(ending.as_mut().poll(cx));
+        this.ending = None;
+        Poll::Ready(Some(Err(reason)))
     }
 }
